@@ -1,0 +1,3 @@
+from monitor_service.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""Dependencies shared by the routers: the Monitor, body reading with limits, bearer-token checks."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+
+from monitor_service.errors import PayloadTooLarge
+from monitor_service.monitor import Monitor
+from monitor_service.telemetry import ServiceMetrics
+
+
+def get_monitor(request: Request) -> Monitor:
+    monitor: Monitor = request.app.state.monitor
+    return monitor
+
+
+def get_metrics(request: Request) -> ServiceMetrics:
+    metrics: ServiceMetrics = request.app.state.metrics
+    return metrics
+
+
+MonitorDep = Annotated[Monitor, Depends(get_monitor)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_bearer(request: Request, expected: str | None) -> None:
+    if expected is None:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="missing or wrong bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def require_ingest_token(request: Request) -> None:
+    """Ingestion needs the ingest token when one is configured (the admin token also works)."""
+    server = get_monitor(request).config.server
+    if server.ingest_token is None:
+        return
+    header = request.headers.get("authorization", "")
+    if server.admin_token and hmac.compare_digest(header.encode(), f"Bearer {server.admin_token}".encode()):
+        return
+    _check_bearer(request, server.ingest_token)
+
+
+def require_admin_token(request: Request) -> None:
+    _check_bearer(request, get_monitor(request).config.server.admin_token)

@@ -1,0 +1,30 @@
+"""Liveness, readiness and the Prometheus endpoint (a plain route, see client_python issue #1016)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from monitor_service.api.deps import MonitorDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    """The process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness", responses={503: {"description": "not ready yet"}})
+async def readyz(monitor: MonitorDep) -> JSONResponse:
+    """Ready once references are loaded and the calculation worker has started."""
+    if not monitor.ready:
+        return JSONResponse({"status": "starting"}, status_code=503)
+    return JSONResponse({"status": "ready", "models": list(monitor.runtimes)})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,65 @@
+"""Model listing, latest results and on-demand calculation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from monitor_service.api.deps import MonitorDep, require_admin_token
+from monitor_service.monitor import ModelRuntime, Monitor
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+def _summary(monitor: Monitor, runtime: ModelRuntime) -> dict[str, Any]:
+    config = runtime.config
+    return {
+        "name": config.name,
+        "task": config.task,
+        "window_rows": runtime.window.evict_expired(time.time()),
+        "window_max_rows": config.window.max_rows,
+        "reference_rows": len(runtime.reference),
+        "schedule_every_seconds": config.schedule.every,
+        "min_rows": config.schedule.min_rows,
+        **monitor.store.get(config.name).as_dict(),
+        "links": {
+            "rows": f"/v1/models/{config.name}/rows",
+            "results": f"/v1/models/{config.name}/results",
+            "calculate": f"/v1/models/{config.name}/calculate",
+        },
+    }
+
+
+@router.get("", summary="List monitored models")
+async def list_models(monitor: MonitorDep) -> dict[str, Any]:
+    """Every configured model with its window size, last calculation time and status."""
+    return {"models": [_summary(monitor, r) for r in monitor.runtimes.values()]}
+
+
+@router.get("/{model}/results", summary="Latest results", responses={404: {"description": "unknown model"}})
+async def get_results(model: str, monitor: MonitorDep) -> dict[str, Any]:
+    """The last successful calculation (null before the first) and the status of the last attempt."""
+    runtime = monitor.runtime(model)
+    status = monitor.store.get(model)
+    return {
+        **_summary(monitor, runtime),
+        "result": status.latest.as_dict() if status.latest else None,
+    }
+
+
+@router.post(
+    "/{model}/calculate",
+    summary="Calculate now",
+    dependencies=[Depends(require_admin_token)],
+    responses={
+        404: {"description": "unknown model"},
+        409: {"description": "the window is empty"},
+        500: {"description": "the calculation failed (logged and counted)"},
+    },
+)
+async def calculate_now(model: str, monitor: MonitorDep) -> dict[str, Any]:
+    """Run one calculation on the current window, publish it and return it."""
+    result = await monitor.calculate(model)
+    return result.as_dict()

@@ -1,0 +1,93 @@
+"""create_app(config) -> FastAPI: wiring, lifespan, error handlers, routers. Nothing at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, ProcessCollector
+
+from monitor_service import __version__
+from monitor_service.api import health, ingest, models
+from monitor_service.calculator import Calculator
+from monitor_service.collector import DriftCollector
+from monitor_service.config import MonitorConfig
+from monitor_service.errors import (
+    BadRequest,
+    CalculationFailed,
+    CalculationNotPossible,
+    MonitorError,
+    PayloadTooLarge,
+    UnknownModel,
+    ValidationFailed,
+)
+from monitor_service.monitor import Monitor, build_runtimes
+from monitor_service.scheduler import Scheduler
+from monitor_service.telemetry import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+
+def _error_response(exc: MonitorError) -> JSONResponse:
+    if isinstance(exc, ValidationFailed):
+        body = {"detail": [e.as_dict() for e in exc.errors], "error_count": exc.total_errors}
+        return JSONResponse(body, status_code=422)
+    if isinstance(exc, UnknownModel):
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+    if isinstance(exc, PayloadTooLarge):
+        return JSONResponse({"detail": str(exc), "reason": exc.reason}, status_code=413)
+    if isinstance(exc, BadRequest):
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+    if isinstance(exc, CalculationNotPossible):
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+    if isinstance(exc, CalculationFailed):
+        return JSONResponse({"detail": str(exc)}, status_code=500)
+    return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+async def _handle_monitor_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MonitorError)
+    return _error_response(exc)
+
+
+def create_app(config: MonitorConfig, *, start_scheduler: bool = True) -> FastAPI:
+    """Build the whole service from a validated config; references are loaded here."""
+    registry = CollectorRegistry()
+    runtimes = build_runtimes(config)
+    metrics = ServiceMetrics(registry, list(runtimes))
+    monitor = Monitor(config, runtimes, Calculator(config.server.executor), metrics)
+    registry.register(DriftCollector(monitor, version("evidently")))
+    ProcessCollector(registry=registry)
+    scheduler = Scheduler(monitor)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await monitor.start()
+        if start_scheduler:
+            scheduler.start()
+        log.info("drift monitor ready: models %s", ", ".join(runtimes))
+        try:
+            yield
+        finally:
+            await scheduler.stop()
+            monitor.close()
+
+    app = FastAPI(
+        title="Drift monitor",
+        version=__version__,
+        description="Streaming drift monitor sidecar: POST inference rows, read Evidently drift and "
+        "quality results as JSON or on /metrics.",
+        lifespan=lifespan,
+    )
+    app.state.monitor = monitor
+    app.state.metrics = metrics
+    app.state.registry = registry
+    app.add_exception_handler(MonitorError, _handle_monitor_error)
+    app.include_router(health.router)
+    app.include_router(ingest.router)
+    app.include_router(models.router)
+    return app

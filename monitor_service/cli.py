@@ -1,0 +1,80 @@
+"""Command line: `drift-monitor serve --config FILE` and `drift-monitor check-config FILE`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from monitor_service.config import load_config
+from monitor_service.errors import ConfigError
+
+EXIT_CONFIG = 2
+
+
+def _check_config(path: str) -> int:
+    from monitor_service import engine
+    from monitor_service.monitor import build_runtimes
+
+    try:
+        config = load_config(path)
+        runtimes = build_runtimes(config)
+        problems = engine.warm_up(config.models)
+        if problems:
+            raise ConfigError(path, problems)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    for runtime in runtimes.values():
+        print(
+            f"{runtime.name}: {runtime.config.task}, reference {len(runtime.reference)} rows, "
+            f"{len(runtime.schema.columns)} columns"
+        )
+    print(f"{path}: OK")
+    return 0
+
+
+def _serve(path: str, host: str | None, port: int | None, log_level: str) -> int:
+    import uvicorn
+
+    from monitor_service.app import create_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(path)
+        app = create_app(config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    uvicorn.run(
+        app,
+        host=host or config.server.host,
+        port=config.server.port if port is None else port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="drift-monitor", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the monitor")
+    serve.add_argument("--config", required=True, help="YAML configuration file")
+    serve.add_argument(
+        "--host", default=None, help="listen address (default: config, env DRIFT_MONITOR_HOST)"
+    )
+    serve.add_argument("--port", type=int, default=None, help="listen port (default: config)")
+    serve.add_argument(
+        "--log-level",
+        default=os.environ.get("DRIFT_MONITOR_LOG_LEVEL", "info"),
+        choices=["critical", "error", "warning", "info", "debug"],
+    )
+    check = sub.add_parser("check-config", help="validate a configuration file and its references")
+    check.add_argument("file")
+    args = parser.parse_args(argv)
+    if args.command == "check-config":
+        return _check_config(args.file)
+    return _serve(args.config, args.host, args.port, args.log_level)

@@ -1,0 +1,239 @@
+"""Configuration: pydantic models, YAML loading with line numbers, environment overrides."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from monitor_service.errors import ConfigError
+
+MetricName = Literal["data_drift", "target_drift", "prediction_drift", "data_quality", "model_quality"]
+ALL_METRICS: tuple[MetricName, ...] = (
+    "data_drift",
+    "target_drift",
+    "prediction_drift",
+    "data_quality",
+    "model_quality",
+)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+ENV_PREFIX = "DRIFT_MONITOR_"
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from `30s`, `5m`, `1h`, `250ms`, `2d` or a plain number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    else:
+        raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnsConfig(_Strict):
+    """Which input field plays which role."""
+
+    id: str | None = None
+    timestamp: str | None = None
+    target: str | None = None
+    prediction: str | list[str] | None = Field(
+        default=None, description="a label/value column, or a list of per-class probability columns"
+    )
+    numerical: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+
+    @property
+    def prediction_columns(self) -> list[str]:
+        if self.prediction is None:
+            return []
+        return [self.prediction] if isinstance(self.prediction, str) else list(self.prediction)
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numerical, *self.categorical]
+
+    def all_names(self) -> list[str]:
+        utility = [c for c in (self.id, self.timestamp, self.target) if c is not None]
+        return [*utility, *self.prediction_columns, *self.features]
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ColumnsConfig:
+        names = self.all_names()
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"a column may play one role only; repeated: {duplicates}")
+        if not self.features:
+            raise ValueError("declare at least one numerical or categorical feature column")
+        return self
+
+
+class WindowConfig(_Strict):
+    max_rows: int = Field(default=10_000, gt=0, le=50_000_000)
+    max_age: Duration | None = None
+
+
+class ScheduleConfig(_Strict):
+    every: Duration = 60.0
+    min_rows: int = Field(default=100, ge=1)
+
+
+class ColumnDriftConfig(_Strict):
+    stattest: str | None = None
+    threshold: float | None = Field(default=None, ge=0)
+
+
+class DriftConfig(_Strict):
+    share: float = Field(default=0.5, gt=0, le=1)
+    stattest: str | None = None
+    threshold: float | None = Field(default=None, ge=0)
+    per_column: dict[str, ColumnDriftConfig] = Field(default_factory=dict)
+
+
+class ModelConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    task: Literal["regression", "classification"]
+    reference: Path
+    columns: ColumnsConfig
+    window: WindowConfig = WindowConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    drift: DriftConfig = DriftConfig()
+    metrics: list[MetricName] = Field(default_factory=lambda: list(ALL_METRICS))
+
+    @model_validator(mode="after")
+    def _per_column_known(self) -> ModelConfig:
+        unknown = sorted(set(self.drift.per_column) - set(self.columns.all_names()))
+        if unknown:
+            raise ValueError(f"drift.per_column names columns that are not declared: {unknown}")
+        return self
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_rows_per_request: int = Field(default=10_000, gt=0)
+    max_string_length: int = Field(default=1024, gt=0)
+    executor: Literal["process", "thread"] = Field(
+        default="process", description="where calculations run: a worker process (default) or a thread"
+    )
+    ingest_token: str | None = Field(default=None, repr=False)
+    admin_token: str | None = Field(default=None, repr=False)
+
+
+class MonitorConfig(_Strict):
+    server: ServerConfig = ServerConfig()
+    models: list[ModelConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> MonitorConfig:
+        names = [m.name for m in self.models]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"model names must be unique; repeated: {repeated}")
+        return self
+
+    def model(self, name: str) -> ModelConfig | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+_ENV_OVERRIDES: dict[str, str] = {
+    "HOST": "host",
+    "PORT": "port",
+    "INGEST_TOKEN": "ingest_token",
+    "ADMIN_TOKEN": "admin_token",
+}
+
+
+def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    server = dict(raw.get("server") or {})
+    for env_name, key in _ENV_OVERRIDES.items():
+        value = environ.get(ENV_PREFIX + env_name)
+        if value:
+            server[key] = value
+    token_file = environ.get(ENV_PREFIX + "TOKEN_FILE")
+    if token_file:
+        server.update(_read_token_file(Path(token_file)))
+    return {**raw, "server": server}
+
+
+def _read_token_file(path: Path) -> dict[str, str]:
+    """A YAML file with `ingest_token` and/or `admin_token`, kept out of the main config."""
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(str(path), ["token file must be a mapping with ingest_token/admin_token"])
+    return {k: str(v) for k, v in loaded.items() if k in ("ingest_token", "admin_token")}
+
+
+def _format_loc(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
+    """1-based line of the YAML node at `loc`, or of its nearest existing parent."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def parse_config(
+    text: str, source: str, base_dir: Path, environ: dict[str, str] | None = None
+) -> MonitorConfig:
+    """Validate YAML text; relative reference paths resolve against `base_dir`."""
+    try:
+        raw = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(source, ["the file must hold a mapping with a `models` list"])
+    raw = _apply_env(raw, dict(os.environ) if environ is None else environ)
+    try:
+        config = MonitorConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+            line = _line_of(root, loc)
+            where = f"{_format_loc(loc)} (line {line})" if line else _format_loc(loc)
+            problems.append(f"{where}: {err['msg']}")
+        raise ConfigError(source, problems) from exc
+    models = [m.model_copy(update={"reference": (base_dir / m.reference).resolve()}) for m in config.models]
+    return config.model_copy(update={"models": models})
+
+
+def load_config(path: str | Path, environ: dict[str, str] | None = None) -> MonitorConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
+    return parse_config(text, str(path), path.parent, environ)

@@ -1,0 +1,197 @@
+"""The only module that imports Evidently: (model, reference, current) -> CalculationResult.
+
+Drift scores come from Evidently's own stat-test registry, called exactly as its `ValueDrift`
+metric calls it (same test selection by type and size, same cleaning of infinities and nulls,
+same thresholds), without building a `Report`: a report also renders plotly widgets for every
+column, which is most of its cost and which a monitor only needs when someone opens the HTML
+report. `build_report()` gives that full Report on demand; the tests prove both agree.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from evidently import DataDefinition, Dataset, Report
+from evidently.legacy.calculations.stattests.registry import get_registered_stattest, get_stattest
+from evidently.legacy.core import ColumnType
+from evidently.metrics import ValueDrift
+
+from monitor_service.config import ModelConfig
+from monitor_service.results import (
+    CalculationResult,
+    ColumnDrift,
+    ColumnQuality,
+    Role,
+    SkippedColumn,
+)
+
+NUMERICAL = ColumnType.Numerical
+CATEGORICAL = ColumnType.Categorical
+
+
+def drift_columns(model: ModelConfig) -> Iterator[tuple[str, Role, ColumnType]]:
+    """Every column drift is measured on, with its role and Evidently type, as the config enables."""
+    cols = model.columns
+    label_type = NUMERICAL if model.task == "regression" else CATEGORICAL
+    if "data_drift" in model.metrics:
+        yield from ((name, "feature", NUMERICAL) for name in cols.numerical)
+        yield from ((name, "feature", CATEGORICAL) for name in cols.categorical)
+    if "target_drift" in model.metrics and cols.target:
+        yield cols.target, "target", label_type
+    if "prediction_drift" in model.metrics and cols.prediction:
+        if isinstance(cols.prediction, str):
+            yield cols.prediction, "prediction", label_type
+        else:
+            yield from ((name, "prediction", NUMERICAL) for name in cols.prediction)
+
+
+def column_options(model: ModelConfig, column: str) -> tuple[str | None, float | None]:
+    """The configured stat test and threshold of a column: per-column settings win over global ones."""
+    own = model.drift.per_column.get(column)
+    stattest = own.stattest if own and own.stattest else model.drift.stattest
+    threshold = own.threshold if own and own.threshold is not None else model.drift.threshold
+    return stattest, threshold
+
+
+def check_stattests(model: ModelConfig, where: str) -> list[str]:
+    """Problems with the stat tests a model's config names (unknown, or wrong for the column type)."""
+    problems = []
+    for column, _role, column_type in drift_columns(model):
+        stattest, _ = column_options(model, column)
+        if stattest is None:
+            continue
+        try:
+            get_registered_stattest(stattest, column_type)
+        except ValueError as exc:
+            problems.append(f"{where}.drift (column {column!r}): {exc}")
+    return problems
+
+
+def _clean(series: pd.Series) -> pd.Series:
+    """What Evidently drops before testing: nulls and infinities."""
+    return series.replace([-np.inf, np.inf], np.nan).dropna()
+
+
+def column_drift(
+    model: ModelConfig,
+    column: str,
+    role: Role,
+    column_type: ColumnType,
+    reference: pd.Series,
+    current: pd.Series,
+) -> ColumnDrift:
+    stattest_name, threshold = column_options(model, column)
+    ref, cur = _clean(reference), _clean(current)
+    if ref.empty or cur.empty:
+        side = "reference" if ref.empty else "current window"
+        raise _Skip(f"no non-null values in the {side}")
+    test = get_stattest(ref, cur, column_type, stattest_name)
+    result = test(ref, cur, column_type, threshold)
+    return ColumnDrift(
+        column=column,
+        role=role,
+        stattest=test.name,
+        score=float(result.drift_score),
+        threshold=float(result.actual_threshold),
+        detected=bool(result.drifted),
+    )
+
+
+class _Skip(Exception):
+    """A column cannot be tested in this window; the reason is reported, the calculation goes on."""
+
+
+def _missing_ratio(series: pd.Series) -> float:
+    return float(series.isna().mean()) if len(series) else 0.0
+
+
+def column_quality(
+    column: str, role: Role, column_type: ColumnType, reference: pd.Series, current: pd.Series
+) -> ColumnQuality:
+    """Missing values in both datasets; out-of-range share (numbers) or unseen-category share."""
+    out_of_range = new_category = None
+    present = current.dropna()
+    if column_type == NUMERICAL:
+        low, high = reference.min(), reference.max()
+        outside = (present < low) | (present > high) if pd.notna(low) else present == present
+        out_of_range = float(outside.sum() / len(current)) if len(current) else 0.0
+    else:
+        unseen = ~present.isin(set(reference.dropna().unique()))
+        new_category = float(unseen.sum() / len(current)) if len(current) else 0.0
+    return ColumnQuality(
+        column, role, _missing_ratio(current), _missing_ratio(reference), out_of_range, new_category
+    )
+
+
+def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> CalculationResult:
+    """Run every enabled check of `model` on the current window against the reference."""
+    started = time.perf_counter()
+    drifts: list[ColumnDrift] = []
+    skipped: list[SkippedColumn] = []
+    for column, role, column_type in drift_columns(model):
+        if role == "target" and current[column].isna().all():
+            continue  # labels have not arrived in this window: no target drift to report
+        try:
+            drifts.append(column_drift(model, column, role, column_type, reference[column], current[column]))
+        except _Skip as skip:
+            skipped.append(SkippedColumn(column, role, str(skip)))
+    quality: list[ColumnQuality] = []
+    if "data_quality" in model.metrics:
+        quality = [
+            column_quality(column, role, column_type, reference[column], current[column])
+            for column, role, column_type in _quality_columns(model)
+        ]
+    features = [d for d in drifts if d.role == "feature"]
+    drifted = sum(d.detected for d in features)
+    share = model.drift.share
+    return CalculationResult(
+        model=model.name,
+        finished_at=time.time(),
+        duration_seconds=time.perf_counter() - started,
+        current_rows=len(current),
+        reference_rows=len(reference),
+        drift_share=share,
+        dataset_drift=(drifted / len(features) >= share) if features else None,
+        drifted_columns=drifted,
+        tested_columns=len(features),
+        columns=tuple(drifts),
+        quality=tuple(quality),
+        skipped=tuple(skipped),
+    )
+
+
+def _quality_columns(model: ModelConfig) -> Iterator[tuple[str, Role, ColumnType]]:
+    cols = model.columns
+    label_type = NUMERICAL if model.task == "regression" else CATEGORICAL
+    yield from ((name, "feature", NUMERICAL) for name in cols.numerical)
+    yield from ((name, "feature", CATEGORICAL) for name in cols.categorical)
+    for name in cols.prediction_columns:
+        yield name, "prediction", label_type if isinstance(cols.prediction, str) else NUMERICAL
+
+
+def data_definition(model: ModelConfig) -> DataDefinition:
+    """Evidently's view of the model's columns (categories and labels as in `drift_columns`)."""
+    numerical = [name for name, _, t in drift_columns(model) if t == NUMERICAL]
+    categorical = [name for name, _, t in drift_columns(model) if t == CATEGORICAL]
+    return DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
+
+
+def build_report(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> Report:
+    """The full Evidently Report (with widgets) for the same checks `compute` runs."""
+    metrics = []
+    for column, _role, _type in drift_columns(model):
+        stattest, threshold = column_options(model, column)
+        metrics.append(ValueDrift(column=column, method=stattest, threshold=threshold))
+    definition = data_definition(model)
+    return Report(metrics).run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+
+
+def warm_up(models: list[ModelConfig]) -> list[str]:
+    """Run in the calculation worker at start: imports Evidently there and checks the stat tests."""
+    return [p for i, m in enumerate(models) for p in check_stattests(m, f"models[{i}]")]

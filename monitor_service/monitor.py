@@ -1,0 +1,123 @@
+"""The monitor's domain core: per-model windows and references, ingestion and calculations. No HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+
+from monitor_service.calculator import Calculator
+from monitor_service.config import ModelConfig, MonitorConfig
+from monitor_service.errors import CalculationFailed, CalculationNotPossible, ConfigError, UnknownModel
+from monitor_service.reference import load_reference
+from monitor_service.results import CalculationResult, ResultStore
+from monitor_service.schema import RowSchema, validate_rows
+from monitor_service.telemetry import ServiceMetrics
+from monitor_service.window import SlidingWindow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelRuntime:
+    """One monitored model: its config, row schema, window and reference."""
+
+    config: ModelConfig
+    schema: RowSchema
+    window: SlidingWindow
+    reference: pd.DataFrame
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def current_frame(self, now: float) -> pd.DataFrame:
+        """The window as a DataFrame with the reference's columns (plus id and timestamp if kept)."""
+        snapshot = self.window.snapshot(now)
+        return pd.DataFrame(snapshot.columns)
+
+
+def build_runtimes(config: MonitorConfig) -> dict[str, ModelRuntime]:
+    """Load every reference; report every problem of every model at once."""
+    runtimes: dict[str, ModelRuntime] = {}
+    problems: list[str] = []
+    for index, model in enumerate(config.models):
+        schema = RowSchema.from_model(model, config.server.max_string_length)
+        try:
+            reference = load_reference(model, schema, f"models[{index}].reference")
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        kinds = {spec.name: spec.kind for spec in schema.columns}
+        window = SlidingWindow(kinds, model.window.max_rows, model.window.max_age)
+        runtimes[model.name] = ModelRuntime(model, schema, window, reference)
+    if problems:
+        raise ConfigError("references", problems)
+    return runtimes
+
+
+class Monitor:
+    """Ingests rows into windows and runs calculations, publishing results to the store."""
+
+    def __init__(
+        self,
+        config: MonitorConfig,
+        runtimes: dict[str, ModelRuntime],
+        calculator: Calculator,
+        metrics: ServiceMetrics,
+    ) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.runtimes = runtimes
+        self.calculator = calculator
+        self.store = ResultStore(list(runtimes))
+        self.ready = False
+
+    def runtime(self, name: str) -> ModelRuntime:
+        try:
+            return self.runtimes[name]
+        except KeyError:
+            raise UnknownModel(name) from None
+
+    def ingest(self, name: str, rows: list[object]) -> int:
+        """Validate and append a batch atomically; return the window size. Raises ValidationFailed."""
+        runtime = self.runtime(name)
+        now = time.time()
+        batch = validate_rows(rows, runtime.schema, now)
+        return runtime.window.append(batch, now)
+
+    async def start(self) -> None:
+        problems = await self.calculator.warm_up(self.config.models)
+        if problems:
+            raise ConfigError("drift settings", problems)
+        self.ready = True
+
+    async def calculate(self, name: str) -> CalculationResult:
+        """Run one calculation now; on failure, log and count it and re-raise."""
+        runtime = self.runtime(name)
+        async with runtime.lock:
+            now = time.time()
+            current = runtime.current_frame(now)
+            if current.empty:
+                raise CalculationNotPossible(f"the window of model {name!r} holds no rows yet")
+            started = time.perf_counter()
+            try:
+                result = await self.calculator.compute(runtime.config, runtime.reference, current)
+            except Exception as exc:
+                log.error("calculation for model %s failed:\n%s", name, traceback.format_exc())
+                message = f"{type(exc).__name__}: {exc}"
+                self.store.record_failure(name, time.time(), message)
+                raise CalculationFailed(f"calculation for model {name!r} failed: {message}") from exc
+            finally:
+                self.metrics.calculation_duration.labels(name).observe(time.perf_counter() - started)
+            result = replace(result, duration_seconds=time.perf_counter() - started)
+            self.store.record_success(result)
+            return result
+
+    def close(self) -> None:
+        self.calculator.close()

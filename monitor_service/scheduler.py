@@ -1,0 +1,48 @@
+"""Periodic calculations: one task per model, every `schedule.every`, once `min_rows` are in the window."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from monitor_service.monitor import ModelRuntime, Monitor
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """Starts and stops the per-model calculation loops."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for runtime in self.monitor.runtimes.values():
+            self._tasks.append(asyncio.create_task(self._loop(runtime), name=f"schedule-{runtime.name}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def _loop(self, runtime: ModelRuntime) -> None:
+        every = runtime.config.schedule.every
+        next_run = time.monotonic() + every
+        while True:
+            await asyncio.sleep(max(0.0, next_run - time.monotonic()))
+            # Fixed-rate schedule; a calculation longer than `every` skips the missed slots.
+            next_run += every * max(1, int((time.monotonic() - next_run) // every) + 1)
+            if runtime.window.evict_expired(time.time()) < runtime.config.schedule.min_rows:
+                continue
+            try:
+                await self.monitor.calculate(runtime.name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # already logged with its traceback and counted by Monitor
+                log.debug("scheduled calculation of %s failed", runtime.name)

@@ -1,0 +1,192 @@
+"""Validation of inference rows against a model's configured columns, column by column.
+
+A batch is turned into one array per column (the layout the window stores), so the cost is one pass
+over the cells; every problem is reported with its row index and column.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from monitor_service.config import ModelConfig
+from monitor_service.errors import FieldError, ValidationFailed
+
+MAX_REPORTED_ERRORS = 100
+# Integers beyond this magnitude cannot be held by a float64 without overflow.
+_FLOAT_LIMIT = 1.7e308
+
+
+class Kind(StrEnum):
+    NUMERICAL = "numerical"
+    CATEGORICAL = "categorical"
+    ID = "id"
+    TIMESTAMP = "timestamp"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    kind: Kind
+    required: bool
+
+
+@dataclass(frozen=True)
+class RowSchema:
+    """What a row of one model may and must contain."""
+
+    columns: tuple[ColumnSpec, ...]
+    max_string_length: int = 1024
+
+    @classmethod
+    def from_model(cls, model: ModelConfig, max_string_length: int = 1024) -> RowSchema:
+        cols = model.columns
+        specs: list[ColumnSpec] = []
+        if cols.id:
+            specs.append(ColumnSpec(cols.id, Kind.ID, required=False))
+        if cols.timestamp:
+            specs.append(ColumnSpec(cols.timestamp, Kind.TIMESTAMP, required=False))
+        label_kind = Kind.NUMERICAL if model.task == "regression" else Kind.CATEGORICAL
+        if cols.target:
+            specs.append(ColumnSpec(cols.target, label_kind, required=False))
+        if isinstance(cols.prediction, str):
+            specs.append(ColumnSpec(cols.prediction, label_kind, required=True))
+        elif cols.prediction:
+            specs.extend(ColumnSpec(name, Kind.NUMERICAL, required=True) for name in cols.prediction)
+        specs.extend(ColumnSpec(name, Kind.NUMERICAL, required=True) for name in cols.numerical)
+        specs.extend(ColumnSpec(name, Kind.CATEGORICAL, required=True) for name in cols.categorical)
+        return cls(tuple(specs), max_string_length)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def kind_of(self, name: str) -> Kind:
+        return next(c.kind for c in self.columns if c.name == name)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Validated rows as one array per column: float64 for numbers (NaN when null), object otherwise."""
+
+    columns: dict[str, np.ndarray]
+    rows: int
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+        self.count = 0
+
+    def add(self, row: int, column: str | None, msg: str, kind: str, value: Any) -> None:
+        self.count += 1
+        if len(self.items) < MAX_REPORTED_ERRORS:
+            loc: tuple[str | int, ...] = (
+                ("body", "rows", row) if column is None else ("body", "rows", row, column)
+            )
+            self.items.append(FieldError(loc, msg, kind, _preview(value)))
+
+
+def _preview(value: Any) -> Any:
+    """Echo short inputs back as they were; never echo a huge string or structure."""
+    if isinstance(value, str) and len(value) > 64:
+        return value[:64] + "..."
+    if isinstance(value, dict | list):
+        return f"<{type(value).__name__} of {len(value)}>"
+    return value
+
+
+def _numbers(values: list[Any], name: str, errors: _Errors) -> np.ndarray:
+    for i, v in enumerate(values):
+        t = type(v)
+        if t is float:
+            if not math.isfinite(v):
+                errors.add(i, name, "Input should be a finite number", "finite_number", str(v))
+        elif t is int:
+            if not -_FLOAT_LIMIT < v < _FLOAT_LIMIT:
+                errors.add(i, name, "Number is too large", "number_too_large", str(v)[:32])
+        elif v is not None:
+            errors.add(i, name, "Input should be a number or null", "float_type", v)
+    if errors.count:
+        return np.empty(0)
+    return np.array(values, dtype=np.float64)
+
+
+def _strings(values: list[Any], name: str, errors: _Errors, limit: int, what: str) -> np.ndarray:
+    out: list[Any] = values
+    for i, v in enumerate(values):
+        t = type(v)
+        if t is str:
+            if len(v) > limit:
+                errors.add(i, name, f"String should have at most {limit} characters", "string_too_long", v)
+        elif t is int or t is bool:
+            if out is values:
+                out = list(values)
+            out[i] = str(v).lower() if t is bool else str(v)
+        elif v is not None:
+            errors.add(i, name, f"Input should be {what} or null", "string_type", v)
+    array = np.empty(len(out), dtype=object)
+    array[:] = out
+    return array
+
+
+def _timestamps(values: list[Any], name: str, errors: _Errors, now: float) -> np.ndarray:
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        t = type(v)
+        if v is None:
+            out[i] = now
+        elif (t is float or t is int) and 0 <= v < 1e11:
+            out[i] = v
+        elif t is str:
+            try:
+                parsed = datetime.fromisoformat(v)
+            except ValueError:
+                errors.add(
+                    i, name, "Input should be an ISO 8601 datetime or Unix seconds", "datetime_parsing", v
+                )
+                continue
+            out[i] = parsed.timestamp()
+        else:
+            errors.add(i, name, "Input should be an ISO 8601 datetime or Unix seconds", "datetime_type", v)
+    return out
+
+
+def validate_rows(rows: list[Any], schema: RowSchema, now: float) -> Batch:
+    """Check every row; return the batch as columns, or raise ValidationFailed listing each problem."""
+    errors = _Errors()
+    allowed = set(schema.names)
+    required = {c.name for c in schema.columns if c.required}
+    for i, row in enumerate(rows):
+        if type(row) is not dict:
+            errors.add(i, None, "Each row should be a JSON object", "dict_type", row)
+            continue
+        keys = row.keys()
+        if not allowed.issuperset(keys):
+            for key in sorted(set(keys) - allowed):
+                errors.add(i, key, "Unknown column", "extra_forbidden", row[key])
+        if not required.issubset(keys):
+            for key in sorted(required - set(keys)):
+                errors.add(i, key, "Field required", "missing", None)
+    if errors.count:
+        raise ValidationFailed(errors.items, errors.count, len(rows))
+    columns: dict[str, np.ndarray] = {}
+    limit = schema.max_string_length
+    for spec in schema.columns:
+        values = [row.get(spec.name) for row in rows]
+        if spec.kind is Kind.NUMERICAL:
+            columns[spec.name] = _numbers(values, spec.name, errors)
+        elif spec.kind is Kind.CATEGORICAL:
+            columns[spec.name] = _strings(values, spec.name, errors, limit, "a string, integer or boolean")
+        elif spec.kind is Kind.ID:
+            columns[spec.name] = _strings(values, spec.name, errors, limit, "a string or integer")
+        else:
+            columns[spec.name] = _timestamps(values, spec.name, errors, now)
+    if errors.count:
+        raise ValidationFailed(errors.items, errors.count, len(rows))
+    return Batch(columns, len(rows))
