@@ -20,6 +20,7 @@ from monitor_service.errors import (
     BadRequest,
     CalculationFailed,
     CalculationNotPossible,
+    ConfigError,
     MonitorError,
     PayloadTooLarge,
     UnknownModel,
@@ -65,8 +66,13 @@ def create_app(config: MonitorConfig, *, start_scheduler: bool = True) -> FastAP
     scheduler = Scheduler(monitor)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await monitor.start()
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await monitor.start()
+        except ConfigError as exc:
+            log.error("%s", exc)
+            app.state.config_error = exc
+            raise
         if start_scheduler:
             scheduler.start()
         log.info("drift monitor ready: models %s", ", ".join(runtimes))
@@ -83,6 +89,7 @@ def create_app(config: MonitorConfig, *, start_scheduler: bool = True) -> FastAP
         "quality results as JSON or on /metrics.",
         lifespan=lifespan,
     )
+    app.state.config_error = None
     app.state.monitor = monitor
     app.state.metrics = metrics
     app.state.registry = registry

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
+from collections.abc import Iterator
+
+import uvicorn
 
 from monitor_service.config import load_config
 from monitor_service.errors import ConfigError
@@ -35,9 +40,20 @@ def _check_config(path: str) -> int:
     return 0
 
 
-def _serve(path: str, host: str | None, port: int | None, log_level: str) -> int:
-    import uvicorn
+class _GracefulServer(uvicorn.Server):
+    """SIGTERM/SIGINT shut down gracefully and exit 0 (uvicorn would re-raise the signal)."""
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _serve(path: str, host: str | None, port: int | None, log_level: str) -> int:
     from monitor_service.app import create_app
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -47,15 +63,24 @@ def _serve(path: str, host: str | None, port: int | None, log_level: str) -> int
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    uvicorn.run(
-        app,
-        host=host or config.server.host,
-        port=config.server.port if port is None else port,
-        log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
+    server = _GracefulServer(
+        uvicorn.Config(
+            app,
+            host=host or config.server.host,
+            port=config.server.port if port is None else port,
+            log_level=log_level,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
     )
-    return 0
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits 3 when the lifespan start-up fails
+        if app.state.config_error is None:
+            raise
+    if app.state.config_error is not None:
+        return EXIT_CONFIG
+    return 0 if server.started else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,35 @@
+# Entry points: make run | make test | make lint | make bench
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CONFIG ?= config/example.yaml
+
+.PHONY: install run test lint bench system-deps
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Prometheus, promtool, Alertmanager and amtool from Debian: the tests run the real programs.
+system-deps:
+	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends prometheus prometheus-alertmanager >/dev/null; }
+
+run: install
+	$(VENV)/bin/drift-monitor serve --config $(CONFIG)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: install system-deps lint
+	$(PY) -m pytest
+
+bench: install
+	$(PY) bench/calculation.py
+	$(PY) bench/ingest.py
+	$(PY) bench/memory.py

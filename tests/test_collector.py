@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from monitor_service.calculator import Calculator
+from monitor_service.collector import DriftCollector
+from monitor_service.config import MonitorConfig
+from monitor_service.monitor import Monitor, build_runtimes
+from monitor_service.results import CalculationResult, ColumnDrift, ColumnQuality
+from monitor_service.telemetry import ServiceMetrics
+
+
+def _registry(config: MonitorConfig) -> tuple[CollectorRegistry, Monitor]:
+    registry = CollectorRegistry()
+    runtimes = build_runtimes(config)
+    monitor = Monitor(config, runtimes, Calculator("thread"), ServiceMetrics(registry, list(runtimes)))
+    registry.register(DriftCollector(monitor, "0.7.test"))
+    return registry, monitor
+
+
+def _result(**overrides: object) -> CalculationResult:
+    values: dict[str, object] = {
+        "model": "diamonds",
+        "finished_at": 1_700_000_000.0,
+        "duration_seconds": 0.5,
+        "current_rows": 400,
+        "reference_rows": 10_000,
+        "drift_share": 0.5,
+        "dataset_drift": True,
+        "drifted_columns": 2,
+        "tested_columns": 3,
+        "columns": (
+            ColumnDrift("carat", "feature", "wasserstein", 0.4, 0.1, True),
+            ColumnDrift("cut", "feature", "jensenshannon", 0.01, 0.1, False),
+            ColumnDrift("prediction", "prediction", "ks", 0.001, 0.05, True),
+        ),
+        "quality": (
+            ColumnQuality("carat", "feature", 0.25, 0.0, 0.125, None),
+            ColumnQuality("cut", "feature", 0.0, 0.0, None, 0.5),
+        ),
+    }
+    return CalculationResult(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def test_collector_exports_nothing_of_results_before_first_calculation(config: MonitorConfig) -> None:
+    registry, _ = _registry(config)
+    assert registry.get_sample_value("drift_monitor_dataset_drift", {"model": "diamonds"}) is None
+    assert (
+        registry.get_sample_value("drift_monitor_last_success_timestamp_seconds", {"model": "diamonds"})
+        is None
+    )
+    assert registry.get_sample_value("drift_monitor_window_rows", {"model": "diamonds"}) == 0
+    assert registry.get_sample_value("drift_monitor_window_max_rows", {"model": "diamonds"}) == 5000
+    assert registry.get_sample_value("drift_monitor_calculations_total", {"model": "diamonds"}) == 0
+    info = {"version": "0.1.0", "evidently_version": "0.7.test"}
+    assert any(
+        s.labels.items() >= info.items()
+        for m in registry.collect()
+        for s in m.samples
+        if s.name == "drift_monitor_build_info"
+    )
+
+
+def test_collector_maps_result_fields_to_samples(config: MonitorConfig) -> None:
+    registry, monitor = _registry(config)
+    monitor.store.record_success(_result())
+    get = registry.get_sample_value
+    model = {"model": "diamonds"}
+    assert get("drift_monitor_dataset_drift", model) == 1
+    assert get("drift_monitor_drifted_columns", model) == 2
+    assert get("drift_monitor_drifted_columns_ratio", model) == 2 / 3
+    assert get("drift_monitor_dataset_drift_share_threshold", model) == 0.5
+    carat = {**model, "column": "carat", "role": "feature"}
+    assert get("drift_monitor_column_drift_score", {**carat, "stattest": "wasserstein"}) == 0.4
+    assert get("drift_monitor_column_drift_detected", carat) == 1
+    assert get("drift_monitor_column_drift_threshold", carat) == 0.1
+    prediction = {**model, "column": "prediction", "role": "prediction"}
+    assert get("drift_monitor_column_drift_detected", prediction) == 1
+    assert (
+        get("drift_monitor_column_missing_values_ratio", {**model, "column": "carat", "dataset": "current"})
+        == 0.25
+    )
+    assert get("drift_monitor_column_out_of_range_ratio", {**model, "column": "carat"}) == 0.125
+    assert get("drift_monitor_column_out_of_range_ratio", {**model, "column": "cut"}) is None
+    assert get("drift_monitor_column_new_category_ratio", {**model, "column": "cut"}) == 0.5
+    assert get("drift_monitor_dataset_rows", {**model, "dataset": "current"}) == 400
+    assert get("drift_monitor_last_success_timestamp_seconds", model) == 1_700_000_000.0
+
+
+def test_collector_keeps_last_good_result_after_failure(config: MonitorConfig) -> None:
+    registry, monitor = _registry(config)
+    monitor.store.record_success(_result())
+    monitor.store.record_failure("diamonds", 1_700_000_100.0, "boom")
+    model = {"model": "diamonds"}
+    assert registry.get_sample_value("drift_monitor_dataset_drift", model) == 1
+    assert registry.get_sample_value("drift_monitor_calculation_errors_total", model) == 1
+    assert registry.get_sample_value("drift_monitor_calculations_total", model) == 2
+    assert registry.get_sample_value("drift_monitor_last_success_timestamp_seconds", model) == 1_700_000_000.0
+
+
+def test_collector_omits_dataset_drift_when_no_feature_was_tested(config: MonitorConfig) -> None:
+    registry, monitor = _registry(config)
+    monitor.store.record_success(_result(dataset_drift=None, drifted_columns=0, tested_columns=0, columns=()))
+    assert registry.get_sample_value("drift_monitor_dataset_drift", {"model": "diamonds"}) is None
+    assert (
+        registry.get_sample_value("drift_monitor_dataset_rows", {"model": "diamonds", "dataset": "current"})
+        == 400
+    )

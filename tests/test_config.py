@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor_service.config import load_config, parse_config, parse_duration
+from monitor_service.errors import ConfigError
+from tests.conftest import ROOT, diamonds_model, write_config
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "test.yaml", ROOT, environ={})
+    return caught.value.problems
+
+
+def test_config_example_loads_with_reference_resolved_against_file() -> None:
+    config = load_config(ROOT / "config" / "example.yaml", environ={})
+    model = config.models[0]
+    assert model.reference == (ROOT / "datasets" / "diamonds" / "reference.csv").resolve()
+    assert model.schedule.every == 30.0
+    assert model.window.max_age == 3600.0
+    assert model.drift.per_column["carat"].stattest == "wasserstein"
+
+
+def test_config_rejects_unknown_key_with_path_and_line() -> None:
+    text = """
+models:
+  - name: m
+    task: regression
+    reference: r.csv
+    columns:
+      numerical: [a]
+      numerica: [b]
+"""
+    problems = _problems(text)
+    assert problems == ["models[0].columns.numerica (line 8): Extra inputs are not permitted"]
+
+
+def test_config_reports_every_error_at_once() -> None:
+    text = """
+models:
+  - name: "bad name!"
+    task: ranking
+    reference: r.csv
+    columns: {numerical: [a]}
+    schedule: {every: soon}
+"""
+    problems = _problems(text)
+    assert len(problems) == 3
+    assert any(p.startswith("models[0].name (line 3)") for p in problems)
+    assert any(p.startswith("models[0].task (line 4)") for p in problems)
+    assert any(p.startswith("models[0].schedule.every (line 7)") and "duration" in p for p in problems)
+
+
+def test_config_rejects_column_with_two_roles() -> None:
+    text = """
+models:
+  - {name: m, task: regression, reference: r.csv, columns: {numerical: [a], categorical: [a]}}
+"""
+    problems = _problems(text)
+    assert len(problems) == 1
+    assert problems[0].startswith("models[0].columns (line 3)") and "one role only" in problems[0]
+
+
+def test_config_rejects_duplicate_model_names() -> None:
+    text = """
+models:
+  - {name: m, task: regression, reference: r.csv, columns: {numerical: [a]}}
+  - {name: m, task: regression, reference: r.csv, columns: {numerical: [a]}}
+"""
+    assert any("unique" in p and "['m']" in p for p in _problems(text))
+
+
+def test_config_rejects_per_column_settings_for_undeclared_column() -> None:
+    text = """
+models:
+  - name: m
+    task: regression
+    reference: r.csv
+    columns: {numerical: [a]}
+    drift: {per_column: {b: {stattest: ks}}}
+"""
+    assert any("['b']" in p for p in _problems(text))
+
+
+def test_config_environment_overrides_host_port_and_tokens(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.yaml", [diamonds_model()])
+    env = {
+        "DRIFT_MONITOR_HOST": "0.0.0.0",
+        "DRIFT_MONITOR_PORT": "9100",
+        "DRIFT_MONITOR_ADMIN_TOKEN": "s3cret",
+    }
+    config = load_config(path, environ=env)
+    assert (config.server.host, config.server.port, config.server.admin_token) == ("0.0.0.0", 9100, "s3cret")
+    assert "s3cret" not in repr(config.server)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30.0), ("5m", 300.0), ("1h", 3600.0), ("250ms", 0.25), (12, 12.0)]
+)
+def test_parse_duration_accepts_units(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "-5s", "0s", True])
+def test_parse_duration_rejects_nonsense(text: str | bool) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor_service", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_config_cli_accepts_example() -> None:
+    done = _check_config(ROOT / "config" / "example.yaml")
+    assert done.returncode == 0, done.stderr
+    assert "diamonds: regression, reference 10000 rows" in done.stdout
+
+
+def test_check_config_cli_exits_2_listing_problems(tmp_path: Path) -> None:
+    bad_reference = tmp_path / "ref.csv"
+    bad_reference.write_text("carat,cut\n1.0,Ideal\n")
+    model = diamonds_model(reference=str(bad_reference))
+    model["drift"] = {"per_column": {"carat": {"stattest": "no_such_test"}}}
+    done = _check_config(write_config(tmp_path / "c.yaml", [model]))
+    assert done.returncode == 2
+    assert "models[0].reference: column 'depth' is missing" in done.stderr
+    assert "column 'prediction' is missing" in done.stderr
+
+
+def test_check_config_cli_reports_unknown_stattest(tmp_path: Path) -> None:
+    model = diamonds_model()
+    model["drift"] = {"per_column": {"carat": {"stattest": "no_such_test"}}}
+    done = _check_config(write_config(tmp_path / "c.yaml", [model]))
+    assert done.returncode == 2
+    assert "models[0].drift (column 'carat')" in done.stderr
+    assert "no_such_test" in done.stderr

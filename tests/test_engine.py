@@ -1,0 +1,144 @@
+"""Engine results against direct Evidently Reports on exactly the same rows (known answers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from evidently import DataDefinition, Dataset, Report
+from evidently.presets import DataDriftPreset
+
+from monitor_service import engine
+from monitor_service.config import ModelConfig
+from monitor_service.reference import load_reference
+from monitor_service.schema import RowSchema, validate_rows
+from monitor_service.window import SlidingWindow
+from tests.conftest import diamonds_model, rows_of
+
+FEATURES = ["carat", "depth", "table", "x", "y", "z", "cut", "color", "clarity"]
+
+
+def _model(**overrides: Any) -> ModelConfig:
+    return ModelConfig.model_validate(diamonds_model(**overrides))
+
+
+def _frames(model: ModelConfig, rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reference and current exactly as the monitor builds them: validation, window, snapshot."""
+    schema = RowSchema.from_model(model)
+    reference = load_reference(model, schema, "models[0].reference")
+    window = SlidingWindow({s.name: s.kind for s in schema.columns}, max_rows=100_000)
+    window.append(validate_rows(rows, schema, 1.0), now=1.0)
+    return reference, pd.DataFrame(window.snapshot().columns)
+
+
+def _report_scores(snapshot: Any) -> dict[str, tuple[float, float]]:
+    scores = {}
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if config["type"].endswith(":ValueDrift"):
+            scores[config["column"]] = (float(metric["value"]), float(config["threshold"]))
+    return scores
+
+
+@pytest.mark.parametrize(("split", "count"), [("production", 300), ("production", 2000), ("drifted", 1500)])
+def test_engine_scores_equal_direct_evidently_preset(split: str, count: int) -> None:
+    model = _model()
+    reference, current = _frames(model, rows_of(split, count))
+    result = engine.compute(model, reference, current)
+    definition = DataDefinition(numerical_columns=FEATURES[:6], categorical_columns=FEATURES[6:])
+    snapshot = Report([DataDriftPreset()]).run(
+        Dataset.from_pandas(current[FEATURES], data_definition=definition),
+        Dataset.from_pandas(reference[FEATURES], data_definition=definition),
+    )
+    expected = _report_scores(snapshot)
+    features = {c.column: c for c in result.columns if c.role == "feature"}
+    assert set(features) == set(FEATURES)
+    for column, (score, threshold) in expected.items():
+        assert features[column].score == score, column
+        assert features[column].threshold == threshold, column
+    counts = next(
+        m["value"] for m in snapshot.dict()["metrics"] if "DriftedColumnsCount" in m["config"]["type"]
+    )
+    assert result.drifted_columns == counts["count"]
+    assert result.drifted_ratio == pytest.approx(counts["share"])
+
+
+def test_engine_applies_configured_stattests_like_value_drift() -> None:
+    drift = {
+        "stattest": "psi",
+        "per_column": {"carat": {"stattest": "ks", "threshold": 0.01}, "cut": {"threshold": 0.3}},
+    }
+    model = _model(drift=drift)
+    reference, current = _frames(model, rows_of("drifted", 800))
+    result = engine.compute(model, reference, current)
+    direct = _report_scores(engine.build_report(model, reference, current))
+    by_column = {c.column: c for c in result.columns}
+    assert set(by_column) == set(direct) == {*FEATURES, "price", "prediction"}
+    for column, (score, threshold) in direct.items():
+        assert (by_column[column].score, by_column[column].threshold) == (score, threshold), column
+    assert by_column["carat"].stattest == "ks"
+    assert by_column["depth"].stattest == "psi"
+    assert by_column["cut"].threshold == 0.3
+
+
+def test_engine_detects_drift_on_the_shifted_segment_only() -> None:
+    model = _model()
+    reference, calm = _frames(model, rows_of("production", 2000))
+    _, shifted = _frames(model, rows_of("drifted", 2000))
+    assert engine.compute(model, reference, calm).dataset_drift is False
+    result = engine.compute(model, reference, shifted)
+    assert result.dataset_drift is True
+    detected = {c.column for c in result.columns if c.detected}
+    assert {"carat", "x", "y", "z", "price", "prediction"} <= detected
+    assert "depth" not in detected
+
+
+def test_engine_skips_target_drift_without_labels_and_reports_empty_columns() -> None:
+    model = _model()
+    rows = [{k: v for k, v in r.items() if k != "price"} for r in rows_of("production", 300)]
+    for row in rows:
+        row["depth"] = None
+    reference, current = _frames(model, rows)
+    result = engine.compute(model, reference, current)
+    roles = {(c.column, c.role) for c in result.columns}
+    assert ("price", "target") not in roles
+    assert [(s.column, s.reason) for s in result.skipped] == [
+        ("depth", "no non-null values in the current window")
+    ]
+    assert result.tested_columns == 8
+
+
+def test_engine_quality_counts_missing_out_of_range_and_new_categories() -> None:
+    model = _model()
+    rows = rows_of("production", 10)
+    rows[0]["carat"] = None
+    rows[1]["carat"] = 99.0
+    rows[2]["cut"] = "Astonishing"
+    reference, current = _frames(model, rows)
+    quality = {q.column: q for q in engine.compute(model, reference, current).quality}
+    assert quality["carat"].missing_current == pytest.approx(0.1)
+    assert quality["carat"].missing_reference == 0.0
+    assert quality["carat"].out_of_range == pytest.approx(0.1)
+    assert quality["cut"].new_category == pytest.approx(0.1)
+    assert quality["cut"].out_of_range is None
+    assert quality["depth"].missing_current == 0.0
+
+
+def test_engine_handles_infinities_like_evidently() -> None:
+    model = _model()
+    reference, current = _frames(model, rows_of("production", 200))
+    current.loc[:50, "carat"] = np.inf
+    result = engine.compute(model, reference, current)
+    direct = _report_scores(engine.build_report(model, reference, current))
+    carat = next(c for c in result.columns if c.column == "carat")
+    assert carat.score == direct["carat"][0]
+
+
+def test_check_stattests_names_the_model_and_column() -> None:
+    model = _model(drift={"per_column": {"cut": {"stattest": "wasserstein"}, "carat": {"stattest": "nope"}}})
+    problems = engine.check_stattests(model, "models[3]")
+    assert len(problems) == 2
+    assert problems[0].startswith("models[3].drift (column 'carat')")
+    assert "isn't applicable" in problems[1]

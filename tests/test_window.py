@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import numpy as np
+
+from monitor_service.schema import Batch, Kind
+from monitor_service.window import SlidingWindow
+
+KINDS = {"n": Kind.NUMERICAL, "c": Kind.CATEGORICAL}
+
+
+def _batch(start: int, count: int) -> Batch:
+    values = np.arange(start, start + count, dtype=np.float64)
+    labels = np.array([f"c{i}" for i in range(start, start + count)], dtype=object)
+    return Batch({"n": values, "c": labels}, count)
+
+
+def _ids(window: SlidingWindow, now: float | None = None) -> list[int]:
+    return [int(v) for v in window.snapshot(now).columns["n"]]
+
+
+def test_window_keeps_rows_in_arrival_order_until_full() -> None:
+    window = SlidingWindow(KINDS, max_rows=10)
+    window.append(_batch(0, 4), now=1.0)
+    window.append(_batch(4, 3), now=2.0)
+    assert _ids(window) == list(range(7))
+    assert window.snapshot().columns["c"].tolist() == [f"c{i}" for i in range(7)]
+
+
+def test_window_evicts_oldest_rows_when_full_across_the_ring_edge() -> None:
+    window = SlidingWindow(KINDS, max_rows=10)
+    for start in range(0, 27, 3):
+        size = window.append(_batch(start, 3), now=float(start))
+        assert size == min(start + 3, 10)
+    assert _ids(window) == list(range(17, 27))
+    assert window.snapshot().columns["c"].tolist() == [f"c{i}" for i in range(17, 27)]
+
+
+def test_window_keeps_newest_rows_of_a_batch_larger_than_the_window() -> None:
+    window = SlidingWindow(KINDS, max_rows=5)
+    window.append(_batch(0, 2), now=1.0)
+    window.append(_batch(100, 12), now=2.0)
+    assert _ids(window) == list(range(107, 112))
+
+
+def test_window_releases_evicted_category_objects() -> None:
+    window = SlidingWindow(KINDS, max_rows=4)
+    window.append(_batch(0, 4), now=1.0)
+    window.append(_batch(4, 2), now=2.0)
+    held = {v for v in window._data["c"] if v is not None}
+    assert held == {"c2", "c3", "c4", "c5"}
+
+
+def test_window_drops_rows_older_than_max_age() -> None:
+    window = SlidingWindow(KINDS, max_rows=100, max_age=10.0)
+    window.append(_batch(0, 5), now=100.0)
+    window.append(_batch(5, 5), now=105.0)
+    assert window.evict_expired(now=109.0) == 10
+    assert window.evict_expired(now=110.5) == 5
+    assert _ids(window, now=110.5) == list(range(5, 10))
+    assert window.evict_expired(now=200.0) == 0
+    assert _ids(window) == []
+
+
+def test_window_age_eviction_works_across_the_ring_edge() -> None:
+    window = SlidingWindow(KINDS, max_rows=6, max_age=10.0)
+    for step in range(5):
+        window.append(_batch(step * 2, 2), now=100.0 + step)
+    # ring holds rows 4..9 arriving at 102, 103, 104 and wraps around the edge
+    assert window.evict_expired(now=113.5) == 2
+    assert _ids(window) == [8, 9]
+
+
+def test_window_snapshot_is_a_copy() -> None:
+    window = SlidingWindow(KINDS, max_rows=4)
+    window.append(_batch(0, 4), now=1.0)
+    snapshot = window.snapshot()
+    window.append(_batch(10, 4), now=2.0)
+    assert snapshot.columns["n"].tolist() == [0, 1, 2, 3]
+    assert snapshot.rows == 4
+
+
+def test_window_arrival_time_never_goes_backwards() -> None:
+    window = SlidingWindow(KINDS, max_rows=10, max_age=5.0)
+    window.append(_batch(0, 2), now=100.0)
+    window.append(_batch(2, 2), now=90.0)  # the wall clock stepped back
+    assert window.evict_expired(now=104.0) == 4
+    assert window.evict_expired(now=106.0) == 0
