@@ -7,6 +7,7 @@ consistent. Label values are model and column names from the configuration only.
 from __future__ import annotations
 
 import platform
+import time
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -59,8 +60,17 @@ class DriftCollector(Collector):
         success = _gauge(
             "last_success_timestamp_seconds", "Unix time of the last successful calculation.", ["model"]
         )
+        pending = _gauge("labels_pending", "Labels waiting for their row to arrive.", ["model"])
+        expired = CounterMetricFamily(
+            P + "labels_expired",
+            "Labels dropped unmatched: their row never arrived in time.",
+            labels=["model"],
+        )
         for name, runtime in self.monitor.runtimes.items():
             status = self.monitor.store.get(name)
+            runtime.pending_labels.expire(time.time())
+            pending.add_metric([name], len(runtime.pending_labels))
+            expired.add_metric([name], runtime.pending_labels.expired)
             window.add_metric([name], len(runtime.window))
             capacity.add_metric([name], runtime.window.max_rows)
             interval.add_metric([name], runtime.config.schedule.every)
@@ -70,7 +80,7 @@ class DriftCollector(Collector):
             errors.add_metric([name], status.errors)
             if status.latest is not None:
                 success.add_metric([name], status.latest.finished_at)
-        yield from (window, capacity, interval, last_ingest, calcs, errors, success)
+        yield from (window, capacity, interval, last_ingest, calcs, errors, success, pending, expired)
 
     def _result_families(self) -> Iterator[Metric]:
         results = [s.latest for _, s in self.monitor.store.items() if s.latest is not None]

@@ -56,14 +56,21 @@ class ColumnsConfig(_Strict):
     prediction: str | list[str] | None = Field(
         default=None, description="a label/value column, or a list of per-class probability columns"
     )
+    probability: str | None = Field(
+        default=None, description="binary classification: probability of `positive_label` (for ROC AUC)"
+    )
+    positive_label: str = Field(default="1", description="binary classification: the positive class")
     numerical: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
 
     @property
     def prediction_columns(self) -> list[str]:
+        """Every column that carries model output: the prediction (or probabilities) and `probability`."""
         if self.prediction is None:
-            return []
-        return [self.prediction] if isinstance(self.prediction, str) else list(self.prediction)
+            columns = []
+        else:
+            columns = [self.prediction] if isinstance(self.prediction, str) else list(self.prediction)
+        return [*columns, self.probability] if self.probability else columns
 
     @property
     def features(self) -> list[str]:
@@ -87,6 +94,13 @@ class ColumnsConfig(_Strict):
 class WindowConfig(_Strict):
     max_rows: int = Field(default=10_000, gt=0, le=50_000_000)
     max_age: Duration | None = None
+
+
+class LabelsConfig(_Strict):
+    """Labels that arrive before their rows wait this long (and at most this many) to be joined."""
+
+    pending_ttl: Duration = 3600.0
+    pending_max: int = Field(default=100_000, ge=0)
 
 
 class ScheduleConfig(_Strict):
@@ -113,6 +127,7 @@ class ModelConfig(_Strict):
     columns: ColumnsConfig
     window: WindowConfig = WindowConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    labels: LabelsConfig = LabelsConfig()
     drift: DriftConfig = DriftConfig()
     metrics: list[MetricName] = Field(default_factory=lambda: list(ALL_METRICS))
 
@@ -121,6 +136,8 @@ class ModelConfig(_Strict):
         unknown = sorted(set(self.drift.per_column) - set(self.columns.all_names()))
         if unknown:
             raise ValueError(f"drift.per_column names columns that are not declared: {unknown}")
+        if self.columns.probability and self.task != "classification":
+            raise ValueError("columns.probability is for classification models")
         return self
 
 

@@ -14,10 +14,21 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
+from evidently import BinaryClassification, DataDefinition, Dataset, Regression, Report
 from evidently.legacy.calculations.stattests.registry import get_registered_stattest, get_stattest
 from evidently.legacy.core import ColumnType
-from evidently.metrics import ValueDrift
+from evidently.metrics import (
+    MAE,
+    MAPE,
+    RMSE,
+    Accuracy,
+    F1Score,
+    Precision,
+    R2Score,
+    Recall,
+    RocAuc,
+    ValueDrift,
+)
 
 from monitor_service.config import ModelConfig
 from monitor_service.results import (
@@ -35,17 +46,24 @@ CATEGORICAL = ColumnType.Categorical
 def drift_columns(model: ModelConfig) -> Iterator[tuple[str, Role, ColumnType]]:
     """Every column drift is measured on, with its role and Evidently type, as the config enables."""
     cols = model.columns
-    label_type = NUMERICAL if model.task == "regression" else CATEGORICAL
     if "data_drift" in model.metrics:
         yield from ((name, "feature", NUMERICAL) for name in cols.numerical)
         yield from ((name, "feature", CATEGORICAL) for name in cols.categorical)
     if "target_drift" in model.metrics and cols.target:
-        yield cols.target, "target", label_type
-    if "prediction_drift" in model.metrics and cols.prediction:
-        if isinstance(cols.prediction, str):
-            yield cols.prediction, "prediction", label_type
-        else:
-            yield from ((name, "prediction", NUMERICAL) for name in cols.prediction)
+        yield cols.target, "target", _label_type(model)
+    if "prediction_drift" in model.metrics:
+        yield from _prediction_columns(model)
+
+
+def _label_type(model: ModelConfig) -> ColumnType:
+    """Targets and single prediction columns: numbers for regression, classes for classification."""
+    return NUMERICAL if model.task == "regression" else CATEGORICAL
+
+
+def _prediction_columns(model: ModelConfig) -> Iterator[tuple[str, Role, ColumnType]]:
+    cols = model.columns
+    for name in cols.prediction_columns:
+        yield name, "prediction", _label_type(model) if name == cols.prediction else NUMERICAL
 
 
 def column_options(model: ModelConfig, column: str) -> tuple[str | None, float | None]:
@@ -144,6 +162,7 @@ def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) 
             column_quality(column, role, column_type, reference[column], current[column])
             for column, role, column_type in _quality_columns(model)
         ]
+    quality_values, labelled = model_quality(model, current)
     features = [d for d in drifts if d.role == "feature"]
     drifted = sum(d.detected for d in features)
     share = model.drift.share
@@ -160,16 +179,66 @@ def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) 
         columns=tuple(drifts),
         quality=tuple(quality),
         skipped=tuple(skipped),
+        model_quality=quality_values,
+        labelled_rows=labelled,
     )
+
+
+REGRESSION_METRICS = {"mae": MAE, "rmse": RMSE, "mape": MAPE, "r2": R2Score}
+CLASSIFICATION_METRICS = {"accuracy": Accuracy, "precision": Precision, "recall": Recall, "f1": F1Score}
+
+
+def labelled_rows(model: ModelConfig, current: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the window that carry both a label and the model's output."""
+    cols = model.columns
+    if not cols.target or not cols.prediction_columns:
+        return current.iloc[0:0]
+    mask = current[cols.target].notna()
+    for name in cols.prediction_columns:
+        mask &= current[name].notna()
+    return current[mask]
+
+
+def model_quality(model: ModelConfig, current: pd.DataFrame) -> tuple[dict[str, float], int]:
+    """Evidently's quality metrics on the labelled rows: regression errors, or binary classification."""
+    if "model_quality" not in model.metrics:
+        return {}, 0
+    rows = labelled_rows(model, current)
+    if rows.empty:
+        return {}, 0
+    cols = model.columns
+    if model.task == "regression":
+        assert isinstance(cols.prediction, str)
+        task = Regression(target=cols.target, prediction=cols.prediction)
+        definition = DataDefinition(numerical_columns=[cols.target, cols.prediction], regression=[task])
+        metrics = dict(REGRESSION_METRICS)
+    else:
+        labels = cols.prediction if isinstance(cols.prediction, str) else None
+        binary = BinaryClassification(
+            target=cols.target, prediction_labels=labels, prediction_probas=cols.probability,
+            pos_label=cols.positive_label,
+        )
+        definition = DataDefinition(
+            categorical_columns=[c for c in (cols.target, labels) if c],
+            numerical_columns=[cols.probability] if cols.probability else [],
+            classification=[binary],
+        )
+        metrics = {**CLASSIFICATION_METRICS, **({"roc_auc": RocAuc} if cols.probability else {})}
+    snapshot = Report([metric() for metric in metrics.values()]).run(
+        Dataset.from_pandas(rows.reset_index(drop=True), data_definition=definition), None
+    )
+    values = {}
+    for name, result in zip(metrics, snapshot.dict()["metrics"], strict=True):
+        value = result["value"]
+        values[name] = float(value["mean"] if isinstance(value, dict) else value)
+    return values, len(rows)
 
 
 def _quality_columns(model: ModelConfig) -> Iterator[tuple[str, Role, ColumnType]]:
     cols = model.columns
-    label_type = NUMERICAL if model.task == "regression" else CATEGORICAL
     yield from ((name, "feature", NUMERICAL) for name in cols.numerical)
     yield from ((name, "feature", CATEGORICAL) for name in cols.categorical)
-    for name in cols.prediction_columns:
-        yield name, "prediction", label_type if isinstance(cols.prediction, str) else NUMERICAL
+    yield from _prediction_columns(model)
 
 
 def data_definition(model: ModelConfig) -> DataDefinition:

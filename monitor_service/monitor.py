@@ -13,13 +13,22 @@ import pandas as pd
 from monitor_service.calculator import Calculator
 from monitor_service.config import ModelConfig, MonitorConfig
 from monitor_service.errors import CalculationFailed, CalculationNotPossible, ConfigError, UnknownModel
+from monitor_service.labels import PendingLabels
 from monitor_service.reference import load_reference
 from monitor_service.results import CalculationResult, ResultStore
-from monitor_service.schema import RowSchema, validate_rows
+from monitor_service.schema import RowSchema, validate_labels, validate_rows
 from monitor_service.telemetry import ServiceMetrics
 from monitor_service.window import SlidingWindow
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelsOutcome:
+    model: str
+    accepted: int
+    matched: int
+    pending: int
 
 
 @dataclass
@@ -30,6 +39,7 @@ class ModelRuntime:
     schema: RowSchema
     window: SlidingWindow
     reference: pd.DataFrame
+    pending_labels: PendingLabels
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -54,8 +64,15 @@ def build_runtimes(config: MonitorConfig) -> dict[str, ModelRuntime]:
             problems.extend(exc.problems)
             continue
         kinds = {spec.name: spec.kind for spec in schema.columns}
-        window = SlidingWindow(kinds, model.window.max_rows, model.window.max_age)
-        runtimes[model.name] = ModelRuntime(model, schema, window, reference)
+        window = SlidingWindow(
+            kinds,
+            model.window.max_rows,
+            model.window.max_age,
+            id_column=model.columns.id,
+            target_column=model.columns.target,
+        )
+        pending = PendingLabels(model.labels.pending_max, model.labels.pending_ttl)
+        runtimes[model.name] = ModelRuntime(model, schema, window, reference, pending)
     if problems:
         raise ConfigError("references", problems)
     return runtimes
@@ -89,7 +106,33 @@ class Monitor:
         runtime = self.runtime(name)
         now = time.time()
         batch = validate_rows(rows, runtime.schema, now)
-        return runtime.window.append(batch, now)
+        size = runtime.window.append(batch, now)
+        id_column = runtime.config.columns.id
+        if id_column and len(runtime.pending_labels):
+            ids, targets = runtime.pending_labels.take(list(batch.columns[id_column]), now)
+            if ids:
+                runtime.window.apply_labels(ids, targets)
+                self.metrics.labels_matched.labels(name).inc(len(ids))
+        return size
+
+    def add_labels(self, name: str, items: list[object]) -> LabelsOutcome:
+        """Join ground-truth labels to the window's rows by id; keep the others pending for a while."""
+        runtime = self.runtime(name)
+        columns = runtime.config.columns
+        if not columns.id or not columns.target:
+            raise CalculationNotPossible(
+                f"model {name!r} declares no id and target columns to join labels on"
+            )
+        ids, targets = validate_labels(items, runtime.schema, columns.target)
+        now = time.time()
+        found = runtime.window.apply_labels(ids, list(targets))
+        for row_id, target, matched in zip(ids, targets, found, strict=True):
+            if not matched:
+                runtime.pending_labels.add(row_id, target, now)
+        matched_count = sum(found)
+        self.metrics.labels_received.labels(name).inc(len(ids))
+        self.metrics.labels_matched.labels(name).inc(matched_count)
+        return LabelsOutcome(name, len(ids), matched_count, len(ids) - matched_count)
 
     async def start(self) -> None:
         problems = await self.calculator.warm_up(self.config.models)

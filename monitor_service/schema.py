@@ -58,6 +58,8 @@ class RowSchema:
             specs.append(ColumnSpec(cols.prediction, label_kind, required=True))
         elif cols.prediction:
             specs.extend(ColumnSpec(name, Kind.NUMERICAL, required=True) for name in cols.prediction)
+        if cols.probability:
+            specs.append(ColumnSpec(cols.probability, Kind.NUMERICAL, required=True))
         specs.extend(ColumnSpec(name, Kind.NUMERICAL, required=True) for name in cols.numerical)
         specs.extend(ColumnSpec(name, Kind.CATEGORICAL, required=True) for name in cols.categorical)
         return cls(tuple(specs), max_string_length)
@@ -190,3 +192,34 @@ def validate_rows(rows: list[Any], schema: RowSchema, now: float) -> Batch:
     if errors.count:
         raise ValidationFailed(errors.items, errors.count, len(rows))
     return Batch(columns, len(rows))
+
+
+def validate_labels(items: list[Any], schema: RowSchema, target: str) -> tuple[list[str], np.ndarray]:
+    """Check `[{"id": ..., "target": ...}]`; return ids and targets typed like the target column."""
+    errors = _Errors()
+    for i, item in enumerate(items):
+        if type(item) is not dict:
+            errors.add(i, None, "Each label should be an object with `id` and `target`", "dict_type", item)
+            continue
+        for key in sorted(set(item) - {"id", "target"}):
+            errors.add(i, key, "Unknown field", "extra_forbidden", item[key])
+        for key in ("id", "target"):
+            if item.get(key) is None:
+                errors.add(i, key, "Field required (not null)", "missing", None)
+    if errors.count:
+        raise ValidationFailed(_relabel(errors.items), errors.count, len(items))
+    limit = schema.max_string_length
+    ids = _strings([item["id"] for item in items], "id", errors, limit, "a string or integer")
+    values = [item["target"] for item in items]
+    if schema.kind_of(target) is Kind.NUMERICAL:
+        targets = _numbers(values, "target", errors)
+    else:
+        targets = _strings(values, "target", errors, limit, "a string, integer or boolean")
+    if errors.count:
+        raise ValidationFailed(_relabel(errors.items), errors.count, len(items))
+    return list(ids), targets
+
+
+def _relabel(items: list[FieldError]) -> list[FieldError]:
+    """Errors of a labels body point into `labels`, not `rows`."""
+    return [FieldError(("body", "labels", *e.loc[2:]), e.msg, e.type, e.input) for e in items]

@@ -9,8 +9,9 @@ rows in arrival order under the lock, so the calculator sees one consistent wind
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,10 +35,23 @@ class WindowSnapshot:
 class SlidingWindow:
     """Columnar ring buffer bounded by row count and, optionally, by age in seconds."""
 
-    def __init__(self, kinds: Mapping[str, Kind], max_rows: int, max_age: float | None = None) -> None:
+    def __init__(
+        self,
+        kinds: Mapping[str, Kind],
+        max_rows: int,
+        max_age: float | None = None,
+        *,
+        id_column: str | None = None,
+        target_column: str | None = None,
+    ) -> None:
         self.max_rows = max_rows
         self.max_age = max_age
         self._kinds = dict(kinds)
+        self._id_column = id_column
+        self._target_column = target_column
+        # Row id -> sequence number of its newest row; a sequence number maps to slot seq % max_rows.
+        self._index: dict[str, int] = {}
+        self._first_seq = 0
         # np.empty does not touch memory: pages become resident only as rows arrive.
         self._data = {
             name: np.empty(max_rows, dtype=np.float64 if _is_float(kind) else object)
@@ -72,6 +86,11 @@ class SlidingWindow:
                 target[: count - first] = source[skip + first :]
             self._arrival[tail : tail + first] = now
             self._arrival[: count - first] = now
+            if self._id_column is not None:
+                seq = self._first_seq + self._size
+                for offset, row_id in enumerate(batch.columns[self._id_column][skip:]):
+                    if row_id is not None:
+                        self._index[row_id] = seq + offset
             self._size += count
             if count:
                 self.last_arrival = now
@@ -99,7 +118,28 @@ class SlidingWindow:
             return array[self._start : end].copy()
         return np.concatenate((array[self._start :], array[: end - self.max_rows]))
 
+    def apply_labels(self, ids: Sequence[str], targets: Sequence[Any]) -> list[bool]:
+        """Write each label into the target of the newest row with its id; True where one was found."""
+        if self._id_column is None or self._target_column is None:
+            return [False] * len(ids)
+        found = []
+        with self._lock:
+            column = self._data[self._target_column]
+            for row_id, target in zip(ids, targets, strict=True):
+                seq = self._index.get(row_id)
+                if seq is not None:
+                    column[seq % self.max_rows] = target
+                found.append(seq is not None)
+        return found
+
     def _drop_oldest(self, count: int) -> None:
+        if self._id_column is not None:
+            ids = self._data[self._id_column]
+            for seq in range(self._first_seq, self._first_seq + count):
+                row_id = ids[seq % self.max_rows]
+                if row_id is not None and self._index.get(row_id) == seq:
+                    del self._index[row_id]
+        self._first_seq += count
         for name, array in self._data.items():
             if not _is_float(self._kinds[name]):
                 _clear(array, self._start, count)

@@ -15,7 +15,7 @@ from monitor_service.config import ModelConfig
 from monitor_service.reference import load_reference
 from monitor_service.schema import RowSchema, validate_rows
 from monitor_service.window import SlidingWindow
-from tests.conftest import diamonds_model, rows_of
+from tests.conftest import DIAMONDS, diamonds_model, rows_of
 
 FEATURES = ["carat", "depth", "table", "x", "y", "z", "cut", "color", "clarity"]
 
@@ -142,3 +142,80 @@ def test_check_stattests_names_the_model_and_column() -> None:
     assert len(problems) == 2
     assert problems[0].startswith("models[3].drift (column 'carat')")
     assert "isn't applicable" in problems[1]
+
+
+def _classification(tmp_path: Any) -> tuple[ModelConfig, pd.DataFrame, pd.DataFrame]:
+    """A binary 'expensive' classifier over the diamonds data, with labels, predictions, probabilities."""
+
+    def classify(frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "request_id": [f"r-{i}" for i in range(len(frame))],
+                "carat": frame["carat"],
+                "cut": frame["cut"],
+                "expensive": (frame["price"] >= 5000).astype(int),
+                "label": (frame["prediction"] >= 5000).astype(int),
+                "probability": 1 / (1 + np.exp(-(frame["prediction"] - 5000) / 1500)),
+            }
+        )
+
+    reference_path = tmp_path / "reference.csv"
+    classify(pd.read_csv(DIAMONDS / "reference.csv")).to_csv(reference_path, index=False)
+    model = ModelConfig.model_validate(
+        {
+            "name": "expensive",
+            "task": "classification",
+            "reference": str(reference_path),
+            "columns": {
+                "id": "request_id",
+                "target": "expensive",
+                "prediction": "label",
+                "probability": "probability",
+                "numerical": ["carat"],
+                "categorical": ["cut"],
+            },
+        }
+    )
+    current_rows = classify(pd.read_csv(DIAMONDS / "production.csv").head(700)).to_dict(orient="records")
+    reference, current = _frames(model, current_rows)
+    return model, reference, current
+
+
+def test_engine_classification_quality_equals_direct_computation(tmp_path: Any) -> None:
+    model, reference, current = _classification(tmp_path)
+    current.loc[600:, "expensive"] = None  # only 600 rows carry a label
+    result = engine.compute(model, reference, current)
+    assert result.labelled_rows == 600
+    labelled = current.head(600)
+    truth = labelled["expensive"] == "1"
+    predicted = labelled["label"] == "1"
+    tp, fp, fn = (truth & predicted).sum(), (~truth & predicted).sum(), (truth & ~predicted).sum()
+    precision, recall = tp / (tp + fp), tp / (tp + fn)
+    scores = labelled["probability"].to_numpy()
+    positives, negatives = scores[truth.to_numpy()], scores[~truth.to_numpy()]
+    auc = ((positives[:, None] > negatives).sum() + 0.5 * (positives[:, None] == negatives).sum()) / (
+        len(positives) * len(negatives)
+    )
+    quality = result.model_quality
+    assert quality["accuracy"] == pytest.approx((truth == predicted).mean())
+    assert quality["precision"] == pytest.approx(precision)
+    assert quality["recall"] == pytest.approx(recall)
+    assert quality["f1"] == pytest.approx(2 * precision * recall / (precision + recall))
+    assert quality["roc_auc"] == pytest.approx(auc)
+    roles = {(c.column, c.role) for c in result.columns}
+    assert {("label", "prediction"), ("probability", "prediction"), ("expensive", "target")} <= roles
+
+
+def test_engine_regression_quality_equals_direct_computation() -> None:
+    model = _model()
+    reference, current = _frames(model, rows_of("drifted", 400))
+    result = engine.compute(model, reference, current)
+    error = current["price"] - current["prediction"]
+    quality = result.model_quality
+    assert result.labelled_rows == 400
+    assert quality["mae"] == pytest.approx(error.abs().mean())
+    assert quality["rmse"] == pytest.approx(np.sqrt((error**2).mean()))
+    assert quality["mape"] == pytest.approx(100 * (error.abs() / current["price"]).mean())
+    assert quality["r2"] == pytest.approx(
+        1 - (error**2).sum() / ((current["price"] - current["price"].mean()) ** 2).sum()
+    )

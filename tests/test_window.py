@@ -85,3 +85,32 @@ def test_window_arrival_time_never_goes_backwards() -> None:
     window.append(_batch(2, 2), now=90.0)  # the wall clock stepped back
     assert window.evict_expired(now=104.0) == 4
     assert window.evict_expired(now=106.0) == 0
+
+
+def _id_window(max_rows: int) -> SlidingWindow:
+    kinds = {"id": Kind.ID, "n": Kind.NUMERICAL, "t": Kind.NUMERICAL}
+    return SlidingWindow(kinds, max_rows=max_rows, id_column="id", target_column="t")
+
+
+def _id_batch(ids: list[str]) -> Batch:
+    count = len(ids)
+    return Batch(
+        {"id": np.array(ids, dtype=object), "n": np.zeros(count), "t": np.full(count, np.nan)}, count
+    )
+
+
+def test_window_apply_labels_joins_by_id_to_the_newest_row() -> None:
+    window = _id_window(10)
+    window.append(_id_batch(["a", "b", "a"]), now=1.0)
+    assert window.apply_labels(["a", "b", "zz"], [1.0, 2.0, 3.0]) == [True, True, False]
+    targets = window.snapshot().columns["t"]
+    assert np.isnan(targets[0])
+    assert targets[1:].tolist() == [2.0, 1.0]
+
+
+def test_window_forgets_ids_of_evicted_rows() -> None:
+    window = _id_window(3)
+    window.append(_id_batch(["a", "b", "c"]), now=1.0)
+    window.append(_id_batch(["d", "e"]), now=2.0)
+    assert window.apply_labels(["a", "b", "c", "e"], [1.0, 1.0, 1.0, 1.0]) == [False, False, True, True]
+    assert set(window._index) == {"c", "d", "e"}

@@ -1,0 +1,374 @@
+"""MonitorClient: send inference rows and labels to the drift monitor without ever slowing the caller.
+
+Only the standard library and `requests` are imported, so an ML service can use this module without
+installing (or importing) any of the server's dependencies.
+
+    client = MonitorClient("http://127.0.0.1:8000", token=os.environ.get("DRIFT_MONITOR_INGEST_TOKEN"))
+    client.send_row("diamonds", {"request_id": "r-1", "carat": 0.31, ..., "prediction": 512.0})
+    client.send_labels("diamonds", [{"id": "r-1", "target": 498.0}])
+    client.close()  # at shutdown: sends what is left for up to `timeout` seconds
+
+`send_row`, `send_rows` and `send_labels` only put the items into a bounded in-memory queue
+(`put_nowait`) and return: they never wait for the network, never raise and are thread-safe. A
+background daemon thread takes the items off the queue, batches them per model and kind (rows or
+labels) and POSTs a batch when it holds `batch_size` items or every `flush_interval` seconds.
+Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and jitter, at most
+`max_attempts` tries in all. Any other 4xx is not retried: the batch counts as `rejected` and the
+response detail is logged (at WARNING once per model, kind and status, then at DEBUG). Items are
+dropped and counted, never retried forever, when the queue is full, the retries are exhausted or
+the client is closed: monitoring is best effort, and a monitor that is down never hurts the service.
+
+Items are not copied: do not change a row after handing it over. The sender thread encodes them as
+JSON: numpy scalars and arrays (anything with `.tolist()`) become lists and numbers, dates and
+datetimes ISO 8601 strings, other unknown objects strings, and NaN or infinite floats null (the
+monitor counts nulls as missing values).
+
+asyncio: call `send_row` directly in the handler. Nothing awaits, it costs microseconds and touches
+no socket, so there is no need for `run_in_executor`. At shutdown, `close()` blocks for at most its
+timeout: from a running loop use `await asyncio.to_thread(client.close, 5.0)`.
+
+Processes: create the client after any `fork()` (per gunicorn worker, not in a preloaded app); the
+sender thread does not survive a fork.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import queue
+import random
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import quote
+
+import requests
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["rows", "labels"]
+_Key = tuple[str, Kind]
+_RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+_HEADERS = {"Content-Type": "application/json"}
+_WAKE = object()  # put on the queue to wake the sender up for flush() and close()
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """A snapshot of the client's counters, in items (rows or labels) unless said otherwise.
+
+    Every item handed to `send_*` is counted once in `enqueued`, `dropped_queue_full` or
+    `dropped_closed`. Every enqueued item is `pending` until counted once in `sent`, `rejected` or
+    `dropped_after_retries`, so after a successful `flush()`: sent + rejected +
+    dropped_after_retries == enqueued.
+    """
+
+    enqueued: int  # accepted into the queue
+    sent: int  # delivered, answered with a 2xx
+    dropped_queue_full: int  # not accepted: the queue was full
+    dropped_closed: int  # not accepted: handed in after close()
+    dropped_after_retries: int  # retries exhausted, or still unsent when close() gave up
+    rejected: int  # answered with a 4xx other than 429 (or not encodable as JSON): never retried
+    retried: int  # retry attempts, in HTTP requests
+    batches_sent: int  # HTTP requests answered with a 2xx
+
+    @property
+    def pending(self) -> int:
+        """Enqueued items not yet sent, rejected or dropped."""
+        return self.enqueued - self.sent - self.rejected - self.dropped_after_retries
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Adds the bearer token; set as `Session.auth`, it also keeps ~/.netrc from replacing it."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header
+        return request
+
+
+class MonitorClient:
+    """Non-blocking, thread-safe sender of rows and labels to one drift monitor (see the module doc)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        batch_size: int = 500,
+        flush_interval: float = 1.0,
+        max_queue: int = 10_000,
+        connect_timeout: float = 1.0,
+        read_timeout: float = 5.0,
+        max_attempts: int = 4,
+        backoff: float = 0.1,
+        max_backoff: float = 2.0,
+    ) -> None:
+        for name, value in [("batch_size", batch_size), ("max_queue", max_queue), ("max_attempts", max_attempts)]:
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value!r}")
+        for name, seconds in [("flush_interval", flush_interval), ("connect_timeout", connect_timeout),
+                              ("read_timeout", read_timeout), ("backoff", backoff), ("max_backoff", max_backoff)]:
+            if not seconds > 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {seconds!r}")
+        self._base_url = base_url.rstrip("/")
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._timeouts = (connect_timeout, read_timeout)
+        self._max_attempts = max_attempts
+        self._backoff = (backoff, max_backoff)
+        self._queue: queue.Queue[Any] = queue.Queue(max_queue)
+        self._lock = threading.Lock()  # guards the counters below; items enter the queue under it
+        self._settled_changed = threading.Condition(self._lock)
+        self._enqueued = self._sent = self._rejected = self._retried = self._batches = 0
+        self._dropped_full = self._dropped_closed = self._dropped_retries = 0
+        self._settled = 0  # every item whose sequence number (1, 2, ...) is <= this is settled
+        self._flush_target = 0
+        self._closed = False
+        self._stop = threading.Event()
+        self._logged: set[tuple[str, Kind, int | str]] = set()
+        self._session = requests.Session()
+        if token:
+            self._session.auth = _BearerAuth(token)
+        self._thread = threading.Thread(target=self._run, name="drift-monitor-client", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ the caller's side: never blocks
+
+    def send_row(self, model: str, row: Mapping[str, Any]) -> None:
+        """Queue one inference row (features, prediction, optionally id, timestamp, target)."""
+        self._put(model, "rows", (row,))
+
+    def send_rows(self, model: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Queue rows; when the queue fills up midway, the rest are dropped and counted."""
+        self._put(model, "rows", rows)
+
+    def send_labels(self, model: str, labels: Iterable[Mapping[str, Any]]) -> None:
+        """Queue delayed labels, `{"id": ..., "target": ...}` each, for POST .../labels."""
+        self._put(model, "labels", labels)
+
+    def _put(self, model: str, kind: Kind, items: Iterable[Mapping[str, Any]]) -> None:
+        try:
+            batch = items if isinstance(items, Sequence) else list(items)
+            with self._lock:
+                if self._closed:
+                    self._dropped_closed += len(batch)
+                    return
+                key = (model, kind)
+                for item in batch:
+                    try:
+                        self._queue.put_nowait((self._enqueued + 1, key, item))
+                    except queue.Full:
+                        self._dropped_full += 1
+                    else:
+                        self._enqueued += 1
+        except Exception:  # e.g. a generator that raises: the caller's request must go on
+            log.debug("drift monitor client: could not queue %s for %s", kind, model, exc_info=True)
+
+    def stats(self) -> ClientStats:
+        """A consistent snapshot of the counters."""
+        with self._lock:
+            return ClientStats(
+                enqueued=self._enqueued,
+                sent=self._sent,
+                dropped_queue_full=self._dropped_full,
+                dropped_closed=self._dropped_closed,
+                dropped_after_retries=self._dropped_retries,
+                rejected=self._rejected,
+                retried=self._retried,
+                batches_sent=self._batches,
+            )
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Send now and wait until everything enqueued so far is settled; False when `timeout` ran out."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            target = self._enqueued
+            if self._settled >= target:
+                return True
+            self._flush_target = max(self._flush_target, target)
+        self._wake()
+        with self._settled_changed:
+            return self._settled_changed.wait_for(
+                lambda: self._settled >= target, max(0.0, deadline - time.monotonic())
+            )
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Refuse new items, flush for up to `timeout`, drop what is left and stop the sender thread.
+
+        Idempotent. Returns True when everything was settled and the thread has stopped in time.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._closed = True
+        flushed = self.flush(timeout)
+        self._stop.set()
+        self._wake()
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        return flushed and not self._thread.is_alive()
+
+    def __enter__(self) -> MonitorClient:
+        return self
+
+    def __exit__(
+        self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _wake(self) -> None:
+        try:
+            self._queue.put_nowait(_WAKE)
+        except queue.Full:
+            pass  # the sender has work waiting anyway, and checks for flush and stop after each batch
+
+    # ------------------------------------------------------------------ the sender thread
+
+    def _run(self) -> None:
+        buffers: dict[_Key, list[Any]] = {}
+        drained = 0  # sequence number of the last item taken off the queue
+        next_tick = time.monotonic() + self._flush_interval
+        try:
+            while not self._stop.is_set():
+                drained = self._drain(buffers, drained, max(0.0, next_tick - time.monotonic()))
+                with self._lock:
+                    flushing = self._flush_target > self._settled
+                now = time.monotonic()
+                send_all = flushing or now >= next_tick
+                if send_all:
+                    next_tick = now + self._flush_interval
+                for key, items in list(buffers.items()):
+                    while items and (len(items) >= self._batch_size or send_all) and not self._stop.is_set():
+                        self._send(key, items[: self._batch_size])
+                        del items[: self._batch_size]
+                    if not items:
+                        del buffers[key]
+                if not buffers:
+                    with self._settled_changed:
+                        self._settled = drained
+                        self._settled_changed.notify_all()
+        finally:
+            self._abandon(buffers)
+
+    def _drain(self, buffers: dict[_Key, list[Any]], drained: int, timeout: float) -> int:
+        """Move queued items into the per-(model, kind) buffers; wait up to `timeout` for the first."""
+        items = []
+        try:
+            items.append(self._queue.get(timeout=timeout))
+            while len(items) < self._queue.maxsize:  # bounded, so full batches go out under steady load
+                items.append(self._queue.get_nowait())
+        except queue.Empty:
+            pass
+        for item in items:
+            if item is not _WAKE:
+                drained, key, payload = item
+                buffers.setdefault(key, []).append(payload)
+        return drained
+
+    def _abandon(self, buffers: dict[_Key, list[Any]]) -> None:
+        """On stop: count what is still buffered or queued as dropped, settle all, close the session."""
+        left = sum(len(items) for items in buffers.values())
+        while True:
+            try:
+                left += self._queue.get_nowait() is not _WAKE
+            except queue.Empty:
+                break
+        with self._settled_changed:
+            self._dropped_retries += left
+            self._settled = self._enqueued
+            self._settled_changed.notify_all()
+        if left:
+            log.warning("drift monitor client: closed with %d items unsent, dropped", left)
+        self._session.close()
+
+    def _send(self, key: _Key, batch: list[Any]) -> None:
+        model, kind = key
+        outcome = "dropped"
+        try:
+            body = _encode({kind: batch})
+        except (TypeError, ValueError) as exc:
+            outcome = "rejected"
+            self._log_once(key, "encode", f"{len(batch)} {kind} not encodable as JSON, rejected: {exc}")
+        else:
+            try:
+                outcome = self._post(key, f"{self._base_url}/v1/models/{quote(model, safe='')}/{kind}", body)
+            except Exception:  # a bug here must not kill the thread or lose the count
+                log.exception("drift monitor client: unexpected error sending %s for %s", kind, model)
+        with self._lock:
+            if outcome == "sent":
+                self._sent += len(batch)
+                self._batches += 1
+            elif outcome == "rejected":
+                self._rejected += len(batch)
+            else:
+                self._dropped_retries += len(batch)
+
+    def _post(self, key: _Key, url: str, body: bytes) -> str:
+        """POST one batch with retries; returns "sent", "rejected" or "dropped"."""
+        delay, max_delay = self._backoff
+        problem = ""
+        for attempt in range(self._max_attempts):
+            if attempt:
+                if self._stop.wait(random.uniform(delay / 2, delay)):  # close() cuts the backoff short
+                    return "dropped"
+                delay = min(2 * delay, max_delay)
+                with self._lock:
+                    self._retried += 1
+            try:
+                response = self._session.post(
+                    url, data=body, headers=_HEADERS, timeout=self._timeouts, allow_redirects=False
+                )
+            except _RETRYABLE as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+                continue
+            except requests.RequestException as exc:  # e.g. an invalid URL: retrying cannot help
+                problem = f"{type(exc).__name__}: {exc}"
+                break
+            status = response.status_code
+            if 200 <= status < 300:
+                return "sent"
+            if status == 429 or status >= 500:
+                problem = f"HTTP {status}: {response.text[:500]}"
+                continue
+            self._log_once(key, status, f"HTTP {status} from {url}, batch rejected: {response.text[:1000]}")
+            return "rejected"
+        self._log_once(key, "dropped", f"batch to {url} dropped after {attempt + 1} attempts: {problem}")
+        return "dropped"
+
+    def _log_once(self, key: _Key, what: int | str, message: str) -> None:
+        first = (*key, what) not in self._logged
+        self._logged.add((*key, what))
+        log.log(logging.WARNING if first else logging.DEBUG, "drift monitor client: %s", message)
+
+
+def _encode(payload: Any) -> bytes:
+    try:
+        text = json.dumps(payload, allow_nan=False, default=_jsonable, separators=(",", ":"))
+    except ValueError:  # NaN or infinity somewhere: JSON has no such numbers, send null instead
+        text = json.dumps(_finite(payload), allow_nan=False, default=_jsonable, separators=(",", ":"))
+    return text.encode()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    tolist = getattr(value, "tolist", None)  # numpy scalars and arrays, pandas objects
+    return tolist() if callable(tolist) else str(value)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if value is None or isinstance(value, str | int):
+        return value
+    return _finite(_jsonable(value))

@@ -1,0 +1,48 @@
+"""Labels that arrived before their rows: kept for a bounded time and count, joined when rows come."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+
+class PendingLabels:
+    """Bounded, time-limited store of id -> target; the oldest entries go first when it is full."""
+
+    def __init__(self, max_items: int, ttl: float) -> None:
+        self.max_items = max_items
+        self.ttl = ttl
+        self._items: OrderedDict[str, tuple[Any, float]] = OrderedDict()
+        self.expired = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, row_id: str, target: Any, now: float) -> None:
+        self._items.pop(row_id, None)
+        self._items[row_id] = (target, now + self.ttl)
+        while len(self._items) > self.max_items:
+            self._items.popitem(last=False)
+            self.expired += 1
+
+    def take(self, ids: list[Any], now: float) -> tuple[list[str], list[Any]]:
+        """Remove and return the pending labels of `ids` (those not expired)."""
+        self.expire(now)
+        found_ids: list[str] = []
+        targets: list[Any] = []
+        if not self._items:
+            return found_ids, targets
+        for row_id in ids:
+            item = self._items.pop(row_id, None) if row_id is not None else None
+            if item is not None:
+                found_ids.append(row_id)
+                targets.append(item[0])
+        return found_ids, targets
+
+    def expire(self, now: float) -> None:
+        while self._items:
+            row_id, (_, expires_at) = next(iter(self._items.items()))
+            if expires_at > now:
+                break
+            del self._items[row_id]
+            self.expired += 1
