@@ -111,13 +111,20 @@ class MonitorClient:
         backoff: float = 0.1,
         max_backoff: float = 2.0,
     ) -> None:
-        for name, value in [("batch_size", batch_size), ("max_queue", max_queue), ("max_attempts", max_attempts)]:
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value!r}")
-        for name, seconds in [("flush_interval", flush_interval), ("connect_timeout", connect_timeout),
-                              ("read_timeout", read_timeout), ("backoff", backoff), ("max_backoff", max_backoff)]:
-            if not seconds > 0:
-                raise ValueError(f"{name} must be a positive number of seconds, got {seconds!r}")
+        counts = {"batch_size": batch_size, "max_queue": max_queue, "max_attempts": max_attempts}
+        seconds = {
+            "flush_interval": flush_interval,
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+            "backoff": backoff,
+            "max_backoff": max_backoff,
+        }
+        bad = [f"{name} must be at least 1, got {value!r}" for name, value in counts.items() if value < 1]
+        bad += [
+            f"{name} must be > 0 seconds, got {value!r}" for name, value in seconds.items() if not value > 0
+        ]
+        if bad:
+            raise ValueError("; ".join(bad))
         self._base_url = base_url.rstrip("/")
         self._batch_size = batch_size
         self._flush_interval = flush_interval

@@ -6,7 +6,9 @@ over the cells; every problem is reported with its row index and column.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import operator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -103,7 +105,20 @@ def _preview(value: Any) -> Any:
     return value
 
 
+_NUMBER_TYPES = frozenset({float, int, type(None)})
+_STRING_TYPES = frozenset({str, type(None)})
+
+
 def _numbers(values: list[Any], name: str, errors: _Errors) -> np.ndarray:
+    if _NUMBER_TYPES.issuperset(map(type, values)):
+        # Fast path, vectorised: None becomes NaN; only non-finite or huge values need the slow loop.
+        try:
+            array = np.array(values, dtype=np.float64)
+        except OverflowError:
+            array = None
+        # Every non-null value finite: the NaNs in the array are exactly the Nones.
+        if array is not None and np.count_nonzero(np.isfinite(array)) == len(values) - values.count(None):
+            return array
     for i, v in enumerate(values):
         t = type(v)
         if t is float:
@@ -120,6 +135,11 @@ def _numbers(values: list[Any], name: str, errors: _Errors) -> np.ndarray:
 
 
 def _strings(values: list[Any], name: str, errors: _Errors, limit: int, what: str) -> np.ndarray:
+    fast = _STRING_TYPES.issuperset(map(type, values))
+    if fast and max(map(len, filter(None, values)), default=0) <= limit:
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        return array
     out: list[Any] = values
     for i, v in enumerate(values):
         t = type(v)
@@ -159,28 +179,44 @@ def _timestamps(values: list[Any], name: str, errors: _Errors, now: float) -> np
     return out
 
 
+def _transpose(rows: list[dict[str, Any]], schema: RowSchema) -> list[list[Any]]:
+    """Column lists in schema order; required columns are read in C (itemgetter and zip)."""
+    required = [c.name for c in schema.columns if c.required]
+    by_name: dict[str, list[Any]] = {}
+    if len(required) > 1 and rows:
+        tuples = map(operator.itemgetter(*required), rows)  # raises KeyError when one is missing
+        by_name = dict(zip(required, map(list, zip(*tuples, strict=True)), strict=True))
+    elif required:
+        by_name = {name: [row[name] for row in rows] for name in required}
+    return [
+        by_name[c.name] if c.name in by_name else [row.get(c.name) for row in rows] for c in schema.columns
+    ]
+
+
 def validate_rows(rows: list[Any], schema: RowSchema, now: float) -> Batch:
     """Check every row; return the batch as columns, or raise ValidationFailed listing each problem."""
     errors = _Errors()
     allowed = set(schema.names)
-    required = {c.name for c in schema.columns if c.required}
     for i, row in enumerate(rows):
         if type(row) is not dict:
             errors.add(i, None, "Each row should be a JSON object", "dict_type", row)
-            continue
-        keys = row.keys()
-        if not allowed.issuperset(keys):
-            for key in sorted(set(keys) - allowed):
+        elif not allowed.issuperset(row):
+            for key in sorted(set(row) - allowed):
                 errors.add(i, key, "Unknown column", "extra_forbidden", row[key])
-        if not required.issubset(keys):
-            for key in sorted(required - set(keys)):
+    transposed: list[list[Any]] | None = None
+    if not errors.count:
+        with contextlib.suppress(KeyError):  # a required column is missing: found below
+            transposed = _transpose(rows, schema)
+    if transposed is None:
+        required = {c.name for c in schema.columns if c.required}
+        for i, row in enumerate(rows):
+            for key in sorted(required - set(row)) if type(row) is dict else ():
                 errors.add(i, key, "Field required", "missing", None)
-    if errors.count:
+    if errors.count or transposed is None:
         raise ValidationFailed(errors.items, errors.count, len(rows))
     columns: dict[str, np.ndarray] = {}
     limit = schema.max_string_length
-    for spec in schema.columns:
-        values = [row.get(spec.name) for row in rows]
+    for spec, values in zip(schema.columns, transposed, strict=True):
         if spec.kind is Kind.NUMERICAL:
             columns[spec.name] = _numbers(values, spec.name, errors)
         elif spec.kind is Kind.CATEGORICAL:

@@ -91,3 +91,23 @@ def test_validate_rows_caps_reported_errors_but_counts_all() -> None:
         validate_rows(rows, SCHEMA, NOW)
     assert len(caught.value.errors) == 100
     assert caught.value.total_errors == 150
+
+
+def test_validate_rows_vectorised_path_equals_row_by_row_result() -> None:
+    rows = rows_of("production", 50)
+    rows[7]["carat"] = None
+    rows[8]["cut"] = None
+    rows[9]["depth"] = 61  # an integer among floats
+    batch = validate_rows(rows, SCHEMA, NOW)
+    for name, column in batch.columns.items():
+        if name == "price":
+            continue
+        expected = [r.get(name) for r in rows]
+        got = [None if isinstance(v, float) and np.isnan(v) else v for v in column.tolist()]
+        assert got == expected, name
+
+
+def test_validate_rows_reports_missing_column_in_any_row() -> None:
+    rows = rows_of("production", 30)
+    del rows[17]["clarity"], rows[29]["prediction"]
+    assert _locs(rows) == [("body", "rows", 17, "clarity"), ("body", "rows", 29, "prediction")]
