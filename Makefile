@@ -13,12 +13,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Prometheus, promtool, Alertmanager and amtool from Debian: the tests run the real programs.
+# Prometheus, promtool, Alertmanager, amtool and Chromium from Debian: the tests run the real programs.
 system-deps:
-	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || { \
+	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null \
+	  && command -v chromium >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-	    --no-install-recommends prometheus prometheus-alertmanager >/dev/null; }
+	    --no-install-recommends prometheus prometheus-alertmanager chromium >/dev/null; }
 
 run: install
 	$(VENV)/bin/drift-monitor serve --config $(CONFIG)

@@ -28,6 +28,12 @@ def _compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame)
     return engine.compute(model, reference, current)
 
 
+def _report_html(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> str:
+    from monitor_service import engine
+
+    return engine.report_html(model, reference, current)
+
+
 def _warm_up(models: list[ModelConfig]) -> list[str]:
     from monitor_service import engine
 
@@ -68,6 +74,10 @@ class Calculator:
     ) -> CalculationResult:
         result: CalculationResult = await self._submit(_compute, model, reference, current)
         return result
+
+    async def report_html(self, model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> str:
+        html: str = await self._submit(_report_html, model, reference, current)
+        return html
 
     def close(self) -> None:
         if self._executor is not None:

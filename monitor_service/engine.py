@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ from evidently.metrics import (
     RocAuc,
     ValueDrift,
 )
+from evidently.presets import DataDriftPreset
 
 from monitor_service.config import ModelConfig
 from monitor_service.results import (
@@ -215,7 +217,9 @@ def model_quality(model: ModelConfig, current: pd.DataFrame) -> tuple[dict[str, 
     else:
         labels = cols.prediction if isinstance(cols.prediction, str) else None
         binary = BinaryClassification(
-            target=cols.target, prediction_labels=labels, prediction_probas=cols.probability,
+            target=cols.target,
+            prediction_labels=labels,
+            prediction_probas=cols.probability,
             pos_label=cols.positive_label,
         )
         definition = DataDefinition(
@@ -248,17 +252,43 @@ def data_definition(model: ModelConfig) -> DataDefinition:
     return DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
 
 
-def build_report(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> Report:
-    """The full Evidently Report (with widgets) for the same checks `compute` runs."""
-    metrics = []
-    for column, _role, _type in drift_columns(model):
-        stattest, threshold = column_options(model, column)
-        metrics.append(ValueDrift(column=column, method=stattest, threshold=threshold))
+def build_report(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> Any:
+    """The full Evidently Report (with widgets) for the same checks `compute` runs: the drift preset
+    over the features (its table and drifted-columns count), plus target and prediction drift."""
+    drift = model.drift
+    features = [name for name, role, _ in drift_columns(model) if role == "feature"]
+    per_column = {c: cfg for c, cfg in drift.per_column.items() if c in features}
+    metrics: list[Any] = []
+    if features:
+        metrics.append(
+            DataDriftPreset(
+                columns=features,
+                drift_share=drift.share,
+                method=drift.stattest,
+                threshold=drift.threshold,
+                per_column_method={c: cfg.stattest for c, cfg in per_column.items() if cfg.stattest} or None,
+                per_column_threshold={
+                    c: cfg.threshold for c, cfg in per_column.items() if cfg.threshold is not None
+                }
+                or None,
+            )
+        )
+    for column, role, _type in drift_columns(model):
+        if role != "feature":
+            stattest, threshold = column_options(model, column)
+            metrics.append(ValueDrift(column=column, method=stattest, threshold=threshold))
     definition = data_definition(model)
+    current = current[[c for c in current.columns if c in reference.columns]]
     return Report(metrics).run(
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),
     )
+
+
+def report_html(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> str:
+    """Evidently's interactive HTML report (one self-contained page) of `build_report`."""
+    html: str = build_report(model, reference, current).get_html_str(as_iframe=False)
+    return html
 
 
 def warm_up(models: list[ModelConfig]) -> list[str]:

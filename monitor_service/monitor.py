@@ -162,5 +162,14 @@ class Monitor:
             self.store.record_success(result)
             return result
 
+    async def report_html(self, name: str) -> str:
+        """Evidently's HTML report of the current window against the reference."""
+        runtime = self.runtime(name)
+        async with runtime.lock:
+            current = runtime.current_frame(time.time())
+            if current.empty:
+                raise CalculationNotPossible(f"the window of model {name!r} holds no rows yet")
+            return await self.calculator.report_html(runtime.config, runtime.reference, current)
+
     def close(self) -> None:
         self.calculator.close()

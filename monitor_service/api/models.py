@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse
 
 from monitor_service.api.deps import MonitorDep, require_admin_token
 from monitor_service.monitor import ModelRuntime, Monitor
@@ -28,6 +29,7 @@ def _summary(monitor: Monitor, runtime: ModelRuntime) -> dict[str, Any]:
             "rows": f"/v1/models/{config.name}/rows",
             "results": f"/v1/models/{config.name}/results",
             "calculate": f"/v1/models/{config.name}/calculate",
+            "report": f"/v1/models/{config.name}/report",
         },
     }
 
@@ -63,3 +65,15 @@ async def calculate_now(model: str, monitor: MonitorDep) -> dict[str, Any]:
     """Run one calculation on the current window, publish it and return it."""
     result = await monitor.calculate(model)
     return result.as_dict()
+
+
+@router.get(
+    "/{model}/report",
+    summary="Interactive HTML report",
+    response_class=HTMLResponse,
+    responses={404: {"description": "unknown model"}, 409: {"description": "the window is empty"}},
+)
+async def html_report(model: str, monitor: MonitorDep) -> HTMLResponse:
+    """Evidently's HTML report (drift table and per-column distributions) of the window against the
+    reference, built on request with the same stat tests and thresholds as the scheduled calculation."""
+    return HTMLResponse(await monitor.report_html(model))
