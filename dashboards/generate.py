@@ -1,0 +1,1285 @@
+#!/usr/bin/env python3
+"""Generate the drift monitor's Grafana dashboards (JSON) from plain Python dicts.
+
+    python dashboards/generate.py                  # rewrite dashboards/*.json
+    python dashboards/generate.py --output-dir DIR # write elsewhere (the tests compare the two)
+
+The JSON files are committed: Grafana provisions them from disk (dashboards/provisioning/), and a
+change to this script without regenerating fails tests/observability/test_dashboards.py.
+
+Conventions (checked by the tests):
+- Grafana 11, schemaVersion 39; every panel and query uses the Prometheus data source through the
+  ``${datasource}`` variable, whose default is the provisioned uid ``prometheus``.
+- Every panel has a description written for the people reading it, a unit and thresholds.
+- Queries use only the metrics of docs/metrics.md and the recording rules of rules/.
+- Template variables: ``model`` (all dashboards) and ``column`` (where panels are per column),
+  multi-value with "All"; queries filter with ``=~"$model"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+Json = dict[str, Any]
+
+SCHEMA_VERSION = 39
+DATASOURCE: Json = {"type": "prometheus", "uid": "${datasource}"}
+DATASOURCE_UID = "prometheus"  # dashboards/provisioning/datasources/prometheus.yml
+TAGS = ["drift-monitor"]
+GRID_WIDTH = 24
+HERE = Path(__file__).resolve().parent
+
+M = '{model=~"$model"}'  # the model filter most queries use
+MC = '{model=~"$model", column=~"$column"}'
+
+DRIFT_MAPPINGS: list[Json] = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "No drift", "color": "green", "index": 0},
+            "1": {"text": "Drift", "color": "red", "index": 1},
+        },
+    }
+]
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+
+def target(
+    expr: str, legend: str = "", ref: str = "A", *, instant: bool = False, table: bool = False
+) -> Json:
+    """One Prometheus query of a panel."""
+    return {
+        "datasource": DATASOURCE,
+        "refId": ref,
+        "expr": expr,
+        "legendFormat": legend or "__auto",
+        "range": not instant,
+        "instant": instant,
+        "format": "table" if table else "time_series",
+        "editorMode": "code",
+    }
+
+
+def thresholds(*steps: tuple[float | None, str]) -> Json:
+    """Absolute thresholds: ``(None, "green"), (0.5, "red")`` = green below 0.5, red from 0.5."""
+    return {"mode": "absolute", "steps": [{"color": color, "value": value} for value, color in steps]}
+
+
+GREEN_ONLY = thresholds((None, "green"))
+
+
+def _field_config(
+    unit: str,
+    steps: Json,
+    *,
+    custom: Json | None = None,
+    mappings: Sequence[Json] = (),
+    overrides: Sequence[Json] = (),
+    minimum: float | None = None,
+    maximum: float | None = None,
+    decimals: int | None = None,
+    color_mode: str = "palette-classic",
+) -> Json:
+    defaults: Json = {
+        "unit": unit,
+        "thresholds": steps,
+        "color": {"mode": color_mode},
+        "mappings": list(mappings),
+        "custom": custom or {},
+    }
+    if minimum is not None:
+        defaults["min"] = minimum
+    if maximum is not None:
+        defaults["max"] = maximum
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    return {"defaults": defaults, "overrides": list(overrides)}
+
+
+def _panel(
+    kind: str, title: str, description: str, targets: Sequence[Json], field_config: Json, options: Json
+) -> Json:
+    return {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "targets": list(targets),
+        "fieldConfig": field_config,
+        "options": options,
+    }
+
+
+def timeseries(
+    title: str,
+    description: str,
+    targets: Sequence[Json],
+    *,
+    unit: str,
+    steps: Json = GREEN_ONLY,
+    threshold_style: str = "off",
+    minimum: float | None = None,
+    maximum: float | None = None,
+    decimals: int | None = None,
+    overrides: Sequence[Json] = (),
+    draw_style: str = "line",
+    legend_calcs: Sequence[str] = ("lastNotNull", "max"),
+) -> Json:
+    """A time series panel; ``threshold_style`` "line"/"dashed" draws the thresholds on the graph."""
+    custom = {
+        "drawStyle": draw_style,
+        "lineInterpolation": "stepAfter" if draw_style == "line" else "linear",
+        "lineWidth": 1,
+        "fillOpacity": 10,
+        "showPoints": "never",
+        "spanNulls": False,
+        "axisPlacement": "auto",
+        "thresholdsStyle": {"mode": threshold_style},
+    }
+    options = {
+        "legend": {
+            "displayMode": "table",
+            "placement": "bottom",
+            "showLegend": True,
+            "calcs": list(legend_calcs),
+        },
+        "tooltip": {"mode": "multi", "sort": "desc"},
+    }
+    config = _field_config(
+        unit,
+        steps,
+        custom=custom,
+        overrides=overrides,
+        minimum=minimum,
+        maximum=maximum,
+        decimals=decimals,
+    )
+    return _panel("timeseries", title, description, targets, config, options)
+
+
+def stat(
+    title: str,
+    description: str,
+    targets: Sequence[Json],
+    *,
+    unit: str,
+    steps: Json,
+    mappings: Sequence[Json] = (),
+    decimals: int | None = None,
+    graph: bool = False,
+) -> Json:
+    """A stat panel showing the last value of each series, colored by thresholds."""
+    options = {
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "colorMode": "background",
+        "graphMode": "area" if graph else "none",
+        "textMode": "value_and_name",
+        "justifyMode": "auto",
+        "orientation": "auto",
+        "wideLayout": True,
+        "showPercentChange": False,
+    }
+    config = _field_config(unit, steps, mappings=mappings, decimals=decimals, color_mode="thresholds")
+    return _panel("stat", title, description, targets, config, options)
+
+
+def state_timeline(
+    title: str, description: str, targets: Sequence[Json], *, steps: Json, mappings: Sequence[Json]
+) -> Json:
+    """A state timeline: one row per series, colored by value (e.g. drift / no drift over time)."""
+    options = {
+        "showValue": "never",
+        "mergeValues": True,
+        "alignValue": "left",
+        "rowHeight": 0.8,
+        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+        "tooltip": {"mode": "single", "sort": "none"},
+    }
+    config = _field_config(
+        "none", steps, custom={"fillOpacity": 80, "lineWidth": 0}, mappings=mappings, color_mode="thresholds"
+    )
+    return _panel("state-timeline", title, description, targets, config, options)
+
+
+def table(
+    title: str,
+    description: str,
+    targets: Sequence[Json],
+    *,
+    unit: str,
+    steps: Json,
+    rename: dict[str, str],
+    overrides: Sequence[Json] = (),
+    sort_by: str | None = None,
+    descending: bool = True,
+) -> Json:
+    """A table of instant queries merged on their common labels (one row per model/column...)."""
+    options: Json = {
+        "showHeader": True,
+        "cellHeight": "sm",
+        "footer": {"show": False, "reducer": ["sum"], "fields": ""},
+    }
+    if sort_by:
+        options["sortBy"] = [{"displayName": sort_by, "desc": descending}]
+    panel = _panel(
+        "table",
+        title,
+        description,
+        targets,
+        _field_config(unit, steps, overrides=overrides, color_mode="thresholds", custom={"align": "auto"}),
+        options,
+    )
+    panel["transformations"] = [
+        {"id": "merge", "options": {}},
+        {
+            "id": "organize",
+            "options": {
+                "excludeByName": {"Time": True, "__name__": True, "job": True, "instance": True},
+                "renameByName": rename,
+                "indexByName": {},
+            },
+        },
+    ]
+    return panel
+
+
+def by_name(name: str, **properties: Any) -> Json:
+    """A field override for the field (table column or series) called ``name``."""
+    return {
+        "matcher": {"id": "byName", "options": name},
+        "properties": [{"id": key, "value": value} for key, value in properties.items()],
+    }
+
+
+def by_regexp(pattern: str, **properties: Any) -> Json:
+    """A field override for the series whose display name matches ``pattern``."""
+    return {
+        "matcher": {"id": "byRegexp", "options": pattern},
+        "properties": [{"id": key, "value": value} for key, value in properties.items()],
+    }
+
+
+DASHED_THRESHOLD_SERIES = by_regexp(
+    ".*threshold.*",
+    **{
+        "custom.lineStyle": {"fill": "dash", "dash": [10, 10]},
+        "custom.fillOpacity": 0,
+        "color": {"mode": "fixed", "fixedColor": "red"},
+    },
+)
+
+
+def row(title: str) -> Json:
+    return {"type": "row", "title": title, "collapsed": False, "panels": []}
+
+
+class Layout:
+    """Places panels left to right in rows of 24 grid units, and numbers them."""
+
+    def __init__(self) -> None:
+        self.panels: list[Json] = []
+        self._x = 0
+        self._y = 0
+        self._row_height = 0
+
+    def _newline(self) -> None:
+        if self._x:
+            self._y += self._row_height
+            self._x = 0
+            self._row_height = 0
+
+    def row(self, title: str) -> None:
+        self._newline()
+        self._place(row(title), GRID_WIDTH, 1)
+        self._newline()
+
+    def add(self, panel: Json, width: int, height: int = 8) -> None:
+        if self._x + width > GRID_WIDTH:
+            self._newline()
+        self._place(panel, width, height)
+
+    def _place(self, panel: Json, width: int, height: int) -> None:
+        panel["id"] = len(self.panels) + 1
+        panel["gridPos"] = {"h": height, "w": width, "x": self._x, "y": self._y}
+        self.panels.append(panel)
+        self._x += width
+        self._row_height = max(self._row_height, height)
+
+
+# ----------------------------------------------------------------------------- template variables
+
+
+def datasource_variable() -> Json:
+    return {
+        "type": "datasource",
+        "name": "datasource",
+        "label": "Data source",
+        "query": "prometheus",
+        "current": {"selected": True, "text": "Prometheus", "value": DATASOURCE_UID},
+        "hide": 0,
+        "includeAll": False,
+        "multi": False,
+        "options": [],
+        "refresh": 1,
+        "regex": "",
+        "skipUrlSync": False,
+    }
+
+
+def query_variable(name: str, label: str, definition: str, description: str) -> Json:
+    """A multi-value query variable fed by ``label_values(...)``, refreshed with the time range."""
+    return {
+        "type": "query",
+        "name": name,
+        "label": label,
+        "description": description,
+        "datasource": DATASOURCE,
+        "definition": definition,
+        "query": {"qryType": 1, "query": definition, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "hide": 0,
+        "includeAll": True,
+        "multi": True,
+        "options": [],
+        "refresh": 2,
+        "regex": "",
+        "skipUrlSync": False,
+        "sort": 1,
+    }
+
+
+MODEL_VARIABLE = query_variable(
+    "model",
+    "Model",
+    "label_values(drift_monitor_schedule_interval_seconds, model)",
+    "Models configured in the drift monitor(s).",
+)
+COLUMN_VARIABLE = query_variable(
+    "column",
+    "Column",
+    'label_values(drift_monitor_column_drift_detected{model=~"$model"}, column)',
+    "Columns of the selected models (features, target and prediction).",
+)
+
+
+def dashboard(uid: str, title: str, description: str, layout: Layout, variables: Iterable[Json]) -> Json:
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": TAGS,
+        "editable": True,
+        "graphTooltip": 1,
+        "timezone": "browser",
+        "time": {"from": "now-24h", "to": "now"},
+        "refresh": "1m",
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "fiscalYearStartMonth": 0,
+        "liveNow": False,
+        "weekStart": "",
+        "annotations": {
+            "list": [
+                {
+                    "builtIn": 1,
+                    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                    "enable": True,
+                    "hide": True,
+                    "iconColor": "rgba(0, 211, 255, 1)",
+                    "name": "Annotations & Alerts",
+                    "type": "dashboard",
+                }
+            ]
+        },
+        "links": [
+            {
+                "type": "dashboards",
+                "title": "Drift monitor",
+                "tags": TAGS,
+                "asDropdown": True,
+                "includeVars": True,
+                "keepTime": True,
+                "targetBlank": False,
+                "icon": "external link",
+                "tooltip": "",
+                "url": "",
+            }
+        ],
+        "templating": {"list": [datasource_variable(), *variables]},
+        "panels": layout.panels,
+    }
+
+
+# ----------------------------------------------------------------------------- (a) drift overview
+
+
+def drift_overview() -> Json:
+    layout = Layout()
+    layout.row("Dataset drift")
+    layout.add(
+        stat(
+            "Dataset drift now",
+            'Result of the latest drift calculation per model. "Drift" means that at least the configured '
+            "share of feature columns (drift.share) changed distribution compared with the reference data "
+            "the model was trained on. Drift alone does not mean the model is worse: check model quality.",
+            [target(f"max by (model) (drift_monitor_dataset_drift{M})", "{{model}}", instant=True)],
+            unit="none",
+            steps=thresholds((None, "green"), (1, "red")),
+            mappings=DRIFT_MAPPINGS,
+        ),
+        8,
+        6,
+    )
+    layout.add(
+        stat(
+            "Drifted feature columns now",
+            "Share of the feature columns whose distribution drifted in the latest calculation. Orange from "
+            "30 %, red from 50 %; the model's own dataset-drift verdict uses its configured drift.share "
+            "(shown as the dashed line in the graph next to this).",
+            [target(f"max by (model) (drift_monitor_drifted_columns_ratio{M})", "{{model}}", instant=True)],
+            unit="percentunit",
+            steps=thresholds((None, "green"), (0.3, "orange"), (0.5, "red")),
+            decimals=0,
+        ),
+        8,
+        6,
+    )
+    layout.add(
+        stat(
+            "Drifted feature columns (count)",
+            "Number of feature columns whose drift was detected in the latest calculation.",
+            [target(f"max by (model) (drift_monitor_drifted_columns{M})", "{{model}}", instant=True)],
+            unit="none",
+            steps=thresholds((None, "green"), (1, "orange")),
+            decimals=0,
+        ),
+        8,
+        6,
+    )
+    layout.add(
+        state_timeline(
+            "Dataset drift over time",
+            "Each row is a model: red while its latest calculation reported dataset drift, green while it "
+            "did not. Short red blips are single noisy calculations; the alert DriftMonitorDatasetDrift only "
+            "fires after 30 minutes of continuous drift.",
+            [target(f"max by (model) (drift_monitor_dataset_drift{M})", "{{model}}")],
+            steps=thresholds((None, "green"), (1, "red")),
+            mappings=DRIFT_MAPPINGS,
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Share of drifted feature columns",
+            "Share of feature columns that drifted, per model, over time (solid), against the configured "
+            "drift.share of that model (dashed): the model counts as drifted when the solid line reaches "
+            "the dashed one.",
+            [
+                target(f"max by (model) (drift_monitor_drifted_columns_ratio{M})", "{{model}}"),
+                target(
+                    f"max by (model) (drift_monitor_dataset_drift_share_threshold{M})",
+                    "{{model}} threshold",
+                    "B",
+                ),
+            ],
+            unit="percentunit",
+            minimum=0,
+            maximum=1,
+            overrides=[DASHED_THRESHOLD_SERIES],
+        ),
+        12,
+        8,
+    )
+
+    layout.row("Per-column drift")
+    layout.add(
+        table(
+            "Column drift scores (latest calculation)",
+            "One row per column: the statistical test Evidently used, its score, the threshold it was "
+            "compared with, and the verdict. For p-value tests (ks, chisquare, z) drift means the score is "
+            "BELOW the threshold; for distances (wasserstein, jensenshannon, psi, ...) drift means the score "
+            "is AT OR ABOVE it. Sorted with drifted columns first.",
+            [
+                target(
+                    f"max by (model, column, role, stattest) (drift_monitor_column_drift_score{MC})",
+                    ref="A",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max by (model, column, role) (drift_monitor_column_drift_threshold{MC})",
+                    ref="B",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max by (model, column, role) (drift_monitor_column_drift_detected{MC})",
+                    ref="C",
+                    instant=True,
+                    table=True,
+                ),
+            ],
+            unit="none",
+            steps=GREEN_ONLY,
+            rename={
+                "model": "Model",
+                "column": "Column",
+                "role": "Role",
+                "stattest": "Test",
+                "Value #A": "Score",
+                "Value #B": "Threshold",
+                "Value #C": "Drift",
+            },
+            overrides=[
+                by_name("Score", decimals=4),
+                by_name("Threshold", decimals=4),
+                by_name(
+                    "Drift",
+                    mappings=DRIFT_MAPPINGS,
+                    thresholds=thresholds((None, "green"), (1, "red")),
+                    **{"custom.cellOptions": {"type": "color-background"}},
+                ),
+            ],
+            sort_by="Drift",
+        ),
+        24,
+        10,
+    )
+    score_vs_threshold = timeseries(
+        "Drift score vs threshold: $column",
+        "The drift score of this column per model over time (solid) and the threshold it is compared "
+        "with (dashed). The legend names the test: for p-value tests (ks, chisquare, z) the column "
+        "drifted while the score is below the threshold, for distances (wasserstein, jensenshannon, "
+        "psi) while it is at or above it.",
+        [
+            target(
+                'drift_monitor_column_drift_score{model=~"$model", column=~"$column"}',
+                "{{model}} {{stattest}} score",
+            ),
+            target(
+                'drift_monitor_column_drift_threshold{model=~"$model", column=~"$column"}',
+                "{{model}} threshold",
+                "B",
+            ),
+        ],
+        unit="none",
+        decimals=3,
+        overrides=[DASHED_THRESHOLD_SERIES],
+    )
+    score_vs_threshold.update({"repeat": "column", "repeatDirection": "h", "maxPerRow": 3})
+    layout.add(score_vs_threshold, 8, 8)
+
+    layout.row("Target and prediction drift")
+    layout.add(
+        stat(
+            "Target drift now",
+            "Whether the distribution of the ground-truth labels (target) drifted in the latest calculation. "
+            "Target drift means the world changed (concept or population shift), which usually matters more "
+            "than drift of a single feature. Empty until labels are sent with the rows.",
+            [
+                target(
+                    "max by (model, column) "
+                    '(drift_monitor_column_drift_detected{model=~"$model", role="target"})',
+                    "{{model}} / {{column}}",
+                    instant=True,
+                )
+            ],
+            unit="none",
+            steps=thresholds((None, "green"), (1, "red")),
+            mappings=DRIFT_MAPPINGS,
+        ),
+        6,
+        6,
+    )
+    layout.add(
+        stat(
+            "Prediction drift now",
+            "Whether the distribution of the model's outputs drifted in the latest calculation. It needs no "
+            "labels, so it is often the earliest sign that the model behaves differently.",
+            [
+                target(
+                    "max by (model, column) "
+                    '(drift_monitor_column_drift_detected{model=~"$model", role="prediction"})',
+                    "{{model}} / {{column}}",
+                    instant=True,
+                )
+            ],
+            unit="none",
+            steps=thresholds((None, "green"), (1, "red")),
+            mappings=DRIFT_MAPPINGS,
+        ),
+        6,
+        6,
+    )
+    layout.add(
+        timeseries(
+            "Target and prediction drift scores",
+            "Drift scores of the target and prediction columns (solid) and their thresholds (dashed), per "
+            "model. Read the direction from the test in the legend, as in the per-column panels above.",
+            [
+                target(
+                    'drift_monitor_column_drift_score{model=~"$model", role=~"target|prediction"}',
+                    "{{model}} {{role}} {{column}} ({{stattest}})",
+                ),
+                target(
+                    'drift_monitor_column_drift_threshold{model=~"$model", role=~"target|prediction"}',
+                    "{{model}} {{role}} {{column}} threshold",
+                    "B",
+                ),
+            ],
+            unit="none",
+            decimals=3,
+            overrides=[DASHED_THRESHOLD_SERIES],
+        ),
+        12,
+        6,
+    )
+    return dashboard(
+        "drift-monitor-drift",
+        "Drift monitor / Drift overview",
+        "Is the live data of each model still like its reference data? Dataset, column, target and "
+        "prediction drift from the latest Evidently calculations.",
+        layout,
+        [MODEL_VARIABLE, COLUMN_VARIABLE],
+    )
+
+
+# ----------------------------------------------------------------------------- (b) data quality
+
+
+def data_quality() -> Json:
+    layout = Layout()
+    layout.row("Missing values")
+    layout.add(
+        table(
+            "Missing values: current window vs reference",
+            "Share of rows with a missing (null/NaN) value per column, in the current window and in the "
+            "reference, and the difference. A difference above 5 percentage points for 30 minutes raises "
+            "DriftMonitorHighMissingValues; typical causes are a broken upstream join or a renamed field.",
+            [
+                target(
+                    'max by (model, column) (drift_monitor_column_missing_values_ratio{model=~"$model", '
+                    'column=~"$column", dataset="current"})',
+                    ref="A",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    'max by (model, column) (drift_monitor_column_missing_values_ratio{model=~"$model", '
+                    'column=~"$column", dataset="reference"})',
+                    ref="B",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    "max by (model, column) "
+                    f"(model_column:drift_monitor_column_missing_values_ratio:current_minus_reference{MC})",
+                    ref="C",
+                    instant=True,
+                    table=True,
+                ),
+            ],
+            unit="percentunit",
+            steps=GREEN_ONLY,
+            rename={
+                "model": "Model",
+                "column": "Column",
+                "Value #A": "Current",
+                "Value #B": "Reference",
+                "Value #C": "Difference",
+            },
+            overrides=[
+                by_name(
+                    "Difference",
+                    thresholds=thresholds((None, "green"), (0.02, "orange"), (0.05, "red")),
+                    **{"custom.cellOptions": {"type": "color-text"}},
+                )
+            ],
+            sort_by="Difference",
+        ),
+        12,
+        9,
+    )
+    layout.add(
+        timeseries(
+            "Missing values above reference",
+            "Percentage points of missing values the current window has more than the reference, per "
+            "column. Above the red line (5 points) for 30 minutes raises DriftMonitorHighMissingValues. "
+            "Negative values mean fewer missing values than in the reference, which is harmless.",
+            [
+                target(
+                    f"model_column:drift_monitor_column_missing_values_ratio:current_minus_reference{MC}",
+                    "{{model}} / {{column}}",
+                )
+            ],
+            unit="percentunit",
+            steps=thresholds((None, "green"), (0.05, "red")),
+            threshold_style="dashed",
+        ),
+        12,
+        9,
+    )
+    layout.add(
+        timeseries(
+            "Missing values in the current window",
+            "Share of rows with a missing value per column in the window of the latest calculation.",
+            [
+                target(
+                    'drift_monitor_column_missing_values_ratio{model=~"$model", column=~"$column", '
+                    'dataset="current"}',
+                    "{{model}} / {{column}}",
+                )
+            ],
+            unit="percentunit",
+            minimum=0,
+        ),
+        24,
+        8,
+    )
+
+    layout.row("Values the reference never saw")
+    layout.add(
+        timeseries(
+            "Out-of-range values (numerical columns)",
+            "Share of current values outside the [min, max] range seen in the reference, per numerical "
+            "column. The model never saw such values during training; a few percent may be normal growth, "
+            "a jump usually means a unit or scale change upstream.",
+            [target(f"drift_monitor_column_out_of_range_ratio{MC}", "{{model}} / {{column}}")],
+            unit="percentunit",
+            minimum=0,
+            steps=thresholds((None, "green"), (0.01, "orange"), (0.05, "red")),
+            threshold_style="dashed",
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "New categories (categorical columns)",
+            "Share of current values whose category never appears in the reference, per categorical "
+            "column: a new product, country or code the model cannot know about.",
+            [target(f"drift_monitor_column_new_category_ratio{MC}", "{{model}} / {{column}}")],
+            unit="percentunit",
+            minimum=0,
+            steps=thresholds((None, "green"), (0.01, "orange"), (0.05, "red")),
+            threshold_style="dashed",
+        ),
+        12,
+        8,
+    )
+
+    layout.row("Rows")
+    layout.add(
+        timeseries(
+            "Rows per calculation",
+            "Rows in the current window and in the reference used by the latest calculation. Drift tests on "
+            "a few hundred rows are noisy; if the current window is much smaller than the reference, "
+            "consider a longer window.",
+            [target(f"drift_monitor_dataset_rows{M}", "{{model}} {{dataset}}")],
+            unit="short",
+            minimum=0,
+            decimals=0,
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Window fill",
+            "Rows currently in the sliding window as a share of its configured maximum (window.max_rows). "
+            "At 100 % the oldest rows are dropped as new ones arrive.",
+            [
+                target(
+                    f"drift_monitor_window_rows{M} / drift_monitor_window_max_rows{M}",
+                    "{{model}}",
+                )
+            ],
+            unit="percentunit",
+            minimum=0,
+            maximum=1,
+        ),
+        12,
+        8,
+    )
+    return dashboard(
+        "drift-monitor-data-quality",
+        "Drift monitor / Data quality",
+        "Is the live data complete and within what the model was trained on? Missing values, "
+        "out-of-range values and unseen categories per column, and the rows behind each calculation.",
+        layout,
+        [MODEL_VARIABLE, COLUMN_VARIABLE],
+    )
+
+
+# ----------------------------------------------------------------------------- (c) model quality
+
+
+def model_quality() -> Json:
+    layout = Layout()
+    layout.add(
+        stat(
+            "Latest quality",
+            "Quality metrics of each model on the labelled rows of its latest calculation. Classification: "
+            "accuracy, precision, recall, f1, roc_auc (higher is better). Regression: mae, rmse, mape "
+            "(lower is better) and r2 (higher is better).",
+            [target(f"drift_monitor_model_quality{M}", "{{model}} {{metric}}", instant=True)],
+            unit="none",
+            steps=GREEN_ONLY,
+            decimals=3,
+        ),
+        16,
+        6,
+    )
+    layout.add(
+        stat(
+            "Labelled rows",
+            "Rows of the current window that carry a label (ground truth). Quality computed on fewer than "
+            "100 rows is noisy: the quality alert ignores it (shown red).",
+            [target(f"max by (model) (drift_monitor_labelled_rows{M})", "{{model}}", instant=True)],
+            unit="short",
+            steps=thresholds((None, "red"), (100, "green")),
+            decimals=0,
+        ),
+        8,
+        6,
+    )
+    layout.add(
+        timeseries(
+            "Classification scores",
+            "Accuracy, precision, recall, f1 and ROC AUC over time (higher is better), per model.",
+            [
+                target(
+                    'drift_monitor_model_quality{model=~"$model", '
+                    'metric=~"accuracy|precision|recall|f1|roc_auc"}',
+                    "{{model}} {{metric}}",
+                )
+            ],
+            unit="percentunit",
+            minimum=0,
+            maximum=1,
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Regression errors",
+            "Mean absolute error, root mean squared error (in the target's own unit) and mean absolute "
+            "percentage error over time (lower is better), per model.",
+            [
+                target(
+                    'drift_monitor_model_quality{model=~"$model", metric=~"mae|rmse|mape"}',
+                    "{{model}} {{metric}}",
+                )
+            ],
+            unit="none",
+            minimum=0,
+            decimals=3,
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "R²",
+            "Coefficient of determination of regression models (1 is perfect, 0 is no better than predicting "
+            "the mean, negative is worse than that).",
+            [target('drift_monitor_model_quality{model=~"$model", metric="r2"}', "{{model}}")],
+            unit="none",
+            maximum=1,
+            decimals=3,
+            steps=thresholds((None, "red"), (0, "green")),
+            threshold_style="dashed",
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Quality degradation vs 24 h earlier",
+            "How much worse each quality metric is than in the same hour yesterday (hourly means; positive "
+            "= worse, for every metric). Above 10 % for 30 minutes, with at least 100 labelled rows, pages "
+            "on-call (DriftMonitorModelQualityDrop). Empty during the first day of history.",
+            [
+                target(
+                    f"model_metric:drift_monitor_model_quality:degradation_avg1h_vs_1d{M}",
+                    "{{model}} {{metric}}",
+                )
+            ],
+            unit="percentunit",
+            steps=thresholds((None, "green"), (0.1, "red")),
+            threshold_style="dashed",
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Labelled rows over time",
+            "Rows of the window that carry a label at each calculation. Labels often arrive late; a drop "
+            "to zero usually means the labelling pipeline stopped, not that quality changed.",
+            [target(f"max by (model) (drift_monitor_labelled_rows{M})", "{{model}}")],
+            unit="short",
+            minimum=0,
+            decimals=0,
+            steps=thresholds((None, "red"), (100, "green")),
+            threshold_style="dashed",
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Labelled share of the window",
+            "Labelled rows as a share of all rows in the current window: how much of the traffic quality "
+            "is measured on.",
+            [
+                target(
+                    f"max by (model) (drift_monitor_labelled_rows{M}) / "
+                    f'max by (model) (drift_monitor_dataset_rows{{model=~"$model", dataset="current"}})',
+                    "{{model}}",
+                )
+            ],
+            unit="percentunit",
+            minimum=0,
+            maximum=1,
+        ),
+        12,
+        8,
+    )
+    return dashboard(
+        "drift-monitor-model-quality",
+        "Drift monitor / Model quality",
+        "Is the model still right? Quality metrics on the rows that received a label, and their change "
+        "against the previous day.",
+        layout,
+        [MODEL_VARIABLE],
+    )
+
+
+# ----------------------------------------------------------------------------- (d) monitor health
+
+
+def monitor_health() -> Json:
+    layout = Layout()
+    layout.add(
+        stat(
+            "Monitor up",
+            "Whether Prometheus can scrape each drift monitor (job drift-monitor). Down for 5 minutes pages "
+            "on-call (DriftMonitorDown): no drift results are collected meanwhile.",
+            [target('up{job="drift-monitor"}', "{{instance}}", instant=True)],
+            unit="none",
+            steps=thresholds((None, "red"), (1, "green")),
+            mappings=[
+                {
+                    "type": "value",
+                    "options": {
+                        "0": {"text": "Down", "color": "red", "index": 0},
+                        "1": {"text": "Up", "color": "green", "index": 1},
+                    },
+                }
+            ],
+        ),
+        6,
+        6,
+    )
+    layout.add(
+        stat(
+            "Age of the latest result",
+            "Time since the latest successful drift calculation of each model. The results on the other "
+            "dashboards are that old.",
+            [
+                target(
+                    f"time() - max by (model) (drift_monitor_last_success_timestamp_seconds{M})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
+            unit="s",
+            steps=thresholds((None, "green"), (1800, "orange"), (3600, "red")),
+            decimals=0,
+        ),
+        6,
+        6,
+    )
+    layout.add(
+        stat(
+            "Rows ingested (5m rate)",
+            "Rows per second the monitor accepted per model, averaged over 5 minutes. Zero for 15 minutes "
+            "raises DriftMonitorNoDataIngested.",
+            [
+                target(
+                    f"sum by (model) (model:drift_monitor_rows_ingested:rate5m{M})", "{{model}}", instant=True
+                )
+            ],
+            unit="cps",
+            steps=thresholds((None, "red"), (1e-9, "green")),
+            graph=True,
+        ),
+        6,
+        6,
+    )
+    layout.add(
+        stat(
+            "Rows rejected (5m rate)",
+            "Rows per second the monitor refused per model, averaged over 5 minutes, all reasons together "
+            "(the graph below splits them by reason). Anything above zero means the model service sends "
+            "rows that do not match the configured columns.",
+            [
+                target(
+                    f"sum by (model) (model_reason:drift_monitor_rows_rejected:rate5m{M})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
+            unit="cps",
+            steps=thresholds((None, "green"), (0.01, "red")),
+            graph=True,
+        ),
+        6,
+        6,
+    )
+
+    layout.row("Ingestion")
+    layout.add(
+        timeseries(
+            "Rows ingested per second",
+            "Rows accepted (HTTP 202) per second and model.",
+            [
+                target(
+                    f"sum by (model) (rate(drift_monitor_rows_ingested_total{M}[$__rate_interval]))",
+                    "{{model}}",
+                )
+            ],
+            unit="cps",
+            minimum=0,
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Rejected rows by reason",
+            "Rows refused per second, by model and reason: validation (a value does not fit the configured "
+            "column), too_many_rows, body_too_large, bad_request. Any steady rate means the model service "
+            "sends data the monitor does not expect.",
+            [
+                target(
+                    f"sum by (model, reason) (rate(drift_monitor_rows_rejected_total{M}[$__rate_interval]))",
+                    "{{model}} {{reason}}",
+                )
+            ],
+            unit="cps",
+            minimum=0,
+            steps=thresholds((None, "green"), (0.01, "red")),
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Rejected requests by reason",
+            "Ingest requests refused per second, by reason. unknown_model (with an empty model label) means "
+            "a client posts to a model name that is not configured.",
+            [
+                target(
+                    "sum by (model, reason) (rate(drift_monitor_requests_rejected_total[$__rate_interval]))",
+                    "{{model}} {{reason}}",
+                )
+            ],
+            unit="reqps",
+            minimum=0,
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Ingest requests per second",
+            "Ingest requests handled per second and model (each carries one or more rows).",
+            [
+                target(
+                    "sum by (model) "
+                    f"(rate(drift_monitor_ingest_request_duration_seconds_count{M}[$__rate_interval]))",
+                    "{{model}}",
+                )
+            ],
+            unit="reqps",
+            minimum=0,
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Ingest latency p50 / p99",
+            "Time to parse, validate and append one ingest request, median and 99th percentile. The model "
+            "service waits for this if it posts synchronously.",
+            [
+                target(
+                    "histogram_quantile(0.5, sum by (le, model) "
+                    f"(rate(drift_monitor_ingest_request_duration_seconds_bucket{M}[$__rate_interval])))",
+                    "{{model}} p50",
+                ),
+                target(
+                    "histogram_quantile(0.99, sum by (le, model) "
+                    f"(rate(drift_monitor_ingest_request_duration_seconds_bucket{M}[$__rate_interval])))",
+                    "{{model}} p99",
+                    "B",
+                ),
+            ],
+            unit="s",
+            minimum=0,
+            steps=thresholds((None, "green"), (0.1, "orange"), (0.5, "red")),
+        ),
+        8,
+        8,
+    )
+
+    layout.row("Calculations")
+    layout.add(
+        timeseries(
+            "Calculation duration p50 / p99",
+            "Wall time of one drift calculation (window snapshot included), median and 99th percentile, "
+            "per model. It must stay well below the model's schedule interval.",
+            [
+                target(
+                    "histogram_quantile(0.5, sum by (le, model) "
+                    f"(rate(drift_monitor_calculation_duration_seconds_bucket{M}[$__rate_interval])))",
+                    "{{model}} p50",
+                ),
+                target(
+                    "histogram_quantile(0.99, sum by (le, model) "
+                    f"(rate(drift_monitor_calculation_duration_seconds_bucket{M}[$__rate_interval])))",
+                    "{{model}} p99",
+                    "B",
+                ),
+            ],
+            unit="s",
+            minimum=0,
+            steps=thresholds((None, "green"), (30, "orange"), (60, "red")),
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Failed calculations",
+            "Share of the calculations of the last 30 minutes that failed, per model (the traceback is in "
+            "the monitor's log; the last good result stays published). Above 50 % for 15 minutes raises "
+            "DriftMonitorCalculationsFailing.",
+            [
+                target(
+                    "max by (model) "
+                    f"(model:drift_monitor_calculation_errors_per_calculations:ratio_rate30m{M})",
+                    "{{model}}",
+                )
+            ],
+            unit="percentunit",
+            minimum=0,
+            maximum=1,
+            steps=thresholds((None, "green"), (0.5, "red")),
+            threshold_style="dashed",
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Result age in schedule intervals",
+            "Time since the latest successful calculation divided by the model's schedule interval: about 1 "
+            "is normal, above 3 (dashed) for 5 minutes raises DriftMonitorResultsStale.",
+            [
+                target(
+                    f"(time() - drift_monitor_last_success_timestamp_seconds{M}) "
+                    f"/ drift_monitor_schedule_interval_seconds{M}",
+                    "{{model}}",
+                )
+            ],
+            unit="none",
+            minimum=0,
+            decimals=1,
+            steps=thresholds((None, "green"), (3, "red")),
+            threshold_style="dashed",
+        ),
+        8,
+        8,
+    )
+
+    layout.row("Process")
+    layout.add(
+        timeseries(
+            "CPU",
+            "CPU used by each drift monitor process, in cores (100 % = one full core). It is a sidecar: this "
+            "CPU is taken from the model service. Above 80 % for 15 minutes raises DriftMonitorHighCPU.",
+            [
+                target(
+                    'rate(process_cpu_seconds_total{job="drift-monitor"}[$__rate_interval])', "{{instance}}"
+                )
+            ],
+            unit="percentunit",
+            minimum=0,
+            steps=thresholds((None, "green"), (0.8, "red")),
+            threshold_style="dashed",
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Memory",
+            "Resident memory of each drift monitor process. It grows with the window size and number of "
+            "models, and peaks during calculations. Above 1 GiB for 15 minutes raises "
+            "DriftMonitorHighMemory.",
+            [target('process_resident_memory_bytes{job="drift-monitor"}', "{{instance}}")],
+            unit="bytes",
+            minimum=0,
+            steps=thresholds((None, "green"), (1073741824, "red")),
+            threshold_style="dashed",
+        ),
+        12,
+        8,
+    )
+    return dashboard(
+        "drift-monitor-health",
+        "Drift monitor / Monitor health",
+        "Is the drift monitor itself working? Scrape status, ingestion, rejected rows, latency, "
+        "calculation duration, failures, result staleness, CPU and memory.",
+        layout,
+        [MODEL_VARIABLE],
+    )
+
+
+DASHBOARDS = {
+    "drift-overview.json": drift_overview,
+    "data-quality.json": data_quality,
+    "model-quality.json": model_quality,
+    "monitor-health.json": monitor_health,
+}
+
+
+def render(build: Any) -> str:
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--output-dir", type=Path, default=HERE, help="where to write the JSON files")
+    args = parser.parse_args(argv)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    for name, build in DASHBOARDS.items():
+        (args.output_dir / name).write_text(render(build))
+        sys.stdout.write(f"wrote {args.output_dir / name}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""A stand-in for the drift monitor's ``/metrics``: every metric of docs/metrics.md, made up values.
+
+It lets the rules and dashboards be exercised by a real Prometheus without the real service (and its
+Evidently start-up). Values are chosen so that every alert condition of the drift group holds
+(dataset, feature, target and prediction drift, more missing values than the reference) and every
+counter and histogram grows on each scrape, so rates are non-zero. The label sets follow
+docs/metrics.md exactly; tests/observability/test_prometheus_live.py lints the output with
+``promtool check metrics``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+MODEL = "churn"  # a classification model with every metric
+REGRESSION_MODEL = "price"  # a regression model, only for the regression quality metrics
+# column -> (role, stattest, score, threshold, drift detected)
+COLUMNS: dict[str, tuple[str, str, float, float, int]] = {
+    "age": ("feature", "ks", 0.01, 0.05, 1),
+    "plan": ("feature", "chisquare", 0.4, 0.05, 0),
+    "churned": ("target", "chisquare", 0.001, 0.05, 1),
+    "churn_probability": ("prediction", "wasserstein", 0.23, 0.1, 1),
+}
+NUMERICAL = ("age", "churn_probability")
+CATEGORICAL = ("plan", "churned")
+QUALITY = {"accuracy": 0.81, "precision": 0.7, "recall": 0.65, "f1": 0.67, "roc_auc": 0.88}
+REGRESSION_QUALITY = {"mae": 310.0, "rmse": 520.0, "mape": 0.12, "r2": 0.91}
+BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0)
+
+
+def _histogram(name: str, documentation: str, count: int, typical: float) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, documentation, labels=["model"])
+    buckets = [(str(bound), float(count if bound >= typical else count // 2)) for bound in BUCKETS]
+    buckets.append(("+Inf", float(count)))
+    family.add_metric([MODEL], buckets, sum_value=count * typical)
+    return family
+
+
+class ContractCollector(Collector):
+    """Yields fresh families on each collect(); counters grow with the number of scrapes."""
+
+    def __init__(self) -> None:
+        self.scrapes = 0
+        self._lock = threading.Lock()
+
+    def collect(self) -> Iterator[Any]:
+        with self._lock:
+            self.scrapes += 1
+            n = self.scrapes
+        now = time.time()
+        yield from self._drift()
+        yield from self._quality()
+        yield from self._health(n, now)
+
+    def _drift(self) -> Iterator[Any]:
+        m = [MODEL]
+        yield _gauge("drift_monitor_dataset_drift", "Dataset drift (0/1)", ["model"], [(m, 1)])
+        yield _gauge("drift_monitor_drifted_columns", "Drifted feature columns", ["model"], [(m, 1)])
+        yield _gauge(
+            "drift_monitor_drifted_columns_ratio", "Drifted feature columns share", ["model"], [(m, 0.5)]
+        )
+        yield _gauge(
+            "drift_monitor_dataset_drift_share_threshold", "Configured drift.share", ["model"], [(m, 0.5)]
+        )
+        scores, detected, thresholds = [], [], []
+        for column, (role, stattest, score, threshold, drifted) in COLUMNS.items():
+            scores.append(([MODEL, column, role, stattest], score))
+            detected.append(([MODEL, column, role], drifted))
+            thresholds.append(([MODEL, column, role], threshold))
+        yield _gauge(
+            "drift_monitor_column_drift_score",
+            "Stat test score",
+            ["model", "column", "role", "stattest"],
+            scores,
+        )
+        yield _gauge(
+            "drift_monitor_column_drift_detected", "Column drift (0/1)", ["model", "column", "role"], detected
+        )
+        yield _gauge(
+            "drift_monitor_column_drift_threshold",
+            "Column threshold",
+            ["model", "column", "role"],
+            thresholds,
+        )
+        missing = []
+        for column in COLUMNS:
+            missing.append(([MODEL, column, "current"], 0.25 if column == "age" else 0.0))
+            missing.append(([MODEL, column, "reference"], 0.0))
+        yield _gauge(
+            "drift_monitor_column_missing_values_ratio",
+            "Missing share",
+            ["model", "column", "dataset"],
+            missing,
+        )
+        yield _gauge(
+            "drift_monitor_column_out_of_range_ratio",
+            "Out-of-range share",
+            ["model", "column"],
+            [([MODEL, column], 0.02) for column in NUMERICAL],
+        )
+        yield _gauge(
+            "drift_monitor_column_new_category_ratio",
+            "New category share",
+            ["model", "column"],
+            [([MODEL, column], 0.03) for column in CATEGORICAL],
+        )
+        yield _gauge(
+            "drift_monitor_dataset_rows",
+            "Rows per dataset",
+            ["model", "dataset"],
+            [([MODEL, "current"], 5000), ([MODEL, "reference"], 10000)],
+        )
+
+    def _quality(self) -> Iterator[Any]:
+        yield _gauge(
+            "drift_monitor_model_quality",
+            "Model quality",
+            ["model", "metric"],
+            [([MODEL, metric], value) for metric, value in QUALITY.items()]
+            + [([REGRESSION_MODEL, metric], value) for metric, value in REGRESSION_QUALITY.items()],
+        )
+        yield _gauge(
+            "drift_monitor_labelled_rows",
+            "Labelled rows",
+            ["model"],
+            [([MODEL], 1200), ([REGRESSION_MODEL], 800)],
+        )
+
+    def _health(self, n: int, now: float) -> Iterator[Any]:
+        m = [MODEL]
+        yield _counter("drift_monitor_calculations", "Calculations attempted", ["model"], [(m, 2 * n)])
+        yield _counter("drift_monitor_calculation_errors", "Calculations failed", ["model"], [(m, n // 2)])
+        yield _histogram(
+            "drift_monitor_calculation_duration_seconds", "Calculation wall time", count=2 * n, typical=1.0
+        )
+        yield _gauge(
+            "drift_monitor_last_success_timestamp_seconds", "Last success", ["model"], [(m, now - 10)]
+        )
+        yield _gauge("drift_monitor_schedule_interval_seconds", "Schedule interval", ["model"], [(m, 60)])
+        yield _counter("drift_monitor_rows_ingested", "Rows accepted", ["model"], [(m, 100 * n)])
+        yield _counter(
+            "drift_monitor_rows_rejected",
+            "Rows refused",
+            ["model", "reason"],
+            [([MODEL, "validation"], n), ([MODEL, "too_many_rows"], 0)],
+        )
+        yield _counter(
+            "drift_monitor_requests_rejected",
+            "Requests refused",
+            ["model", "reason"],
+            [([MODEL, "validation"], n), (["", "unknown_model"], n)],
+        )
+        yield _histogram(
+            "drift_monitor_ingest_request_duration_seconds", "Ingest request time", count=10 * n, typical=0.01
+        )
+        yield _gauge("drift_monitor_window_rows", "Rows in the window", ["model"], [(m, 5000)])
+        yield _gauge("drift_monitor_window_max_rows", "Window capacity", ["model"], [(m, 10000)])
+        yield _gauge(
+            "drift_monitor_last_ingest_timestamp_seconds", "Last accepted row", ["model"], [(m, now - 1)]
+        )
+        yield _gauge(
+            "drift_monitor_build_info",
+            "Build information",
+            ["version", "evidently_version", "python_version"],
+            [(["0.1.0", "0.7.23", "3.11.7"], 1)],
+        )
+
+
+def _gauge(
+    name: str, documentation: str, labels: list[str], samples: list[tuple[list[str], float]]
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=labels)
+    for values, value in samples:
+        family.add_metric(values, value)
+    return family
+
+
+def _counter(
+    name: str, documentation: str, labels: list[str], samples: list[tuple[list[str], float]]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=labels)
+    for values, value in samples:
+        family.add_metric(values, value)
+    return family
+
+
+class FakeMonitor:
+    """Serves the contract metrics plus this process's process_* metrics on 127.0.0.1:<port>/metrics."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.collector = ContractCollector()
+        self.registry.register(self.collector)
+        ProcessCollector(registry=self.registry)
+        registry = self.registry
+
+        class _Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] != "/metrics":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                body = generate_latest(registry)
+                self.send_response(200)
+                self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-monitor", daemon=True)
+
+    @property
+    def target(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"{host!s}:{port}"
+
+    def metrics_text(self) -> str:
+        return generate_latest(self.registry).decode()
+
+    def __enter__(self) -> FakeMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

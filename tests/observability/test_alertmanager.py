@@ -1,0 +1,230 @@
+"""rules/alertmanager.yml and its templates: amtool's checks, and the real binary's behaviour."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.processes import REPO_ROOT, RunningProcess, amtool_binary, http_get, poll_until, run_tool
+from tests.support.webhook import Notification, WebhookReceiver
+
+AM_CONFIG = REPO_ROOT / "rules" / "alertmanager.yml"
+TEMPLATES = REPO_ROOT / "rules" / "templates"
+DEADLINE = 20.0  # seconds; with group_wait 1s a notification normally takes 1-2 s
+
+
+def _alert(alertname: str, severity: str, instance: str, **labels: str) -> dict[str, Any]:
+    return {
+        "labels": {
+            "alertname": alertname,
+            "severity": severity,
+            "job": "drift-monitor",
+            "instance": instance,
+            **labels,
+        },
+        "annotations": {
+            "summary": f"{alertname} test",
+            "description": "posted by tests/observability/test_alertmanager.py",
+            "runbook": "docs/runbook.md#dataset-drift",
+        },
+        "startsAt": datetime.now(UTC).isoformat(),
+        "generatorURL": "http://127.0.0.1/test",
+    }
+
+
+def _post_alerts(alertmanager: RunningProcess, alerts: list[dict[str, Any]]) -> None:
+    request = urllib.request.Request(
+        alertmanager.base_url + "/api/v2/alerts",
+        data=json.dumps(alerts).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+
+def _get_alerts(alertmanager: RunningProcess, *matchers: str, **params: str) -> list[dict[str, Any]]:
+    query = urllib.parse.urlencode([("filter", matcher) for matcher in matchers] + list(params.items()))
+    status, body = http_get(f"{alertmanager.base_url}/api/v2/alerts?{query}")
+    assert status == 200, body
+    alerts: list[dict[str, Any]] = json.loads(body)
+    return alerts
+
+
+def _group(alertname: str, model: str) -> Any:
+    """Matches the notification of the group (alertname, model); model "" = alerts without a model."""
+    expected = {"alertname": alertname, "model": model} if model else {"alertname": alertname}
+
+    def match(notification: Notification) -> bool:
+        return bool(notification["groupLabels"] == expected)
+
+    return match
+
+
+def _render(template: str, data: Path) -> str:
+    return run_tool(
+        [
+            amtool_binary(),
+            "template",
+            "render",
+            f"--template.glob={TEMPLATES}/*.tmpl",
+            f'--template.text={{{{ template "{template}" . }}}}',
+            f"--template.data={data}",
+        ]
+    )
+
+
+# ------------------------------------------------------------------------------------- offline
+
+
+def test_alertmanager_config_passes_amtool_check() -> None:
+    output = run_tool([amtool_binary(), "check-config", str(AM_CONFIG)])
+    assert "SUCCESS" in output
+    assert "2 inhibit rules" in output
+
+
+@pytest.mark.parametrize("severity", ["critical", "warning", "info"])
+def test_alertmanager_routes_every_severity_to_default_webhook(severity: str) -> None:
+    output = run_tool(
+        [
+            amtool_binary(),
+            "config",
+            "routes",
+            "test",
+            f"--config.file={AM_CONFIG}",
+            f"severity={severity}",
+            "alertname=DriftMonitorDatasetDrift",
+            "model=churn",
+        ]
+    )
+    assert output.splitlines()[-1].strip() == "default-webhook"
+
+
+def test_alertmanager_config_groups_by_alertname_and_model_and_inhibits_on_job_instance() -> None:
+    config = yaml.safe_load(AM_CONFIG.read_text())
+    assert config["route"]["group_by"] == ["alertname", "model"]
+    assert config["route"]["receiver"] == "default-webhook"
+    down = next(
+        rule for rule in config["inhibit_rules"] if 'alertname="DriftMonitorDown"' in rule["source_matchers"]
+    )
+    assert down["equal"] == ["job", "instance"]
+    # Slack and e-mail are written out but not routed by default (docs/alerting.md).
+    receivers = {receiver["name"] for receiver in config["receivers"]}
+    assert {"default-webhook", "slack-drift", "email-ml-oncall"} == receivers
+    routed = {config["route"]["receiver"], *(route["receiver"] for route in config["route"]["routes"])}
+    assert routed == {"default-webhook"}
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "drift_monitor.slack.text",
+        "drift_monitor.email.text",
+        "drift_monitor.email.html",
+    ],
+)
+def test_notification_templates_show_model_column_and_value(template: str, tmp_path: Path) -> None:
+    data = tmp_path / "data.json"
+    alert = _alert(
+        "DriftMonitorFeatureDrift", "info", "monitor:8000", model="churn", column="age", role="feature"
+    )
+    alert["annotations"]["value"] = "0.0123"
+    alert["status"] = "firing"
+    data.write_text(
+        json.dumps(
+            {
+                "receiver": "slack-drift",
+                "status": "firing",
+                "alerts": [alert],
+                "groupLabels": {"alertname": "DriftMonitorFeatureDrift", "model": "churn"},
+                "commonLabels": alert["labels"],
+                "commonAnnotations": {},
+                "externalURL": "http://alertmanager:9093",
+            }
+        )
+    )
+    rendered = _render(template, data)
+    for expected in ("churn", "age", "0.0123", "docs/runbook.md#dataset-drift"):
+        assert expected in rendered, f"{template} does not show {expected!r}:\n{rendered}"
+
+
+def test_notification_titles_name_alert_model_and_count(tmp_path: Path) -> None:
+    data = tmp_path / "data.json"
+    alert = _alert("DriftMonitorDatasetDrift", "warning", "monitor:8000", model="churn")
+    data.write_text(
+        json.dumps(
+            {
+                "status": "firing",
+                "alerts": [{**alert, "status": "firing"}],
+                "groupLabels": {},
+                "commonLabels": alert["labels"],
+                "commonAnnotations": {},
+                "externalURL": "",
+            }
+        )
+    )
+    for template in ("drift_monitor.slack.title", "drift_monitor.email.subject"):
+        assert _render(template, data) == "[FIRING:1] DriftMonitorDatasetDrift · model churn (warning)"
+
+
+# ------------------------------------------------------------------------------ the real binary
+
+
+@pytest.mark.integration
+def test_alertmanager_delivers_drift_alert_to_webhook(
+    alertmanager: RunningProcess, webhook: WebhookReceiver
+) -> None:
+    alert = _alert("DriftMonitorDatasetDrift", "warning", "monitor:8000", model="delivered")
+    _post_alerts(alertmanager, [alert])
+
+    notification = webhook.wait_for(_group("DriftMonitorDatasetDrift", "delivered"), timeout=DEADLINE)
+
+    assert notification["receiver"] == "default-webhook"
+    assert notification["status"] == "firing"
+    [received] = notification["alerts"]
+    assert received["labels"] == alert["labels"]
+    assert received["annotations"] == alert["annotations"]
+
+
+@pytest.mark.integration
+def test_alertmanager_inhibits_drift_alerts_of_a_monitor_that_is_down(
+    alertmanager: RunningProcess, webhook: WebhookReceiver
+) -> None:
+    down = _alert("DriftMonitorDown", "critical", "monitor-a:8000")
+    _post_alerts(alertmanager, [down])
+    poll_until(
+        lambda: _get_alerts(alertmanager, 'alertname="DriftMonitorDown"', 'instance="monitor-a:8000"'),
+        timeout=DEADLINE,
+        message="Alertmanager to list DriftMonitorDown",
+    )
+    # Same alertname and model, so the same notification group: the alert of the monitor that is down
+    # must be left out of it, the one of the healthy monitor must not.
+    muted = _alert("DriftMonitorDatasetDrift", "warning", "monitor-a:8000", model="inhibited")
+    healthy = _alert("DriftMonitorDatasetDrift", "warning", "monitor-b:8000", model="inhibited")
+    _post_alerts(alertmanager, [muted, healthy])
+
+    down_note = webhook.wait_for(_group("DriftMonitorDown", ""), timeout=DEADLINE)
+    assert [a["labels"]["instance"] for a in down_note["alerts"]] == ["monitor-a:8000"]
+    drift_note = webhook.wait_for(_group("DriftMonitorDatasetDrift", "inhibited"), timeout=DEADLINE)
+    assert [a["labels"]["instance"] for a in drift_note["alerts"]] == ["monitor-b:8000"]
+
+    [state] = _get_alerts(alertmanager, 'alertname="DriftMonitorDatasetDrift"', 'instance="monitor-a:8000"')
+    assert state["status"]["state"] == "suppressed"
+    assert state["status"]["inhibitedBy"], state["status"]
+    assert not _get_alerts(
+        alertmanager, 'alertname="DriftMonitorDatasetDrift"', 'instance="monitor-a:8000"', inhibited="false"
+    )
+    delivered = [
+        alert["labels"].get("instance")
+        for note in webhook.notifications
+        for alert in note["alerts"]
+        if alert["labels"].get("model") == "inhibited"
+    ]
+    assert "monitor-a:8000" not in delivered
