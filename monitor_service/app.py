@@ -23,6 +23,7 @@ from monitor_service.errors import (
     ConfigError,
     MonitorError,
     PayloadTooLarge,
+    StorageUnavailable,
     UnknownModel,
     ValidationFailed,
 )
@@ -45,6 +46,12 @@ def _error_response(exc: MonitorError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
     if isinstance(exc, CalculationNotPossible):
         return JSONResponse({"detail": str(exc)}, status_code=409)
+    if isinstance(exc, StorageUnavailable):
+        return JSONResponse(
+            {"detail": str(exc), "reason": "storage_unavailable"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, CalculationFailed):
         return JSONResponse({"detail": str(exc)}, status_code=500)
     return JSONResponse({"detail": str(exc)}, status_code=400)
@@ -80,7 +87,7 @@ def create_app(config: MonitorConfig, *, start_scheduler: bool = True) -> FastAP
             yield
         finally:
             await scheduler.stop()
-            monitor.close()
+            await monitor.shutdown()
 
     app = FastAPI(
         title="Drift monitor",

@@ -14,9 +14,12 @@ background daemon thread takes the items off the queue, batches them per model a
 labels) and POSTs a batch when it holds `batch_size` items or every `flush_interval` seconds.
 Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and jitter, at most
 `max_attempts` tries in all. Any other 4xx is not retried: the batch counts as `rejected` and the
-response detail is logged (at WARNING once per model, kind and status, then at DEBUG). Items are
+response detail is logged (at WARNING once per model, kind and status, then at DEBUG). As the
+monitor stores all rows of a request or none, when a 422 names the invalid items, only those are
+rejected and the others are sent once more, in a new request without them. Items are
 dropped and counted, never retried forever, when the queue is full, the retries are exhausted or
 the client is closed: monitoring is best effort, and a monitor that is down never hurts the service.
+Delivery is at least once: a batch whose answer timed out may have been stored, and is sent again.
 
 Items are not copied: do not change a row after handing it over. The sender thread encodes them as
 JSON: numpy scalars and arrays (anything with `.tolist()`) become lists and numbers, dates and
@@ -55,7 +58,6 @@ Kind = Literal["rows", "labels"]
 _Key = tuple[str, Kind]
 _RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 _HEADERS = {"Content-Type": "application/json"}
-_WAKE = object()  # put on the queue to wake the sender up for flush() and close()
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class MonitorClient:
         bad += [
             f"{name} must be > 0 seconds, got {value!r}" for name, value in seconds.items() if not value > 0
         ]
+        if not base_url.startswith(("http://", "https://")):
+            bad.append(f"base_url must start with http:// or https://, got {base_url!r}")
         if bad:
             raise ValueError("; ".join(bad))
         self._base_url = base_url.rstrip("/")
@@ -140,6 +144,7 @@ class MonitorClient:
         self._flush_target = 0
         self._closed = False
         self._stop = threading.Event()
+        self._wakeup = threading.Event()  # set when a batch is waiting, on flush() and on close()
         self._logged: set[tuple[str, Kind, int | str]] = set()
         self._session = requests.Session()
         if token:
@@ -151,7 +156,8 @@ class MonitorClient:
 
     def send_row(self, model: str, row: Mapping[str, Any]) -> None:
         """Queue one inference row (features, prediction, optionally id, timestamp, target)."""
-        self._put(model, "rows", (row,))
+        with self._lock:  # the hot path: about a microsecond (bench/client_overhead.py)
+            self._offer((model, "rows"), row)
 
     def send_rows(self, model: str, rows: Iterable[Mapping[str, Any]]) -> None:
         """Queue rows; when the queue fills up midway, the rest are dropped and counted."""
@@ -164,20 +170,30 @@ class MonitorClient:
     def _put(self, model: str, kind: Kind, items: Iterable[Mapping[str, Any]]) -> None:
         try:
             batch = items if isinstance(items, Sequence) else list(items)
-            with self._lock:
-                if self._closed:
-                    self._dropped_closed += len(batch)
-                    return
-                key = (model, kind)
-                for item in batch:
-                    try:
-                        self._queue.put_nowait((self._enqueued + 1, key, item))
-                    except queue.Full:
-                        self._dropped_full += 1
-                    else:
-                        self._enqueued += 1
         except Exception:  # e.g. a generator that raises: the caller's request must go on
-            log.debug("drift monitor client: could not queue %s for %s", kind, model, exc_info=True)
+            log.debug("drift monitor client: could not read the %s for %s", kind, model, exc_info=True)
+            return
+        key: _Key = (model, kind)
+        with self._lock:
+            for item in batch:
+                self._offer(key, item)
+
+    def _offer(self, key: _Key, item: Any) -> None:
+        """Queue one item or count it as dropped. Called with the lock held; never raises."""
+        if self._closed:
+            self._dropped_closed += 1
+        elif len(self._queue.queue) >= self._queue.maxsize:  # cheaper than raising queue.Full
+            self._dropped_full += 1
+        else:
+            try:
+                self._queue.put_nowait((self._enqueued + 1, key, item))
+            except queue.Full:  # cannot happen (other producers wait for the lock), but never raise
+                self._dropped_full += 1
+                return
+            self._enqueued += 1
+            # Wake the sender only when a batch may be full: a wake-up per item costs a syscall.
+            if len(self._queue.queue) >= self._batch_size and not self._wakeup.is_set():
+                self._wakeup.set()
 
     def stats(self) -> ClientStats:
         """A consistent snapshot of the counters."""
@@ -201,7 +217,7 @@ class MonitorClient:
             if self._settled >= target:
                 return True
             self._flush_target = max(self._flush_target, target)
-        self._wake()
+        self._wakeup.set()
         with self._settled_changed:
             return self._settled_changed.wait_for(
                 lambda: self._settled >= target, max(0.0, deadline - time.monotonic())
@@ -217,7 +233,7 @@ class MonitorClient:
             self._closed = True
         flushed = self.flush(timeout)
         self._stop.set()
-        self._wake()
+        self._wakeup.set()
         self._thread.join(max(0.0, deadline - time.monotonic()))
         return flushed and not self._thread.is_alive()
 
@@ -229,12 +245,6 @@ class MonitorClient:
     ) -> None:
         self.close()
 
-    def _wake(self) -> None:
-        try:
-            self._queue.put_nowait(_WAKE)
-        except queue.Full:
-            pass  # the sender has work waiting anyway, and checks for flush and stop after each batch
-
     # ------------------------------------------------------------------ the sender thread
 
     def _run(self) -> None:
@@ -243,7 +253,9 @@ class MonitorClient:
         next_tick = time.monotonic() + self._flush_interval
         try:
             while not self._stop.is_set():
-                drained = self._drain(buffers, drained, max(0.0, next_tick - time.monotonic()))
+                self._wakeup.wait(max(0.0, next_tick - time.monotonic()))
+                self._wakeup.clear()  # before draining, so that no wake-up for a later item is lost
+                drained = self._drain(buffers, drained)
                 with self._lock:
                     flushing = self._flush_target > self._settled
                 now = time.monotonic()
@@ -263,29 +275,20 @@ class MonitorClient:
         finally:
             self._abandon(buffers)
 
-    def _drain(self, buffers: dict[_Key, list[Any]], drained: int, timeout: float) -> int:
-        """Move queued items into the per-(model, kind) buffers; wait up to `timeout` for the first."""
-        items = []
-        try:
-            items.append(self._queue.get(timeout=timeout))
-            while len(items) < self._queue.maxsize:  # bounded, so full batches go out under steady load
-                items.append(self._queue.get_nowait())
-        except queue.Empty:
-            pass
-        for item in items:
-            if item is not _WAKE:
-                drained, key, payload = item
-                buffers.setdefault(key, []).append(payload)
-        return drained
+    def _drain(self, buffers: dict[_Key, list[Any]], drained: int) -> int:
+        """Move every queued item into the per-(model, kind) buffers; returns the last sequence number."""
+        with self._queue.mutex:  # all at once: a get_nowait() per item would cost the GIL ~1 us each
+            items = list(self._queue.queue)
+            self._queue.queue.clear()
+            self._queue.not_full.notify_all()
+        for _seq, key, payload in items:
+            buffers.setdefault(key, []).append(payload)
+        return items[-1][0] if items else drained
 
     def _abandon(self, buffers: dict[_Key, list[Any]]) -> None:
         """On stop: count what is still buffered or queued as dropped, settle all, close the session."""
+        self._drain(buffers, 0)
         left = sum(len(items) for items in buffers.values())
-        while True:
-            try:
-                left += self._queue.get_nowait() is not _WAKE
-            except queue.Empty:
-                break
         with self._settled_changed:
             self._dropped_retries += left
             self._settled = self._enqueued
@@ -295,35 +298,46 @@ class MonitorClient:
         self._session.close()
 
     def _send(self, key: _Key, batch: list[Any]) -> None:
+        outcome, invalid = self._deliver(key, batch)
+        if outcome == "rejected" and 0 < len(invalid) < len(batch):
+            # The monitor stores all rows of a request or none: send the valid ones again, once.
+            valid = [item for i, item in enumerate(batch) if i not in invalid]
+            self._count("rejected", len(batch) - len(valid))
+            batch, (outcome, _) = valid, self._deliver(key, valid)
+        self._count(outcome, len(batch))
+
+    def _count(self, outcome: str, items: int) -> None:
+        with self._lock:
+            if outcome == "sent":
+                self._sent += items
+                self._batches += 1
+            elif outcome == "rejected":
+                self._rejected += items
+            else:
+                self._dropped_retries += items
+
+    def _deliver(self, key: _Key, batch: list[Any]) -> tuple[str, set[int]]:
+        """Encode and POST one batch; never raises. Returns the outcome and the invalid items' indices."""
         model, kind = key
-        outcome = "dropped"
         try:
             body = _encode({kind: batch})
         except (TypeError, ValueError) as exc:
-            outcome = "rejected"
             self._log_once(key, "encode", f"{len(batch)} {kind} not encodable as JSON, rejected: {exc}")
-        else:
-            try:
-                outcome = self._post(key, f"{self._base_url}/v1/models/{quote(model, safe='')}/{kind}", body)
-            except Exception:  # a bug here must not kill the thread or lose the count
-                log.exception("drift monitor client: unexpected error sending %s for %s", kind, model)
-        with self._lock:
-            if outcome == "sent":
-                self._sent += len(batch)
-                self._batches += 1
-            elif outcome == "rejected":
-                self._rejected += len(batch)
-            else:
-                self._dropped_retries += len(batch)
+            return "rejected", set()
+        try:
+            return self._post(key, f"{self._base_url}/v1/models/{quote(model, safe='')}/{kind}", body)
+        except Exception:  # a bug here must not kill the thread or lose the count
+            log.exception("drift monitor client: unexpected error sending %s for %s", kind, model)
+            return "dropped", set()
 
-    def _post(self, key: _Key, url: str, body: bytes) -> str:
-        """POST one batch with retries; returns "sent", "rejected" or "dropped"."""
+    def _post(self, key: _Key, url: str, body: bytes) -> tuple[str, set[int]]:
+        """POST with retries: "sent", "rejected" (with the items a 422 names as invalid) or "dropped"."""
         delay, max_delay = self._backoff
         problem = ""
         for attempt in range(self._max_attempts):
             if attempt:
                 if self._stop.wait(random.uniform(delay / 2, delay)):  # close() cuts the backoff short
-                    return "dropped"
+                    return "dropped", set()
                 delay = min(2 * delay, max_delay)
                 with self._lock:
                     self._retried += 1
@@ -334,24 +348,33 @@ class MonitorClient:
             except _RETRYABLE as exc:
                 problem = f"{type(exc).__name__}: {exc}"
                 continue
-            except requests.RequestException as exc:  # e.g. an invalid URL: retrying cannot help
+            except requests.RequestException as exc:  # retrying cannot help
                 problem = f"{type(exc).__name__}: {exc}"
                 break
             status = response.status_code
             if 200 <= status < 300:
-                return "sent"
+                return "sent", set()
             if status == 429 or status >= 500:
                 problem = f"HTTP {status}: {response.text[:500]}"
                 continue
-            self._log_once(key, status, f"HTTP {status} from {url}, batch rejected: {response.text[:1000]}")
-            return "rejected"
+            self._log_once(key, status, f"HTTP {status} from {url}, not retried: {response.text[:1000]}")
+            return "rejected", _invalid_items(response, key[1]) if status == 422 else set()
         self._log_once(key, "dropped", f"batch to {url} dropped after {attempt + 1} attempts: {problem}")
-        return "dropped"
+        return "dropped", set()
 
     def _log_once(self, key: _Key, what: int | str, message: str) -> None:
         first = (*key, what) not in self._logged
         self._logged.add((*key, what))
         log.log(logging.WARNING if first else logging.DEBUG, "drift monitor client: %s", message)
+
+
+def _invalid_items(response: requests.Response, kind: Kind) -> set[int]:
+    """Indices of the items a 422 names: `{"detail": [{"loc": ["body", kind, index, ...]}, ...]}`."""
+    try:
+        detail = response.json()["detail"]
+        return {int(e["loc"][2]) for e in detail if e["loc"][:2] == ["body", kind] and len(e["loc"]) > 2}
+    except (ValueError, LookupError, TypeError):  # not that shape: nothing to single out
+        return set()
 
 
 def _encode(payload: Any) -> bytes:

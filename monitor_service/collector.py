@@ -66,7 +66,20 @@ class DriftCollector(Collector):
             "Labels dropped unmatched: their row never arrived in time.",
             labels=["model"],
         )
+        log_bytes = _gauge("log_segment_bytes", "Size of the model's current durable log segment.", ["model"])
+        replayed = CounterMetricFamily(
+            P + "log_replayed_records", "Log records replayed at the last start.", labels=["model"]
+        )
+        corrupt = CounterMetricFamily(
+            P + "log_corrupt_records",
+            "Torn, corrupt or no longer valid log records skipped at the last start.",
+            labels=["model"],
+        )
         for name, runtime in self.monitor.runtimes.items():
+            if runtime.log is not None:
+                log_bytes.add_metric([name], runtime.log.size)
+                replayed.add_metric([name], runtime.replay.records)
+                corrupt.add_metric([name], runtime.replay.corrupt)
             status = self.monitor.store.get(name)
             runtime.pending_labels.expire(time.time())
             pending.add_metric([name], len(runtime.pending_labels))
@@ -81,6 +94,7 @@ class DriftCollector(Collector):
             if status.latest is not None:
                 success.add_metric([name], status.latest.finished_at)
         yield from (window, capacity, interval, last_ingest, calcs, errors, success, pending, expired)
+        yield from (log_bytes, replayed, corrupt)
 
     def _result_families(self) -> Iterator[Metric]:
         results = [s.latest for _, s in self.monitor.store.items() if s.latest is not None]

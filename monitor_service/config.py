@@ -154,8 +154,22 @@ class ServerConfig(_Strict):
     admin_token: str | None = Field(default=None, repr=False)
 
 
+class StorageConfig(_Strict):
+    """Durable log under the windows. Without `data_dir` the windows live in memory only."""
+
+    data_dir: Path | None = None
+    fsync: Literal["interval", "batch"] = Field(
+        default="interval",
+        description="interval: fsync every fsync_interval (a process crash loses nothing acknowledged; "
+        "a power cut loses at most the interval); batch: fsync before every 202",
+    )
+    fsync_interval: Duration = 0.2
+    compact_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+
+
 class MonitorConfig(_Strict):
     server: ServerConfig = ServerConfig()
+    storage: StorageConfig = StorageConfig()
     models: list[ModelConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -176,6 +190,7 @@ _ENV_OVERRIDES: dict[str, str] = {
     "INGEST_TOKEN": "ingest_token",
     "ADMIN_TOKEN": "admin_token",
 }
+_ENV_STORAGE_OVERRIDES: dict[str, str] = {"DATA_DIR": "data_dir"}
 
 
 def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
@@ -184,6 +199,13 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
         value = environ.get(ENV_PREFIX + env_name)
         if value:
             server[key] = value
+    storage = dict(raw.get("storage") or {})
+    for env_name, key in _ENV_STORAGE_OVERRIDES.items():
+        value = environ.get(ENV_PREFIX + env_name)
+        if value:
+            storage[key] = value
+    if storage:
+        raw = {**raw, "storage": storage}
     token_file = environ.get(ENV_PREFIX + "TOKEN_FILE")
     if token_file:
         server.update(_read_token_file(Path(token_file)))

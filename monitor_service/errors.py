@@ -62,6 +62,7 @@ class BadRequest(MonitorError):
 class PayloadTooLarge(MonitorError):
     msg: str
     reason: str = "body_too_large"
+    rows: int = 0
 
     def __str__(self) -> str:
         return self.msg
@@ -85,3 +86,7 @@ class CalculationNotPossible(MonitorError):
 
 class CalculationFailed(MonitorError):
     """A calculation raised; it was logged with its traceback and counted."""
+
+
+class StorageUnavailable(MonitorError):
+    """The durable log cannot be written (disk full, unwritable): nothing was acknowledged."""

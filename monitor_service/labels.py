@@ -46,3 +46,10 @@ class PendingLabels:
                 break
             del self._items[row_id]
             self.expired += 1
+
+    def export(self) -> list[tuple[str, Any, float]]:
+        return [(row_id, target, expires_at) for row_id, (target, expires_at) in self._items.items()]
+
+    def restore(self, items: list[tuple[str, Any, float]], expired: int) -> None:
+        self._items = OrderedDict((row_id, (target, expires_at)) for row_id, target, expires_at in items)
+        self.expired = expired

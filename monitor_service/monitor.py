@@ -7,20 +7,37 @@ import logging
 import time
 import traceback
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pandas as pd
 
 from monitor_service.calculator import Calculator
 from monitor_service.config import ModelConfig, MonitorConfig
-from monitor_service.errors import CalculationFailed, CalculationNotPossible, ConfigError, UnknownModel
+from monitor_service.errors import (
+    CalculationFailed,
+    CalculationNotPossible,
+    ConfigError,
+    MonitorError,
+    UnknownModel,
+)
 from monitor_service.labels import PendingLabels
+from monitor_service.payload import parse_items
 from monitor_service.reference import load_reference
 from monitor_service.results import CalculationResult, ResultStore
-from monitor_service.schema import RowSchema, validate_labels, validate_rows
+from monitor_service.schema import Batch, RowSchema, validate_labels, validate_rows
+from monitor_service.storage import ModelLog, Record, RecordKind, ReplayReport
 from monitor_service.telemetry import ServiceMetrics
 from monitor_service.window import SlidingWindow
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RequestBody:
+    """A request body as received, for the durable log."""
+
+    body: bytes
+    ndjson: bool
 
 
 @dataclass(frozen=True)
@@ -40,6 +57,8 @@ class ModelRuntime:
     window: SlidingWindow
     reference: pd.DataFrame
     pending_labels: PendingLabels
+    log: ModelLog | None = None
+    replay: ReplayReport = field(default_factory=ReplayReport)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -72,7 +91,11 @@ def build_runtimes(config: MonitorConfig) -> dict[str, ModelRuntime]:
             target_column=model.columns.target,
         )
         pending = PendingLabels(model.labels.pending_max, model.labels.pending_ttl)
-        runtimes[model.name] = ModelRuntime(model, schema, window, reference, pending)
+        storage = config.storage
+        model_log = None
+        if storage.data_dir is not None:
+            model_log = ModelLog(storage.data_dir / model.name, fsync_every_record=storage.fsync == "batch")
+        runtimes[model.name] = ModelRuntime(model, schema, window, reference, pending, model_log)
     if problems:
         raise ConfigError("references", problems)
     return runtimes
@@ -101,21 +124,18 @@ class Monitor:
         except KeyError:
             raise UnknownModel(name) from None
 
-    def ingest(self, name: str, rows: list[object]) -> int:
-        """Validate and append a batch atomically; return the window size. Raises ValidationFailed."""
+    def ingest(self, name: str, rows: list[Any], source: RequestBody | None = None) -> int:
+        """Validate a batch, log it durably, then append it; return the window size.
+
+        Raises ValidationFailed (nothing logged or appended) or StorageUnavailable (nothing appended).
+        """
         runtime = self.runtime(name)
         now = time.time()
         batch = validate_rows(rows, runtime.schema, now)
-        size = runtime.window.append(batch, now)
-        id_column = runtime.config.columns.id
-        if id_column and len(runtime.pending_labels):
-            ids, targets = runtime.pending_labels.take(list(batch.columns[id_column]), now)
-            if ids:
-                runtime.window.apply_labels(ids, targets)
-                self.metrics.labels_matched.labels(name).inc(len(ids))
-        return size
+        self._log(runtime, "rows", now, source)
+        return self._apply_rows(runtime, batch, now)
 
-    def add_labels(self, name: str, items: list[object]) -> LabelsOutcome:
+    def add_labels(self, name: str, items: list[Any], source: RequestBody | None = None) -> LabelsOutcome:
         """Join ground-truth labels to the window's rows by id; keep the others pending for a while."""
         runtime = self.runtime(name)
         columns = runtime.config.columns
@@ -125,16 +145,94 @@ class Monitor:
             )
         ids, targets = validate_labels(items, runtime.schema, columns.target)
         now = time.time()
-        found = runtime.window.apply_labels(ids, list(targets))
+        self._log(runtime, "labels", now, source)
+        return self._apply_labels(runtime, ids, list(targets), now)
+
+    def _log(self, runtime: ModelRuntime, kind: RecordKind, now: float, source: RequestBody | None) -> None:
+        if runtime.log is not None and source is not None:
+            runtime.log.append(Record(kind, now, source.ndjson, source.body))
+
+    def _apply_rows(self, runtime: ModelRuntime, batch: Batch, now: float) -> int:
+        size = runtime.window.append(batch, now)
+        id_column = runtime.config.columns.id
+        if id_column and len(runtime.pending_labels):
+            ids, targets = runtime.pending_labels.take(list(batch.columns[id_column]), now)
+            if ids:
+                runtime.window.apply_labels(ids, targets)
+                self.metrics.labels_matched.labels(runtime.name).inc(len(ids))
+        return size
+
+    def _apply_labels(
+        self, runtime: ModelRuntime, ids: list[str], targets: list[Any], now: float
+    ) -> LabelsOutcome:
+        found = runtime.window.apply_labels(ids, targets)
         for row_id, target, matched in zip(ids, targets, found, strict=True):
             if not matched:
                 runtime.pending_labels.add(row_id, target, now)
         matched_count = sum(found)
-        self.metrics.labels_received.labels(name).inc(len(ids))
-        self.metrics.labels_matched.labels(name).inc(matched_count)
-        return LabelsOutcome(name, len(ids), matched_count, len(ids) - matched_count)
+        self.metrics.labels_received.labels(runtime.name).inc(len(ids))
+        self.metrics.labels_matched.labels(runtime.name).inc(matched_count)
+        return LabelsOutcome(runtime.name, len(ids), matched_count, len(ids) - matched_count)
+
+    def recover(self) -> None:
+        """Rebuild every window from its snapshot and log, then start a fresh log segment."""
+        for runtime in self.runtimes.values():
+            if runtime.log is None:
+                continue
+            started = time.perf_counter()
+            state, records, report = runtime.log.recover()
+            if state is not None:
+                runtime.window.restore(state["window"])
+                runtime.pending_labels.restore(state["pending"], state["expired"])
+            for record in records:
+                self._replay(runtime, record)
+            runtime.replay = report
+            runtime.log.open_new_segment()
+            log.info(
+                "model %s: recovered %d rows from %d log records in %.2f s (%d corrupt record(s) skipped)",
+                runtime.name,
+                len(runtime.window),
+                report.records,
+                time.perf_counter() - started,
+                report.corrupt,
+            )
+
+    def _replay(self, runtime: ModelRuntime, record: Record) -> None:
+        try:
+            items = parse_items(record.body, record.ndjson, record.kind)
+            if record.kind == "rows":
+                self._apply_rows(
+                    runtime, validate_rows(items, runtime.schema, record.arrived), record.arrived
+                )
+            else:
+                target = runtime.config.columns.target or ""
+                ids, targets = validate_labels(items, runtime.schema, target)
+                self._apply_labels(runtime, ids, list(targets), record.arrived)
+        except MonitorError as exc:  # the config changed since the record was written
+            runtime.replay.corrupt += 1
+            log.error(
+                "model %s: a logged %s record no longer validates and is skipped: %s",
+                runtime.name,
+                record.kind,
+                exc,
+            )
+
+    async def compact(self, name: str) -> None:
+        """Snapshot the window and delete the log segments it covers (the file work in a thread)."""
+        runtime = self.runtime(name)
+        if runtime.log is None:
+            return
+        next_segment = runtime.log.open_new_segment()
+        state = {
+            "window": runtime.window.snapshot(),
+            "pending": runtime.pending_labels.export(),
+            "expired": runtime.pending_labels.expired,
+        }
+        await asyncio.to_thread(runtime.log.write_snapshot, state, next_segment)
 
     async def start(self) -> None:
+        """Recover the windows from their logs, start the worker; ready after both."""
+        self.recover()
         problems = await self.calculator.warm_up(self.config.models)
         if problems:
             raise ConfigError("drift settings", problems)
@@ -171,5 +269,19 @@ class Monitor:
                 raise CalculationNotPossible(f"the window of model {name!r} holds no rows yet")
             return await self.calculator.report_html(runtime.config, runtime.reference, current)
 
+    async def shutdown(self) -> None:
+        """Graceful stop: snapshot every logged window (a fast next start), then close everything."""
+        for runtime in self.runtimes.values():
+            if runtime.log is not None and runtime.log.size:
+                try:
+                    await self.compact(runtime.name)
+                except (OSError, MonitorError):
+                    log.exception("snapshot of model %s at shutdown failed; its log is kept", runtime.name)
+        self.close()
+
     def close(self) -> None:
+        """Stop the worker and close the logs (fsynced)."""
         self.calculator.close()
+        for runtime in self.runtimes.values():
+            if runtime.log is not None:
+                runtime.log.close()

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 
+from monitor_service.errors import MonitorError
 from monitor_service.monitor import ModelRuntime, Monitor
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ class Scheduler:
     def start(self) -> None:
         for runtime in self.monitor.runtimes.values():
             self._tasks.append(asyncio.create_task(self._loop(runtime), name=f"schedule-{runtime.name}"))
+        if self.monitor.config.storage.data_dir is not None:
+            self._tasks.append(asyncio.create_task(self._maintain_logs(), name="storage"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -46,3 +49,21 @@ class Scheduler:
                 raise
             except Exception:  # already logged with its traceback and counted by Monitor
                 log.debug("scheduled calculation of %s failed", runtime.name)
+
+    async def _maintain_logs(self) -> None:
+        """fsync the logs every `fsync_interval` (interval policy) and compact those grown too large."""
+        storage = self.monitor.config.storage
+        while True:
+            await asyncio.sleep(storage.fsync_interval)
+            for runtime in self.monitor.runtimes.values():
+                if runtime.log is None:
+                    continue
+                try:
+                    if runtime.log.broken:  # try a fresh segment (the disk may have space again)
+                        runtime.log.open_new_segment()
+                    if runtime.log.dirty:
+                        await asyncio.to_thread(runtime.log.sync)
+                    if runtime.log.size >= storage.compact_bytes:
+                        await self.monitor.compact(runtime.name)
+                except (OSError, MonitorError):
+                    log.exception("storage maintenance of model %s failed", runtime.name)

@@ -112,6 +112,25 @@ class SlidingWindow:
                 self._ordered(self._arrival),
             )
 
+    def restore(self, snapshot: WindowSnapshot) -> None:
+        """Replace the contents with a snapshot's rows (the newest `max_rows`), keeping arrival times."""
+        with self._lock:
+            count = min(snapshot.rows, self.max_rows)
+            for name, array in self._data.items():
+                source = snapshot.columns.get(name)
+                if source is None:  # a column added to the config since the snapshot
+                    array[:count] = np.nan if _is_float(self._kinds[name]) else None
+                else:
+                    array[:count] = source[snapshot.rows - count :]
+            self._arrival[:count] = snapshot.arrival[snapshot.rows - count :]
+            self._start, self._size, self._first_seq = 0, count, 0
+            self.last_arrival = float(self._arrival[count - 1]) if count else None
+            self._index.clear()
+            if self._id_column is not None:
+                for seq, row_id in enumerate(self._data[self._id_column][:count]):
+                    if row_id is not None:
+                        self._index[row_id] = seq
+
     def _ordered(self, array: np.ndarray) -> np.ndarray:
         end = self._start + self._size
         if end <= self.max_rows:

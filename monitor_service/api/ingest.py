@@ -5,17 +5,23 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
 from monitor_service.api.deps import MetricsDep, MonitorDep, read_body, require_ingest_token
-from monitor_service.errors import BadRequest, FieldError, PayloadTooLarge, UnknownModel, ValidationFailed
+from monitor_service.config import ServerConfig
+from monitor_service.errors import (
+    BadRequest,
+    FieldError,
+    PayloadTooLarge,
+    StorageUnavailable,
+    UnknownModel,
+    ValidationFailed,
+)
+from monitor_service.monitor import RequestBody
+from monitor_service.payload import is_ndjson, parse_items
 
 router = APIRouter(prefix="/v1/models", tags=["ingest"])
-
-JSON_TYPES = ("application/json",)
-NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 
 
 class IngestAccepted(BaseModel):
@@ -49,38 +55,29 @@ _BODY_DOC: dict[str, Any] = {
 }
 
 
-def _parse(body: bytes, content_type: str, key: str = "rows") -> list[Any]:
-    """The list of items of a JSON `{key: [...]}` envelope, or one item per NDJSON line."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media in NDJSON_TYPES:
-        rows = []
-        for number, line in enumerate(body.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(orjson.loads(line))
-                except orjson.JSONDecodeError as exc:
-                    raise BadRequest(f"line {number} is not valid JSON: {exc}") from exc
-        return rows
-    if media not in JSON_TYPES:
-        raise BadRequest(
-            f"unsupported content type {media or '(none)'!r}: send application/json or application/x-ndjson",
-            status=415,
-        )
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get(key), list):
+_REASONS: dict[type[Exception], str] = {
+    BadRequest: "bad_request",
+    ValidationFailed: "validation",
+    StorageUnavailable: "storage_unavailable",
+}
+
+
+async def _read_items(request: Request, server: ServerConfig, key: str) -> tuple[list[Any], RequestBody]:
+    """The items of a request body within the configured limits, and the body itself for the log."""
+    ndjson = is_ndjson(request.headers.get("content-type", ""))
+    body = await read_body(request, server.max_body_bytes)
+    items = parse_items(body, ndjson, key)
+    if not items:
         raise ValidationFailed(
-            [FieldError(("body", key), f"Body should be an object with a list `{key}`", "missing", None)]
+            [FieldError(("body", key), f"Send at least one item in `{key}`", "too_short", [])]
         )
-    extra = sorted(set(payload) - {key})
-    if extra:
-        raise ValidationFailed(
-            [FieldError(("body", key), "Unknown field", "extra_forbidden", None) for key in extra]
+    if len(items) > server.max_rows_per_request:
+        raise PayloadTooLarge(
+            f"{len(items)} {key} exceed the limit of {server.max_rows_per_request} per request",
+            reason="too_many_rows",
+            rows=len(items),
         )
-    items: list[Any] = payload[key]
-    return items
+    return items, RequestBody(body, ndjson)
 
 
 @router.post(
@@ -94,6 +91,7 @@ def _parse(body: bytes, content_type: str, key: str = "rows") -> list[Any]:
         413: {"description": "body or batch too large"},
         415: {"description": "unsupported content type"},
         422: {"description": "invalid rows"},
+        503: {"description": "the durable log cannot be written; nothing was stored"},
     },
     summary="Send inference rows",
 )
@@ -105,24 +103,14 @@ async def ingest_rows(
     if model not in monitor.runtimes:
         metrics.requests_rejected.labels("", "unknown_model").inc()
         raise UnknownModel(model)
-    server = monitor.config.server
     rows: list[Any] = []
     try:
-        body = await read_body(request, server.max_body_bytes)
-        rows = _parse(body, request.headers.get("content-type", ""))
-        if not rows:
-            raise ValidationFailed([FieldError(("body", "rows"), "Send at least one row", "too_short", [])])
-        if len(rows) > server.max_rows_per_request:
-            raise PayloadTooLarge(
-                f"{len(rows)} rows exceed the limit of {server.max_rows_per_request} per request",
-                reason="too_many_rows",
-            )
-        window_rows = monitor.ingest(model, rows)
-    except (BadRequest, PayloadTooLarge, ValidationFailed) as exc:
-        reason = {BadRequest: "bad_request", ValidationFailed: "validation"}.get(type(exc))
-        reason = reason or getattr(exc, "reason", "bad_request")
+        rows, source = await _read_items(request, monitor.config.server, "rows")
+        window_rows = monitor.ingest(model, rows, source)
+    except (BadRequest, PayloadTooLarge, ValidationFailed, StorageUnavailable) as exc:
+        reason = _REASONS.get(type(exc)) or getattr(exc, "reason", "bad_request")
         metrics.requests_rejected.labels(model, reason).inc()
-        metrics.rows_rejected.labels(model, reason).inc(len(rows))
+        metrics.rows_rejected.labels(model, reason).inc(len(rows) or getattr(exc, "rows", 0))
         raise
     metrics.rows_ingested.labels(model).inc(len(rows))
     metrics.ingest_duration.labels(model).observe(time.perf_counter() - started)
@@ -180,23 +168,15 @@ _LABELS_DOC: dict[str, Any] = {
         409: {"description": "the model has no id/target"},
         413: {"description": "body or batch too large"},
         422: {"description": "invalid labels"},
+        503: {"description": "the durable log cannot be written; nothing was stored"},
     },
     summary="Send ground-truth labels",
 )
 async def ingest_labels(model: str, request: Request, monitor: MonitorDep) -> LabelsAccepted:
     """Join labels to rows by id. Labels whose rows are not in the window wait for them a while."""
     monitor.runtime(model)
-    server = monitor.config.server
-    body = await read_body(request, server.max_body_bytes)
-    labels = _parse(body, request.headers.get("content-type", ""), key="labels")
-    if not labels:
-        raise ValidationFailed([FieldError(("body", "labels"), "Send at least one label", "too_short", [])])
-    if len(labels) > server.max_rows_per_request:
-        raise PayloadTooLarge(
-            f"{len(labels)} labels exceed the limit of {server.max_rows_per_request} per request",
-            reason="too_many_rows",
-        )
-    outcome = monitor.add_labels(model, labels)
+    labels, source = await _read_items(request, monitor.config.server, "labels")
+    outcome = monitor.add_labels(model, labels, source)
     return LabelsAccepted(
         model=model, accepted=outcome.accepted, matched=outcome.matched, pending=outcome.pending
     )

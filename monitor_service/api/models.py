@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+import numpy as np
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 
 from monitor_service.api.deps import MonitorDep, require_admin_token
+from monitor_service.errors import FieldError, ValidationFailed
 from monitor_service.monitor import ModelRuntime, Monitor
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -77,3 +79,36 @@ async def html_report(model: str, monitor: MonitorDep) -> HTMLResponse:
     """Evidently's HTML report (drift table and per-column distributions) of the window against the
     reference, built on request with the same stat tests and thresholds as the scheduled calculation."""
     return HTMLResponse(await monitor.report_html(model))
+
+
+@router.get(
+    "/{model}/window",
+    summary="Export the window",
+    dependencies=[Depends(require_admin_token)],
+    responses={404: {"description": "unknown model"}, 422: {"description": "unknown column"}},
+)
+async def export_window(
+    model: str,
+    monitor: MonitorDep,
+    columns: Annotated[str | None, Query(description="comma-separated columns (default: all)")] = None,
+) -> dict[str, Any]:
+    """The rows now in the window, column by column in arrival order (nulls as null)."""
+    runtime = monitor.runtime(model)
+    snapshot = runtime.window.snapshot(time.time())
+    wanted = columns.split(",") if columns else list(snapshot.columns)
+    unknown = [c for c in wanted if c not in snapshot.columns]
+    if unknown:
+        raise ValidationFailed(
+            [FieldError(("query", "columns"), f"Unknown column {c!r}", "value_error", c) for c in unknown]
+        )
+    return {
+        "model": model,
+        "rows": snapshot.rows,
+        "columns": {name: _json_values(snapshot.columns[name]) for name in wanted},
+    }
+
+
+def _json_values(array: np.ndarray) -> list[Any]:
+    if array.dtype.kind == "f":
+        return [None if v != v else v for v in array.tolist()]
+    return array.tolist()

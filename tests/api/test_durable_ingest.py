@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from monitor_service.app import create_app
+from monitor_service.config import MonitorConfig, load_config
+from tests.conftest import diamonds_model, rows_of, write_config
+from tests.support.processes import poll_until
+
+ROWS = "/v1/models/diamonds/rows"
+
+
+@pytest.fixture
+def durable_config(tmp_path: Path) -> MonitorConfig:
+    path = write_config(tmp_path / "monitor.yaml", [diamonds_model()])
+    path.write_text(path.read_text() + f"storage:\n  data_dir: {tmp_path / 'data'}\n")
+    return load_config(path, environ={})
+
+
+def _client(config: MonitorConfig, *, scheduler: bool = False) -> TestClient:
+    return TestClient(create_app(config, start_scheduler=scheduler))
+
+
+def _ids(client: TestClient) -> list[str]:
+    ids: list[str] = client.get("/v1/models/diamonds/window?columns=request_id").json()["columns"][
+        "request_id"
+    ]
+    return ids
+
+
+def test_restart_restores_rows_labels_and_pending_labels(durable_config: MonitorConfig) -> None:
+    rows = rows_of("production", 30)
+    for row in rows:
+        del row["price"]
+    with _client(durable_config) as client:
+        client.post(ROWS, json={"rows": rows[:20]})
+        client.post(
+            "/v1/models/diamonds/labels",
+            json={"labels": [{"id": "d-3", "target": 7.0}, {"id": "d-25", "target": 9.0}]},
+        )
+    with _client(durable_config) as client:  # the first app compacted its log into a snapshot on exit
+        assert _ids(client) == [f"d-{i}" for i in range(20)]
+        client.post(ROWS, json={"rows": rows[20:]})
+        prices = client.get("/v1/models/diamonds/window?columns=request_id,price").json()["columns"]["price"]
+        assert prices[3] == 7.0
+        assert prices[25] == 9.0  # the label waited for its row across the restart
+
+
+def test_full_disk_answers_503_changes_nothing_and_recovers(durable_config: MonitorConfig) -> None:
+    with _client(durable_config, scheduler=True) as client:
+        assert client.post(ROWS, json={"rows": rows_of("production", 5)}).status_code == 202
+        log = client.app.state.monitor.runtimes["diamonds"].log  # type: ignore[attr-defined]
+        full = os.open("/dev/full", os.O_WRONLY)
+        saved = os.dup(log._fd)
+        os.dup2(full, log._fd)  # the kernel answers ENOSPC from now on
+        os.close(full)
+        response = client.post(ROWS, json={"rows": rows_of("production", 5, start=5)})
+        assert response.status_code == 503
+        assert response.json()["reason"] == "storage_unavailable"
+        assert response.headers["retry-after"] == "5"
+        assert _ids(client) == [f"d-{i}" for i in range(5)]
+        registry = client.app.state.registry  # type: ignore[attr-defined]
+        labels = {"model": "diamonds", "reason": "storage_unavailable"}
+        assert registry.get_sample_value("drift_monitor_rows_rejected_total", labels) == 5
+        os.dup2(saved, log._fd)
+        os.close(saved)
+        # The storage task reopens a log it could not repair, so ingestion resumes by itself.
+        retry = {"rows": rows_of("production", 5, start=5)}
+        poll_until(
+            lambda: client.post(ROWS, json=retry).status_code == 202, timeout=10, message="ingest resumes"
+        )
+        assert _ids(client) == [f"d-{i}" for i in range(10)]
+
+
+def test_torn_log_tail_is_skipped_and_counted(durable_config: MonitorConfig) -> None:
+    with _client(durable_config) as client:
+        for start in range(0, 30, 10):
+            client.post(ROWS, json={"rows": rows_of("production", 10, start=start)})
+        log = client.app.state.monitor.runtimes["diamonds"].log  # type: ignore[attr-defined]
+        segment = log.segments()[-1][1]
+        # A crash: the process dies without its exit snapshot (the log stays as written).
+        client.app.state.monitor.runtimes["diamonds"].log = None  # type: ignore[attr-defined]
+    with segment.open("r+b") as handle:
+        handle.truncate(segment.stat().st_size - 7)
+    with _client(durable_config) as client:
+        assert _ids(client) == [f"d-{i}" for i in range(20)]
+        registry = client.app.state.registry  # type: ignore[attr-defined]
+        assert (
+            registry.get_sample_value("drift_monitor_log_corrupt_records_total", {"model": "diamonds"}) == 1
+        )
+        assert (
+            registry.get_sample_value("drift_monitor_log_replayed_records_total", {"model": "diamonds"}) == 2
+        )
+
+
+def test_window_export_rejects_unknown_column(client: TestClient) -> None:
+    response = client.get("/v1/models/diamonds/window?columns=carat,nope")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["input"] == "nope"
+
+
+def test_window_export_gives_rows_in_arrival_order(client: TestClient) -> None:
+    client.post(ROWS, json={"rows": rows_of("production", 3)})
+    body = client.get("/v1/models/diamonds/window").json()
+    assert body["rows"] == 3
+    assert body["columns"]["request_id"] == ["d-0", "d-1", "d-2"]
+    assert body["columns"]["carat"] == [r["carat"] for r in rows_of("production", 3)]
