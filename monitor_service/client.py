@@ -97,7 +97,17 @@ class _BearerAuth(requests.auth.AuthBase):
 
 
 class MonitorClient:
-    """Non-blocking, thread-safe sender of rows and labels to one drift monitor (see the module doc)."""
+    """Non-blocking, thread-safe sender of rows and labels to one drift monitor (see the module doc).
+
+    base_url         the monitor, e.g. "http://127.0.0.1:8000"
+    token            bearer token for ingestion (`server.ingest_token`), if the monitor requires one
+    batch_size       items per POST at most (the monitor's `max_rows_per_request` is 10,000)
+    flush_interval   seconds an item waits at most for its batch to fill up
+    max_queue        items held at most; beyond, send_* drop and count (memory stays bounded)
+    connect_timeout, read_timeout   seconds, per HTTP attempt
+    max_attempts     HTTP attempts per batch, the first one included
+    backoff, max_backoff            first retry delay and its cap, in seconds (doubling, jittered)
+    """
 
     def __init__(
         self,
