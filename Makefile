@@ -8,7 +8,7 @@ CONFIG ?= config/example.yaml
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,example]'
 	touch $@
 
 install: $(VENV)/.installed

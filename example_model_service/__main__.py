@@ -1,0 +1,5 @@
+import sys
+
+from example_model_service.cli import main
+
+sys.exit(main())
