@@ -124,6 +124,9 @@ class ModelConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     task: Literal["regression", "classification"]
     reference: Path
+    moving_reference: bool = Field(
+        default=False, description="after each calculation, the window it used becomes the next reference"
+    )
     columns: ColumnsConfig
     window: WindowConfig = WindowConfig()
     schedule: ScheduleConfig = ScheduleConfig()
@@ -150,6 +153,7 @@ class ServerConfig(_Strict):
     executor: Literal["process", "thread"] = Field(
         default="process", description="where calculations run: a worker process (default) or a thread"
     )
+    max_reference_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     ingest_token: str | None = Field(default=None, repr=False)
     admin_token: str | None = Field(default=None, repr=False)
 

@@ -95,6 +95,11 @@ def build_runtimes(config: MonitorConfig) -> dict[str, ModelRuntime]:
         model_log = None
         if storage.data_dir is not None:
             model_log = ModelLog(storage.data_dir / model.name, fsync_every_record=storage.fsync == "batch")
+        if model_log is not None and (saved := model_log.saved_reference()) is not None:
+            log.info(
+                "model %s: using the reference replaced through the API (%d rows)", model.name, len(saved)
+            )
+            reference = saved
         runtimes[model.name] = ModelRuntime(model, schema, window, reference, pending, model_log)
     if problems:
         raise ConfigError("references", problems)
@@ -258,7 +263,21 @@ class Monitor:
                 self.metrics.calculation_duration.labels(name).observe(time.perf_counter() - started)
             result = replace(result, duration_seconds=time.perf_counter() - started)
             self.store.record_success(result)
+            if runtime.config.moving_reference:
+                await self._swap_reference(runtime, current[list(runtime.reference.columns)])
             return result
+
+    async def replace_reference(self, name: str, frame: pd.DataFrame) -> bool:
+        """Swap in a validated reference (between calculations); persist it when storage is on."""
+        runtime = self.runtime(name)
+        async with runtime.lock:
+            return await self._swap_reference(runtime, frame)
+
+    async def _swap_reference(self, runtime: ModelRuntime, frame: pd.DataFrame) -> bool:
+        if runtime.log is not None:
+            await asyncio.to_thread(runtime.log.save_reference, frame)
+        runtime.reference = frame.reset_index(drop=True)
+        return runtime.log is not None
 
     async def report_html(self, name: str) -> str:
         """Evidently's HTML report of the current window against the reference."""

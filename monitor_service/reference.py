@@ -6,13 +6,16 @@ categories become strings, so reference and current values compare as equals.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyarrow.lib import ArrowException
 
 from monitor_service.config import ModelConfig
-from monitor_service.errors import ConfigError
+from monitor_service.errors import BadRequest, ConfigError, FieldError, ValidationFailed
+from monitor_service.payload import parse_items
 from monitor_service.schema import Kind, RowSchema
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
@@ -25,26 +28,25 @@ def read_table(path: Path) -> pd.DataFrame:
     return reader(path)
 
 
-def normalise(frame: pd.DataFrame, schema: RowSchema) -> tuple[pd.DataFrame, list[str]]:
-    """Keep the schema's columns with ingest types; return the frame and the problems found."""
-    problems: list[str] = []
+def normalise(frame: pd.DataFrame, schema: RowSchema) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Keep the schema's columns with ingest types; return the frame and (column, problem) pairs."""
+    problems: list[tuple[str, str]] = []
     out: dict[str, np.ndarray] = {}
     for spec in schema.columns:
         if spec.kind in (Kind.ID, Kind.TIMESTAMP):
             continue  # not compared: ids and times of the reference play no part in drift
         if spec.name not in frame.columns:
             if spec.required:
-                problems.append(f"column {spec.name!r} is missing")
+                problems.append((spec.name, f"column {spec.name!r} is missing"))
             continue
         series = frame[spec.name]
         if spec.kind is Kind.NUMERICAL:
             numbers = pd.to_numeric(series, errors="coerce")
             bad = numbers.isna() & series.notna()
             if bad.any():
-                problems.append(
-                    f"column {spec.name!r} should be numerical; {int(bad.sum())} value(s) are not, "
-                    f"first {series[bad].iloc[0]!r}"
-                )
+                first = series[bad].iloc[0]
+                message = f"should be numerical; {int(bad.sum())} value(s) are not, first {first!r}"
+                problems.append((spec.name, f"column {spec.name!r} {message}"))
             out[spec.name] = numbers.to_numpy(dtype=np.float64)
         else:
             out[spec.name] = _as_strings(series)
@@ -76,7 +78,44 @@ def load_reference(model: ModelConfig, schema: RowSchema, where: str) -> pd.Data
         raise ConfigError(str(model.reference), [f"{where}: cannot read {model.reference}: {exc}"]) from exc
     normalised, problems = normalise(frame, schema)
     if not problems and normalised.empty:
-        problems.append("the reference has no rows")
+        problems.append(("", "the reference has no rows"))
     if problems:
-        raise ConfigError(str(model.reference), [f"{where}: {p}" for p in problems])
+        raise ConfigError(str(model.reference), [f"{where}: {message}" for _, message in problems])
+    return normalised
+
+
+PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/octet-stream")
+
+
+def parse_reference(body: bytes, content_type: str, schema: RowSchema) -> pd.DataFrame:
+    """A reference sent over HTTP (CSV, Parquet, or JSON `{"rows": [...]}`), checked like a file.
+
+    Raises BadRequest for unreadable bodies and ValidationFailed naming each bad column.
+    """
+    media = content_type.split(";", 1)[0].strip().lower()
+    try:
+        if media == "text/csv":
+            frame = pd.read_csv(io.BytesIO(body))
+        elif media in PARQUET_TYPES:
+            frame = pd.read_parquet(io.BytesIO(body))
+        elif media == "application/json":
+            frame = pd.DataFrame.from_records(parse_items(body, ndjson=False, key="rows"))
+        else:
+            raise BadRequest(
+                f"unsupported content type {media or '(none)'!r}: send text/csv, "
+                "application/vnd.apache.parquet or application/json",
+                status=415,
+            )
+    except (ValueError, OSError, pd.errors.ParserError, ArrowException) as exc:
+        raise BadRequest(f"cannot read the reference: {exc}") from exc
+    normalised, problems = normalise(frame, schema)
+    if not problems and normalised.empty:
+        problems.append(("", "the reference has no rows"))
+    if problems:
+        raise ValidationFailed(
+            [
+                FieldError(("body", column) if column else ("body",), message, "value_error", None)
+                for column, message in problems
+            ]
+        )
     return normalised

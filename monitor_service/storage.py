@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
+
 from monitor_service.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ MAGIC = b"DMW1"
 _HEADER = struct.Struct("<4sIIdBB")
 _KINDS = ("rows", "labels")
 SNAPSHOT = "snapshot.pkl"
+REFERENCE = "reference.parquet"
 SNAPSHOT_VERSION = 1
 
 RecordKind = Literal["rows", "labels"]
@@ -190,6 +193,21 @@ class ModelLog:
         for number, path in self.segments():
             if number < next_segment:
                 path.unlink(missing_ok=True)
+
+    def save_reference(self, frame: pd.DataFrame) -> Path:
+        """Persist a replaced reference atomically (temp file, fsync, rename); it wins at the next start."""
+        path = self.directory / REFERENCE
+        tmp = self.directory / (REFERENCE + ".tmp")
+        frame.to_parquet(tmp, index=False)
+        with tmp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_directory(self.directory)
+        return path
+
+    def saved_reference(self) -> pd.DataFrame | None:
+        path = self.directory / REFERENCE
+        return pd.read_parquet(path) if path.exists() else None
 
     def recover(self) -> tuple[dict[str, Any] | None, Iterator[Record], ReplayReport]:
         """The last snapshot's state (or None) and the records written after it."""

@@ -6,12 +6,13 @@ import time
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from monitor_service.api.deps import MonitorDep, require_admin_token
+from monitor_service.api.deps import MonitorDep, read_body, require_admin_token
 from monitor_service.errors import FieldError, ValidationFailed
 from monitor_service.monitor import ModelRuntime, Monitor
+from monitor_service.reference import parse_reference
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -112,3 +113,41 @@ def _json_values(array: np.ndarray) -> list[Any]:
     if array.dtype.kind == "f":
         return [None if v != v else v for v in array.tolist()]
     return array.tolist()
+
+
+@router.put(
+    "/{model}/reference",
+    summary="Replace the reference",
+    dependencies=[Depends(require_admin_token)],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["rows"],
+                        "properties": {"rows": {"type": "array"}},
+                    }
+                },
+            },
+        }
+    },
+    responses={
+        400: {"description": "unreadable body"},
+        404: {"description": "unknown model"},
+        413: {"description": "body too large"},
+        415: {"description": "unsupported content type"},
+        422: {"description": "columns missing or of the wrong type"},
+    },
+)
+async def put_reference(model: str, request: Request, monitor: MonitorDep) -> dict[str, Any]:
+    """Validate a new reference against the model's columns and swap it in atomically (the next
+    calculation uses it); with storage on, it is persisted and survives restarts."""
+    runtime = monitor.runtime(model)
+    body = await read_body(request, monitor.config.server.max_reference_bytes)
+    frame = parse_reference(body, request.headers.get("content-type", ""), runtime.schema)
+    persisted = await monitor.replace_reference(model, frame)
+    return {"model": model, "rows": len(frame), "columns": list(frame.columns), "persisted": persisted}
