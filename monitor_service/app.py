@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -23,6 +24,7 @@ from monitor_service.errors import (
     ConfigError,
     MonitorError,
     PayloadTooLarge,
+    RateLimited,
     StorageUnavailable,
     UnknownModel,
     ValidationFailed,
@@ -46,6 +48,12 @@ def _error_response(exc: MonitorError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
     if isinstance(exc, CalculationNotPossible):
         return JSONResponse({"detail": str(exc)}, status_code=409)
+    if isinstance(exc, RateLimited):
+        return JSONResponse(
+            {"detail": str(exc), "reason": exc.reason},
+            status_code=429,
+            headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))},
+        )
     if isinstance(exc, StorageUnavailable):
         return JSONResponse(
             {"detail": str(exc), "reason": "storage_unavailable"},

@@ -154,6 +154,16 @@ class ServerConfig(_Strict):
         default="process", description="where calculations run: a worker process (default) or a thread"
     )
     max_reference_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    max_rows_per_second: float | None = Field(
+        default=None, gt=0, description="per model; more gets 429 with Retry-After (null: no limit)"
+    )
+    burst_seconds: float = Field(
+        default=2.0, gt=0, description="the rate limit allows bursts of this many seconds"
+    )
+    metrics_token: str | None = Field(default=None, repr=False)
+    protect_probes: bool = Field(
+        default=False, description="require the metrics token on /healthz and /readyz too"
+    )
     ingest_token: str | None = Field(default=None, repr=False)
     admin_token: str | None = Field(default=None, repr=False)
 
@@ -193,6 +203,7 @@ _ENV_OVERRIDES: dict[str, str] = {
     "PORT": "port",
     "INGEST_TOKEN": "ingest_token",
     "ADMIN_TOKEN": "admin_token",
+    "METRICS_TOKEN": "metrics_token",
 }
 _ENV_STORAGE_OVERRIDES: dict[str, str] = {"DATA_DIR": "data_dir"}
 
@@ -221,7 +232,7 @@ def _read_token_file(path: Path) -> dict[str, str]:
     loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(loaded, dict):
         raise ConfigError(str(path), ["token file must be a mapping with ingest_token/admin_token"])
-    return {k: str(v) for k, v in loaded.items() if k in ("ingest_token", "admin_token")}
+    return {k: str(v) for k, v in loaded.items() if k in ("ingest_token", "admin_token", "metrics_token")}
 
 
 def _format_loc(loc: tuple[str | int, ...]) -> str:

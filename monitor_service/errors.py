@@ -90,3 +90,16 @@ class CalculationFailed(MonitorError):
 
 class StorageUnavailable(MonitorError):
     """The durable log cannot be written (disk full, unwritable): nothing was acknowledged."""
+
+
+@dataclass
+class RateLimited(MonitorError):
+    """The model's ingest rate limit is exhausted for now."""
+
+    msg: str
+    retry_after: float
+    rows: int = 0
+    reason: str = "rate_limited"
+
+    def __str__(self) -> str:
+        return self.msg

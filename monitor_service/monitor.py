@@ -18,10 +18,12 @@ from monitor_service.errors import (
     CalculationNotPossible,
     ConfigError,
     MonitorError,
+    RateLimited,
     UnknownModel,
 )
 from monitor_service.labels import PendingLabels
 from monitor_service.payload import parse_items
+from monitor_service.ratelimit import RowRateLimiter
 from monitor_service.reference import load_reference
 from monitor_service.results import CalculationResult, ResultStore
 from monitor_service.schema import Batch, RowSchema, validate_labels, validate_rows
@@ -58,6 +60,7 @@ class ModelRuntime:
     reference: pd.DataFrame
     pending_labels: PendingLabels
     log: ModelLog | None = None
+    limiter: RowRateLimiter | None = None
     replay: ReplayReport = field(default_factory=ReplayReport)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -100,7 +103,11 @@ def build_runtimes(config: MonitorConfig) -> dict[str, ModelRuntime]:
                 "model %s: using the reference replaced through the API (%d rows)", model.name, len(saved)
             )
             reference = saved
-        runtimes[model.name] = ModelRuntime(model, schema, window, reference, pending, model_log)
+        limiter = None
+        if (rate := config.server.max_rows_per_second) is not None:
+            burst = max(rate * config.server.burst_seconds, config.server.max_rows_per_request)
+            limiter = RowRateLimiter(rate, burst)
+        runtimes[model.name] = ModelRuntime(model, schema, window, reference, pending, model_log, limiter)
     if problems:
         raise ConfigError("references", problems)
     return runtimes
@@ -137,6 +144,10 @@ class Monitor:
         runtime = self.runtime(name)
         now = time.time()
         batch = validate_rows(rows, runtime.schema, now)
+        if runtime.limiter is not None and (wait := runtime.limiter.try_take(len(rows))):
+            raise RateLimited(
+                f"model {name!r} takes at most {runtime.limiter.rate:g} rows/s", wait, len(rows)
+            )
         self._log(runtime, "rows", now, source)
         return self._apply_rows(runtime, batch, now)
 

@@ -7,7 +7,14 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 # From 0.5 ms (a small batch) to 10 s (a huge one on a loaded machine).
 INGEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 CALCULATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-REJECT_REASONS = ("validation", "too_many_rows", "body_too_large", "bad_request", "storage_unavailable")
+REJECT_REASONS = (
+    "validation",
+    "too_many_rows",
+    "body_too_large",
+    "bad_request",
+    "storage_unavailable",
+    "rate_limited",
+)
 
 
 class ServiceMetrics:

@@ -67,3 +67,13 @@ def require_ingest_token(request: Request) -> None:
 
 def require_admin_token(request: Request) -> None:
     _check_bearer(request, get_monitor(request).config.server.admin_token)
+
+
+def require_metrics_token(request: Request) -> None:
+    _check_bearer(request, get_monitor(request).config.server.metrics_token)
+
+
+def require_probe_token(request: Request) -> None:
+    server = get_monitor(request).config.server
+    if server.protect_probes:
+        _check_bearer(request, server.metrics_token)

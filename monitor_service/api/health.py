@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from monitor_service.api.deps import MonitorDep
+from monitor_service.api.deps import MonitorDep, require_metrics_token, require_probe_token
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness")
+@router.get("/healthz", summary="Liveness", dependencies=[Depends(require_probe_token)])
 async def healthz() -> dict[str, str]:
     """The process serves requests."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness", responses={503: {"description": "not ready yet"}})
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    dependencies=[Depends(require_probe_token)],
+    responses={503: {"description": "not ready yet"}},
+)
 async def readyz(monitor: MonitorDep) -> JSONResponse:
     """Ready once references are loaded and the calculation worker has started."""
     if not monitor.ready:
@@ -25,6 +30,11 @@ async def readyz(monitor: MonitorDep) -> JSONResponse:
     return JSONResponse({"status": "ready", "models": list(monitor.runtimes)})
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    dependencies=[Depends(require_metrics_token)],
+)
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)

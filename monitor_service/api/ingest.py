@@ -14,6 +14,7 @@ from monitor_service.errors import (
     BadRequest,
     FieldError,
     PayloadTooLarge,
+    RateLimited,
     StorageUnavailable,
     UnknownModel,
     ValidationFailed,
@@ -91,6 +92,7 @@ async def _read_items(request: Request, server: ServerConfig, key: str) -> tuple
         413: {"description": "body or batch too large"},
         415: {"description": "unsupported content type"},
         422: {"description": "invalid rows"},
+        429: {"description": "the model's rate limit is exhausted (Retry-After)"},
         503: {"description": "the durable log cannot be written; nothing was stored"},
     },
     summary="Send inference rows",
@@ -107,7 +109,7 @@ async def ingest_rows(
     try:
         rows, source = await _read_items(request, monitor.config.server, "rows")
         window_rows = monitor.ingest(model, rows, source)
-    except (BadRequest, PayloadTooLarge, ValidationFailed, StorageUnavailable) as exc:
+    except (BadRequest, PayloadTooLarge, ValidationFailed, StorageUnavailable, RateLimited) as exc:
         reason = _REASONS.get(type(exc)) or getattr(exc, "reason", "bad_request")
         metrics.requests_rejected.labels(model, reason).inc()
         metrics.rows_rejected.labels(model, reason).inc(len(rows) or getattr(exc, "rows", 0))
