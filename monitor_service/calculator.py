@@ -10,28 +10,50 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from monitor_service.config import ModelConfig
 from monitor_service.results import CalculationResult
 
 ExecutorKind = Literal["process", "thread"]
+Task = Literal["compute", "report"]
 
 
-def _compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> CalculationResult:
+# Worker side: the last reference each model sent, so it crosses the process boundary once.
+_REFERENCES: dict[str, tuple[int, pd.DataFrame]] = {}
+
+
+class NeedReference(Exception):
+    """The worker does not hold this version of the model's reference: send it along."""
+
+
+def _run(
+    task: Task,
+    model: ModelConfig,
+    version: int,
+    reference: pd.DataFrame | None,
+    columns: dict[str, np.ndarray],
+) -> Any:
+    """Runs in the worker: build the current frame there and call the engine."""
     from monitor_service import engine
 
-    return engine.compute(model, reference, current)
-
-
-def _report_html(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> str:
-    from monitor_service import engine
-
-    return engine.report_html(model, reference, current)
+    if reference is not None:
+        _REFERENCES[model.name] = (version, reference)
+    cached = _REFERENCES.get(model.name)
+    if cached is None or cached[0] != version:
+        raise NeedReference(model.name)
+    current = pd.DataFrame(columns)
+    if task == "compute":
+        return engine.compute(model, cached[1], current)
+    return engine.report_html(model, cached[1], current)
 
 
 def _warm_up(models: list[ModelConfig]) -> list[str]:
@@ -40,17 +62,35 @@ def _warm_up(models: list[ModelConfig]) -> list[str]:
     return engine.warm_up(models)
 
 
+def _watch_parent(parent: int) -> None:
+    """Worker initializer: exit when the server process is gone (even after SIGKILL)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class Calculator:
     """Submits calculations to one worker; at most one runs at a time."""
 
     def __init__(self, kind: ExecutorKind = "process") -> None:
         self.kind = kind
         self._executor: Executor | None = None
+        self._sent: dict[str, int] = {}
 
     def _make(self) -> Executor:
         if self.kind == "thread":
             return ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-calc")
-        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._sent.clear()  # a new worker holds no reference yet
+        return ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_watch_parent,
+            initargs=(os.getpid(),),
+        )
 
     async def _submit(self, fn: Any, *args: Any) -> Any:
         if self._executor is None:
@@ -70,14 +110,34 @@ class Calculator:
         return problems
 
     async def compute(
-        self, model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame
+        self, model: ModelConfig, version: int, reference: pd.DataFrame, columns: dict[str, np.ndarray]
     ) -> CalculationResult:
-        result: CalculationResult = await self._submit(_compute, model, reference, current)
+        result: CalculationResult = await self._run("compute", model, version, reference, columns)
         return result
 
-    async def report_html(self, model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> str:
-        html: str = await self._submit(_report_html, model, reference, current)
+    async def report_html(
+        self, model: ModelConfig, version: int, reference: pd.DataFrame, columns: dict[str, np.ndarray]
+    ) -> str:
+        html: str = await self._run("report", model, version, reference, columns)
         return html
+
+    async def _run(
+        self,
+        task: Task,
+        model: ModelConfig,
+        version: int,
+        reference: pd.DataFrame,
+        columns: dict[str, np.ndarray],
+    ) -> Any:
+        """Send the reference only when the worker does not hold this version of it yet."""
+        if self._sent.get(model.name) == version:
+            try:
+                return await self._submit(_run, task, model, version, None, columns)
+            except NeedReference:
+                pass
+        outcome = await self._submit(_run, task, model, version, reference, columns)
+        self._sent[model.name] = version
+        return outcome
 
     def close(self) -> None:
         if self._executor is not None:

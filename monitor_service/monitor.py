@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import traceback
@@ -32,6 +33,7 @@ from monitor_service.telemetry import ServiceMetrics
 from monitor_service.window import SlidingWindow
 
 log = logging.getLogger(__name__)
+_REFERENCE_VERSIONS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -61,17 +63,14 @@ class ModelRuntime:
     pending_labels: PendingLabels
     log: ModelLog | None = None
     limiter: RowRateLimiter | None = None
+    # Unique in the process, so a worker's cached reference can never be mistaken for another's.
+    reference_version: int = field(default_factory=lambda: next(_REFERENCE_VERSIONS))
     replay: ReplayReport = field(default_factory=ReplayReport)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def name(self) -> str:
         return self.config.name
-
-    def current_frame(self, now: float) -> pd.DataFrame:
-        """The window as a DataFrame with the reference's columns (plus id and timestamp if kept)."""
-        snapshot = self.window.snapshot(now)
-        return pd.DataFrame(snapshot.columns)
 
 
 def build_runtimes(config: MonitorConfig) -> dict[str, ModelRuntime]:
@@ -258,13 +257,14 @@ class Monitor:
         """Run one calculation now; on failure, log and count it and re-raise."""
         runtime = self.runtime(name)
         async with runtime.lock:
-            now = time.time()
-            current = runtime.current_frame(now)
-            if current.empty:
-                raise CalculationNotPossible(f"the window of model {name!r} holds no rows yet")
             started = time.perf_counter()
+            snapshot = runtime.window.snapshot(time.time())
+            if not snapshot.rows:
+                raise CalculationNotPossible(f"the window of model {name!r} holds no rows yet")
             try:
-                result = await self.calculator.compute(runtime.config, runtime.reference, current)
+                result = await self.calculator.compute(
+                    runtime.config, runtime.reference_version, runtime.reference, snapshot.columns
+                )
             except Exception as exc:
                 log.error("calculation for model %s failed:\n%s", name, traceback.format_exc())
                 message = f"{type(exc).__name__}: {exc}"
@@ -275,6 +275,7 @@ class Monitor:
             result = replace(result, duration_seconds=time.perf_counter() - started)
             self.store.record_success(result)
             if runtime.config.moving_reference:
+                current = pd.DataFrame(snapshot.columns)
                 await self._swap_reference(runtime, current[list(runtime.reference.columns)])
             return result
 
@@ -288,16 +289,19 @@ class Monitor:
         if runtime.log is not None:
             await asyncio.to_thread(runtime.log.save_reference, frame)
         runtime.reference = frame.reset_index(drop=True)
+        runtime.reference_version = next(_REFERENCE_VERSIONS)
         return runtime.log is not None
 
     async def report_html(self, name: str) -> str:
         """Evidently's HTML report of the current window against the reference."""
         runtime = self.runtime(name)
         async with runtime.lock:
-            current = runtime.current_frame(time.time())
-            if current.empty:
+            snapshot = runtime.window.snapshot(time.time())
+            if not snapshot.rows:
                 raise CalculationNotPossible(f"the window of model {name!r} holds no rows yet")
-            return await self.calculator.report_html(runtime.config, runtime.reference, current)
+            return await self.calculator.report_html(
+                runtime.config, runtime.reference_version, runtime.reference, snapshot.columns
+            )
 
     async def shutdown(self) -> None:
         """Graceful stop: snapshot every logged window (a fast next start), then close everything."""

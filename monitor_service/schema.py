@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -38,12 +38,18 @@ class ColumnSpec:
     required: bool
 
 
+# Distinct categories kept per column for sharing one string object per category (memory).
+MAX_INTERNED = 100_000
+
+
 @dataclass(frozen=True)
 class RowSchema:
     """What a row of one model may and must contain."""
 
     columns: tuple[ColumnSpec, ...]
     max_string_length: int = 1024
+    # Per categorical column: category -> its one shared string object (see _strings).
+    categories: dict[str, dict[Any, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_model(cls, model: ModelConfig, max_string_length: int = 1024) -> RowSchema:
@@ -157,6 +163,15 @@ def _strings(values: list[Any], name: str, errors: _Errors, limit: int, what: st
     return array
 
 
+def _share(values: np.ndarray, seen: dict[Any, Any]) -> np.ndarray:
+    """Replace each category by the first string object seen with its value, so a window of a
+    million rows holds each category once rather than once per cell (about 70 bytes each)."""
+    if len(seen) > MAX_INTERNED:  # a high-cardinality column: stop caching rather than grow
+        seen.clear()
+    values[:] = list(map(seen.setdefault, values, values))
+    return values
+
+
 def _timestamps(values: list[Any], name: str, errors: _Errors, now: float) -> np.ndarray:
     out = np.empty(len(values), dtype=np.float64)
     for i, v in enumerate(values):
@@ -220,7 +235,10 @@ def validate_rows(rows: list[Any], schema: RowSchema, now: float) -> Batch:
         if spec.kind is Kind.NUMERICAL:
             columns[spec.name] = _numbers(values, spec.name, errors)
         elif spec.kind is Kind.CATEGORICAL:
-            columns[spec.name] = _strings(values, spec.name, errors, limit, "a string, integer or boolean")
+            strings = _strings(values, spec.name, errors, limit, "a string, integer or boolean")
+            if not errors.count:  # unhashable bad values must not reach the category table
+                strings = _share(strings, schema.categories.setdefault(spec.name, {}))
+            columns[spec.name] = strings
         elif spec.kind is Kind.ID:
             columns[spec.name] = _strings(values, spec.name, errors, limit, "a string or integer")
         else:

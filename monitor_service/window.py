@@ -52,7 +52,8 @@ class SlidingWindow:
         # Row id -> sequence number of its newest row; a sequence number maps to slot seq % max_rows.
         self._index: dict[str, int] = {}
         self._first_seq = 0
-        # np.empty does not touch memory: pages become resident only as rows arrive.
+        # Float columns: np.empty pages become resident only as rows arrive. Object columns hold
+        # a pointer per slot (8 bytes x max_rows) from the start.
         self._data = {
             name: np.empty(max_rows, dtype=np.float64 if _is_float(kind) else object)
             for name, kind in self._kinds.items()
@@ -77,7 +78,7 @@ class SlidingWindow:
             count = n - skip
             overflow = max(0, self._size + count - self.max_rows)
             if overflow:
-                self._drop_oldest(overflow)
+                self._drop_oldest(overflow, release=False)  # the new rows overwrite these slots
             tail = (self._start + self._size) % self.max_rows
             first = min(count, self.max_rows - tail)
             for name, target in self._data.items():
@@ -151,7 +152,7 @@ class SlidingWindow:
                 found.append(seq is not None)
         return found
 
-    def _drop_oldest(self, count: int) -> None:
+    def _drop_oldest(self, count: int, *, release: bool = True) -> None:
         if self._id_column is not None:
             ids = self._data[self._id_column]
             for seq in range(self._first_seq, self._first_seq + count):
@@ -160,7 +161,7 @@ class SlidingWindow:
                     del self._index[row_id]
         self._first_seq += count
         for name, array in self._data.items():
-            if not _is_float(self._kinds[name]):
+            if release and not _is_float(self._kinds[name]):
                 _clear(array, self._start, count)
         self._start = (self._start + count) % self.max_rows
         self._size -= count

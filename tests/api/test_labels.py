@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -69,7 +70,7 @@ def test_labels_for_unknown_ids_stay_pending_and_duplicates_overwrite(client: Te
         "pending": 1,
     }
     monitor = client.app.state.monitor  # type: ignore[attr-defined]
-    frame = monitor.runtimes["diamonds"].current_frame(now=0)
+    frame = pd.DataFrame(monitor.runtimes["diamonds"].window.snapshot().columns)
     assert frame.loc[frame["request_id"] == "d-0", "price"].tolist() == [2.0]
 
 

@@ -54,7 +54,9 @@ def test_failed_calculation_keeps_last_result_and_counts_error(client: TestClien
     client.post("/v1/models/diamonds/rows", json={"rows": rows_of("production", 100)})
     first = client.post("/v1/models/diamonds/calculate").json()
     monitor = client.app.state.monitor  # type: ignore[attr-defined]
-    monitor.runtimes["diamonds"].reference = monitor.runtimes["diamonds"].reference.drop(columns=["carat"])
+    runtime = monitor.runtimes["diamonds"]
+    runtime.reference = runtime.reference.drop(columns=["carat"])  # breaks the next calculation
+    runtime.reference_version += 10_000
     failed = client.post("/v1/models/diamonds/calculate")
     assert failed.status_code == 500
     assert "KeyError" in failed.json()["detail"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import diamonds_model, rows_of, write_config
-from tests.support.processes import RunningProcess, free_port, start_monitor
+from tests.support.processes import RunningProcess, free_port, poll_until, start_monitor
 
 pytestmark = pytest.mark.integration
 
@@ -183,3 +184,36 @@ def test_server_html_report_renders_drift_table_in_chromium(monitor: Monitor, tm
     detected = [c for c in result["columns"] if c["role"] == "feature" and c["detected"]]
     assert dom.count(">Detected<") == len(detected)
     assert dom.count(">Not Detected<") == result["tested_columns"] - len(detected)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_worker_process_exits_when_server_is_killed(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "monitor.yaml", [diamonds_model()], executor="process")
+    running = Monitor(config, tmp_path)
+    workers = [
+        p
+        for p in _children(running.process.pid)
+        if "multiprocessing" in Path(f"/proc/{p}/cmdline").read_text()
+    ]
+    assert workers, "the calculation worker should be a child of the server"
+    assert running.process.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    def gone() -> bool:
+        return not any(
+            Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2]
+            for p in workers
+        )
+
+    poll_until(gone, timeout=15, message="the orphaned worker to exit")
