@@ -164,7 +164,9 @@ def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) 
             column_quality(column, role, column_type, reference[column], current[column])
             for column, role, column_type in _quality_columns(model)
         ]
-    quality_values, labelled = model_quality(model, current)
+    quality_values, labelled, quality_problem = model_quality(model, current)
+    if quality_problem and model.columns.target:
+        skipped.append(SkippedColumn(model.columns.target, "target", quality_problem))
     features = [d for d in drifts if d.role == "feature"]
     drifted = sum(d.detected for d in features)
     share = model.drift.share
@@ -201,13 +203,28 @@ def labelled_rows(model: ModelConfig, current: pd.DataFrame) -> pd.DataFrame:
     return current[mask]
 
 
-def model_quality(model: ModelConfig, current: pd.DataFrame) -> tuple[dict[str, float], int]:
-    """Evidently's quality metrics on the labelled rows: regression errors, or binary classification."""
+def model_quality(model: ModelConfig, current: pd.DataFrame) -> tuple[dict[str, float], int, str | None]:
+    """Evidently's quality metrics on the labelled rows (regression errors, or binary
+    classification), the number of those rows, and why there are none when they cannot be had."""
     if "model_quality" not in model.metrics:
-        return {}, 0
+        return {}, 0, None
     rows = labelled_rows(model, current)
     if rows.empty:
-        return {}, 0
+        return {}, 0, None
+    cols = model.columns
+    if model.task == "classification" and rows[cols.target].nunique() < 2:
+        return (
+            {},
+            len(rows),
+            "the labelled rows hold a single class: precision, recall and ROC AUC are undefined",
+        )
+    try:
+        return _quality_values(model, rows), len(rows), None
+    except ValueError as exc:  # Evidently refuses this data; drift results must not be lost with it
+        return {}, len(rows), f"Evidently could not compute model quality: {exc}"
+
+
+def _quality_values(model: ModelConfig, rows: pd.DataFrame) -> dict[str, float]:
     cols = model.columns
     if model.task == "regression":
         assert isinstance(cols.prediction, str)
@@ -235,7 +252,7 @@ def model_quality(model: ModelConfig, current: pd.DataFrame) -> tuple[dict[str, 
     for name, result in zip(metrics, snapshot.dict()["metrics"], strict=True):
         value = result["value"]
         values[name] = float(value["mean"] if isinstance(value, dict) else value)
-    return values, len(rows)
+    return values
 
 
 def _quality_columns(model: ModelConfig) -> Iterator[tuple[str, Role, ColumnType]]:

@@ -219,3 +219,13 @@ def test_engine_regression_quality_equals_direct_computation() -> None:
     assert quality["r2"] == pytest.approx(
         1 - (error**2).sum() / ((current["price"] - current["price"].mean()) ** 2).sum()
     )
+
+
+def test_engine_single_class_labels_skip_quality_but_keep_drift(tmp_path: Any) -> None:
+    model, reference, current = _classification(tmp_path)
+    current["expensive"] = "1"  # every labelled row is of one class
+    result = engine.compute(model, reference, current)
+    assert result.model_quality == {}
+    assert result.labelled_rows == len(current)
+    assert any(s.column == "expensive" and "single class" in s.reason for s in result.skipped)
+    assert {c.column for c in result.columns if c.role == "feature"} == {"carat", "cut"}
