@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= config/example.yaml
 
-.PHONY: install run test lint bench system-deps
+.PHONY: install run demo test lint bench system-deps
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,6 +23,11 @@ system-deps:
 
 run: install
 	$(VENV)/bin/drift-monitor serve --config $(CONFIG)
+
+# Monitor + example model service + a drift scenario on 127.0.0.1 with a live summary, no Docker;
+# Ctrl-C stops everything. Options: make demo ARGS="--scenario gradual_drift --rate 100" (see --help).
+demo: install
+	$(PY) scripts/demo.py $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
