@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,7 +118,7 @@ def test_server_serves_openapi_docs(monitor: Monitor) -> None:
 def test_server_exits_2_on_bad_config(tmp_path: Path) -> None:
     config = write_config(tmp_path / "bad.yaml", [diamonds_model(task="ranking")])
     done = subprocess.run(
-        ["python", "-m", "monitor_service", "serve", "--config", str(config)],
+        [sys.executable, "-m", "monitor_service", "serve", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -139,7 +140,7 @@ def test_server_exits_2_on_stattest_unknown_to_evidently(tmp_path: Path) -> None
     model = diamonds_model(drift={"stattest": "no_such_test"})
     config = write_config(tmp_path / "bad.yaml", [model], executor="process")
     done = subprocess.run(
-        ["python", "-m", "monitor_service", "serve", "--config", str(config), "--port", "0"],
+        [sys.executable, "-m", "monitor_service", "serve", "--config", str(config), "--port", "0"],
         capture_output=True,
         text=True,
         timeout=90,
