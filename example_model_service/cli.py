@@ -7,30 +7,15 @@ The token is read from the environment only, so it never shows in a process list
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import logging
 import os
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
 
 from example_model_service.settings import Settings
-
-
-class _GracefulServer(uvicorn.Server):
-    """SIGTERM/SIGINT shut down gracefully (closing the monitor client) and exit 0."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+from monitor_service.serving import GracefulServer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from example_model_service.app import create_app
 
-    server = _GracefulServer(
+    server = GracefulServer(
         uvicorn.Config(
             create_app(settings),
             host=settings.host,

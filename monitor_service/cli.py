@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import signal
 import sys
-from collections.abc import Iterator
 
 import uvicorn
 
 from monitor_service.config import load_config
 from monitor_service.errors import ConfigError
+from monitor_service.serving import GracefulServer
 
 EXIT_CONFIG = 2
 
@@ -40,19 +38,6 @@ def _check_config(path: str) -> int:
     return 0
 
 
-class _GracefulServer(uvicorn.Server):
-    """SIGTERM/SIGINT shut down gracefully and exit 0 (uvicorn would re-raise the signal)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
 def _serve(path: str, host: str | None, port: int | None, log_level: str) -> int:
     from monitor_service.app import create_app
 
@@ -63,7 +48,7 @@ def _serve(path: str, host: str | None, port: int | None, log_level: str) -> int
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    server = _GracefulServer(
+    server = GracefulServer(
         uvicorn.Config(
             app,
             host=host or config.server.host,

@@ -56,6 +56,13 @@ _BODY_DOC: dict[str, Any] = {
 }
 
 
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "malformed JSON or NDJSON"},
+    404: {"description": "unknown model"},
+    413: {"description": "body or batch too large"},
+    415: {"description": "unsupported content type"},
+    503: {"description": "the durable log cannot be written; nothing was stored"},
+}
 _REASONS: dict[type[Exception], str] = {
     BadRequest: "bad_request",
     ValidationFailed: "validation",
@@ -88,12 +95,9 @@ async def _read_items(request: Request, server: ServerConfig, key: str) -> tuple
     dependencies=[Depends(require_ingest_token)],
     openapi_extra=_BODY_DOC,
     responses={
-        404: {"description": "unknown model"},
-        413: {"description": "body or batch too large"},
-        415: {"description": "unsupported content type"},
+        **_ERRORS,
         422: {"description": "invalid rows"},
         429: {"description": "the model's rate limit is exhausted (Retry-After)"},
-        503: {"description": "the durable log cannot be written; nothing was stored"},
     },
     summary="Send inference rows",
 )
@@ -166,11 +170,9 @@ _LABELS_DOC: dict[str, Any] = {
     dependencies=[Depends(require_ingest_token)],
     openapi_extra=_LABELS_DOC,
     responses={
-        404: {"description": "unknown model"},
+        **_ERRORS,
         409: {"description": "the model has no id/target"},
-        413: {"description": "body or batch too large"},
         422: {"description": "invalid labels"},
-        503: {"description": "the durable log cannot be written; nothing was stored"},
     },
     summary="Send ground-truth labels",
 )
