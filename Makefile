@@ -39,3 +39,4 @@ bench: install
 	$(PY) bench/calculation.py
 	$(PY) bench/ingest.py
 	$(PY) bench/memory.py
+	$(PY) bench/durability.py

@@ -306,7 +306,9 @@ class Monitor:
     async def shutdown(self) -> None:
         """Graceful stop: snapshot every logged window (a fast next start), then close everything."""
         for runtime in self.runtimes.values():
-            if runtime.log is not None and runtime.log.size:
+            # Also when only older segments hold rows (a restart without new traffic), so the next
+            # start reads a snapshot instead of replaying them all again.
+            if runtime.log is not None and (runtime.log.size or len(runtime.log.segments()) > 1):
                 try:
                     await self.compact(runtime.name)
                 except (OSError, MonitorError):

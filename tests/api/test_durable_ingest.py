@@ -109,3 +109,17 @@ def test_window_export_gives_rows_in_arrival_order(client: TestClient) -> None:
     assert body["rows"] == 3
     assert body["columns"]["request_id"] == ["d-0", "d-1", "d-2"]
     assert body["columns"]["carat"] == [r["carat"] for r in rows_of("production", 3)]
+
+
+def test_restart_without_new_rows_still_leaves_a_snapshot(durable_config: MonitorConfig) -> None:
+    with _client(durable_config) as client:
+        client.post(ROWS, json={"rows": rows_of("production", 12)})
+        client.app.state.monitor.runtimes["diamonds"].log = None  # crash: no exit snapshot  # type: ignore[attr-defined]
+    with _client(durable_config) as client:  # replays the log, then stops cleanly with no new rows
+        assert len(_ids(client)) == 12
+    with _client(durable_config) as client:
+        registry = client.app.state.registry  # type: ignore[attr-defined]
+        assert (
+            registry.get_sample_value("drift_monitor_log_replayed_records_total", {"model": "diamonds"}) == 0
+        )
+        assert len(_ids(client)) == 12
