@@ -25,6 +25,7 @@ from monitor_service.errors import (
     MonitorError,
     PayloadTooLarge,
     RateLimited,
+    ReportUnavailable,
     StorageUnavailable,
     UnknownModel,
     ValidationFailed,
@@ -46,7 +47,7 @@ def _error_response(exc: MonitorError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "reason": exc.reason}, status_code=413)
     if isinstance(exc, BadRequest):
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-    if isinstance(exc, CalculationNotPossible):
+    if isinstance(exc, CalculationNotPossible | ReportUnavailable):
         return JSONResponse({"detail": str(exc)}, status_code=409)
     if isinstance(exc, RateLimited):
         return JSONResponse(

@@ -220,8 +220,8 @@ def model_quality(model: ModelConfig, current: pd.DataFrame) -> tuple[dict[str, 
         )
     try:
         return _quality_values(model, rows), len(rows), None
-    except ValueError as exc:  # Evidently refuses this data; drift results must not be lost with it
-        return {}, len(rows), f"Evidently could not compute model quality: {exc}"
+    except Exception as exc:  # Evidently refuses this data; drift results must not be lost with it
+        return {}, len(rows), f"Evidently could not compute model quality: {type(exc).__name__}: {exc}"
 
 
 def _quality_values(model: ModelConfig, rows: pd.DataFrame) -> dict[str, float]:
@@ -273,7 +273,12 @@ def build_report(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFr
     """The full Evidently Report (with widgets) for the same checks `compute` runs: the drift preset
     over the features (its table and drifted-columns count), plus target and prediction drift."""
     drift = model.drift
-    features = [name for name, role, _ in drift_columns(model) if role == "feature"]
+    testable = {
+        name
+        for name, _, _ in drift_columns(model)
+        if _has_values(reference, name) and _has_values(current, name)
+    }
+    features = [name for name, role, _ in drift_columns(model) if role == "feature" and name in testable]
     per_column = {c: cfg for c, cfg in drift.per_column.items() if c in features}
     metrics: list[Any] = []
     if features:
@@ -291,7 +296,7 @@ def build_report(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFr
             )
         )
     for column, role, _type in drift_columns(model):
-        if role != "feature":
+        if role != "feature" and column in testable:
             stattest, threshold = column_options(model, column)
             metrics.append(ValueDrift(column=column, method=stattest, threshold=threshold))
     definition = data_definition(model)
@@ -300,6 +305,10 @@ def build_report(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFr
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),
     )
+
+
+def _has_values(frame: pd.DataFrame, column: str) -> bool:
+    return column in frame and not _clean(frame[column]).empty
 
 
 def report_html(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> str:

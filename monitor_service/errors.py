@@ -103,3 +103,7 @@ class RateLimited(MonitorError):
 
     def __str__(self) -> str:
         return self.msg
+
+
+class ReportUnavailable(MonitorError):
+    """Evidently cannot render an HTML report of the current window (the reason is in the message)."""

@@ -20,6 +20,7 @@ from monitor_service.errors import (
     ConfigError,
     MonitorError,
     RateLimited,
+    ReportUnavailable,
     UnknownModel,
 )
 from monitor_service.labels import PendingLabels
@@ -299,9 +300,15 @@ class Monitor:
             snapshot = runtime.window.snapshot(time.time())
             if not snapshot.rows:
                 raise CalculationNotPossible(f"the window of model {name!r} holds no rows yet")
-            return await self.calculator.report_html(
-                runtime.config, runtime.reference_version, runtime.reference, snapshot.columns
-            )
+            try:
+                return await self.calculator.report_html(
+                    runtime.config, runtime.reference_version, runtime.reference, snapshot.columns
+                )
+            except Exception as exc:  # Evidently's plots refuse some data (e.g. ranges near 1e308)
+                log.warning("HTML report of model %s failed: %s: %s", name, type(exc).__name__, exc)
+                raise ReportUnavailable(
+                    f"Evidently cannot render a report of this window: {type(exc).__name__}: {exc}"
+                ) from exc
 
     async def shutdown(self) -> None:
         """Graceful stop: snapshot every logged window (a fast next start), then close everything."""

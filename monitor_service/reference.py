@@ -99,14 +99,22 @@ def parse_reference(body: bytes, content_type: str, schema: RowSchema) -> pd.Dat
         elif media in PARQUET_TYPES:
             frame = pd.read_parquet(io.BytesIO(body))
         elif media == "application/json":
-            frame = pd.DataFrame.from_records(parse_items(body, ndjson=False, key="rows"))
+            rows = parse_items(body, ndjson=False, key="rows")
+            bad = [
+                FieldError(("body", "rows", i), "Each row should be a JSON object", "dict_type", None)
+                for i, row in enumerate(rows)
+                if type(row) is not dict
+            ]
+            if bad:
+                raise ValidationFailed(bad[:100], total_errors=len(bad))
+            frame = pd.DataFrame.from_records(rows)
         else:
             raise BadRequest(
                 f"unsupported content type {media or '(none)'!r}: send text/csv, "
                 "application/vnd.apache.parquet or application/json",
                 status=415,
             )
-    except (ValueError, OSError, pd.errors.ParserError, ArrowException) as exc:
+    except (ValueError, TypeError, OSError, pd.errors.ParserError, ArrowException) as exc:
         raise BadRequest(f"cannot read the reference: {exc}") from exc
     normalised, problems = normalise(frame, schema)
     if not problems and normalised.empty:

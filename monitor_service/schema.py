@@ -97,7 +97,7 @@ class _Errors:
         self.count += 1
         if len(self.items) < MAX_REPORTED_ERRORS:
             loc: tuple[str | int, ...] = (
-                ("body", "rows", row) if column is None else ("body", "rows", row, column)
+                ("body", "rows", row) if column is None else ("body", "rows", row, _preview(column))
             )
             self.items.append(FieldError(loc, msg, kind, _preview(value)))
 
@@ -140,7 +140,9 @@ def _numbers(values: list[Any], name: str, errors: _Errors) -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
-def _strings(values: list[Any], name: str, errors: _Errors, limit: int, what: str) -> np.ndarray:
+def _strings(
+    values: list[Any], name: str, errors: _Errors, limit: int, what: str, *, allow_bool: bool = True
+) -> np.ndarray:
     fast = _STRING_TYPES.issuperset(map(type, values))
     if fast and max(map(len, filter(None, values)), default=0) <= limit:
         array = np.empty(len(values), dtype=object)
@@ -152,7 +154,7 @@ def _strings(values: list[Any], name: str, errors: _Errors, limit: int, what: st
         if t is str:
             if len(v) > limit:
                 errors.add(i, name, f"String should have at most {limit} characters", "string_too_long", v)
-        elif t is int or t is bool:
+        elif t is int or (t is bool and allow_bool):
             if out is values:
                 out = list(values)
             out[i] = str(v).lower() if t is bool else str(v)
@@ -182,13 +184,19 @@ def _timestamps(values: list[Any], name: str, errors: _Errors, now: float) -> np
             out[i] = v
         elif t is str:
             try:
-                parsed = datetime.fromisoformat(v)
-            except ValueError:
+                stamp = datetime.fromisoformat(v).timestamp()
+            except (ValueError, OverflowError, OSError):  # unparsable, or beyond what a clock holds
+                stamp = -1.0
+            if not 0 <= stamp < 1e11:
                 errors.add(
-                    i, name, "Input should be an ISO 8601 datetime or Unix seconds", "datetime_parsing", v
+                    i,
+                    name,
+                    "Input should be an ISO 8601 datetime or Unix seconds after 1970",
+                    "datetime_parsing",
+                    v,
                 )
                 continue
-            out[i] = parsed.timestamp()
+            out[i] = stamp
         else:
             errors.add(i, name, "Input should be an ISO 8601 datetime or Unix seconds", "datetime_type", v)
     return out
@@ -240,7 +248,9 @@ def validate_rows(rows: list[Any], schema: RowSchema, now: float) -> Batch:
                 strings = _share(strings, schema.categories.setdefault(spec.name, {}))
             columns[spec.name] = strings
         elif spec.kind is Kind.ID:
-            columns[spec.name] = _strings(values, spec.name, errors, limit, "a string or integer")
+            columns[spec.name] = _strings(
+                values, spec.name, errors, limit, "a string or integer", allow_bool=False
+            )
         else:
             columns[spec.name] = _timestamps(values, spec.name, errors, now)
     if errors.count:
@@ -263,7 +273,9 @@ def validate_labels(items: list[Any], schema: RowSchema, target: str) -> tuple[l
     if errors.count:
         raise ValidationFailed(_relabel(errors.items), errors.count, len(items))
     limit = schema.max_string_length
-    ids = _strings([item["id"] for item in items], "id", errors, limit, "a string or integer")
+    ids = _strings(
+        [item["id"] for item in items], "id", errors, limit, "a string or integer", allow_bool=False
+    )
     values = [item["target"] for item in items]
     if schema.kind_of(target) is Kind.NUMERICAL:
         targets = _numbers(values, "target", errors)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
@@ -83,3 +83,6 @@ async def require_probe_token(request: Request) -> None:
     server = _monitor(request).config.server
     if server.protect_probes:
         _check_bearer(request, server.metrics_token)
+
+
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"description": "missing or wrong bearer token"}}

@@ -6,12 +6,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from monitor_service.api.deps import MonitorDep, require_metrics_token, require_probe_token
+from monitor_service.api.deps import UNAUTHORIZED, MonitorDep, require_metrics_token, require_probe_token
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness", dependencies=[Depends(require_probe_token)])
+@router.get(
+    "/healthz", summary="Liveness", dependencies=[Depends(require_probe_token)], responses=UNAUTHORIZED
+)
 async def healthz() -> dict[str, str]:
     """The process serves requests."""
     return {"status": "ok"}
@@ -21,7 +23,7 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     summary="Readiness",
     dependencies=[Depends(require_probe_token)],
-    responses={503: {"description": "not ready yet"}},
+    responses={**UNAUTHORIZED, 503: {"description": "not ready yet"}},
 )
 async def readyz(monitor: MonitorDep) -> JSONResponse:
     """Ready once references are loaded and the calculation worker has started."""
@@ -35,6 +37,8 @@ async def readyz(monitor: MonitorDep) -> JSONResponse:
     summary="Prometheus metrics",
     response_class=Response,
     dependencies=[Depends(require_metrics_token)],
+    responses=UNAUTHORIZED,
 )
 async def metrics(request: Request) -> Response:
+    """Every metric of docs/metrics.md in the Prometheus text format."""
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
-from monitor_service.api.deps import MetricsDep, MonitorDep, read_body, require_ingest_token
+from monitor_service.api.deps import UNAUTHORIZED, MetricsDep, MonitorDep, read_body, require_ingest_token
 from monitor_service.config import ServerConfig
 from monitor_service.errors import (
     BadRequest,
@@ -57,6 +57,7 @@ _BODY_DOC: dict[str, Any] = {
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    **UNAUTHORIZED,
     400: {"description": "malformed JSON or NDJSON"},
     404: {"description": "unknown model"},
     413: {"description": "body or batch too large"},

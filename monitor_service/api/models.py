@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from monitor_service.api.deps import MonitorDep, read_body, require_admin_token
+from monitor_service.api.deps import UNAUTHORIZED, MonitorDep, read_body, require_admin_token
 from monitor_service.errors import FieldError, ValidationFailed
 from monitor_service.monitor import ModelRuntime, Monitor
 from monitor_service.reference import parse_reference
@@ -59,6 +59,7 @@ async def get_results(model: str, monitor: MonitorDep) -> dict[str, Any]:
     summary="Calculate now",
     dependencies=[Depends(require_admin_token)],
     responses={
+        **UNAUTHORIZED,
         404: {"description": "unknown model"},
         409: {"description": "the window is empty"},
         500: {"description": "the calculation failed (logged and counted)"},
@@ -74,7 +75,10 @@ async def calculate_now(model: str, monitor: MonitorDep) -> dict[str, Any]:
     "/{model}/report",
     summary="Interactive HTML report",
     response_class=HTMLResponse,
-    responses={404: {"description": "unknown model"}, 409: {"description": "the window is empty"}},
+    responses={
+        404: {"description": "unknown model"},
+        409: {"description": "the window is empty, or Evidently cannot render a report of it"},
+    },
 )
 async def html_report(model: str, monitor: MonitorDep) -> HTMLResponse:
     """Evidently's HTML report (drift table and per-column distributions) of the window against the
@@ -86,7 +90,7 @@ async def html_report(model: str, monitor: MonitorDep) -> HTMLResponse:
     "/{model}/window",
     summary="Export the window",
     dependencies=[Depends(require_admin_token)],
-    responses={404: {"description": "unknown model"}, 422: {"description": "unknown column"}},
+    responses={**UNAUTHORIZED, 404: {"description": "unknown model"}, 422: {"description": "unknown column"}},
 )
 async def export_window(
     model: str,
@@ -136,6 +140,7 @@ def _json_values(array: np.ndarray) -> list[Any]:
         }
     },
     responses={
+        **UNAUTHORIZED,
         400: {"description": "unreadable body"},
         404: {"description": "unknown model"},
         413: {"description": "body too large"},
