@@ -7,13 +7,14 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from monitor_service import __version__
-from monitor_service.api import health, ingest, models
+from monitor_service.api import admin, health, ingest, models
 from monitor_service.calculator import Calculator
 from monitor_service.collector import DriftCollector
 from monitor_service.config import MonitorConfig
@@ -25,6 +26,7 @@ from monitor_service.errors import (
     MonitorError,
     PayloadTooLarge,
     RateLimited,
+    ReloadNeedsRestart,
     ReportUnavailable,
     StorageUnavailable,
     UnknownModel,
@@ -47,7 +49,9 @@ def _error_response(exc: MonitorError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "reason": exc.reason}, status_code=413)
     if isinstance(exc, BadRequest):
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-    if isinstance(exc, CalculationNotPossible | ReportUnavailable):
+    if isinstance(exc, ConfigError):
+        return JSONResponse({"detail": exc.problems}, status_code=422)
+    if isinstance(exc, CalculationNotPossible | ReportUnavailable | ReloadNeedsRestart):
         return JSONResponse({"detail": str(exc)}, status_code=409)
     if isinstance(exc, RateLimited):
         return JSONResponse(
@@ -71,7 +75,9 @@ async def _handle_monitor_error(_request: Request, exc: Exception) -> JSONRespon
     return _error_response(exc)
 
 
-def create_app(config: MonitorConfig, *, start_scheduler: bool = True) -> FastAPI:
+def create_app(
+    config: MonitorConfig, *, config_path: Path | None = None, start_scheduler: bool = True
+) -> FastAPI:
     """Build the whole service from a validated config; references are loaded here."""
     registry = CollectorRegistry()
     runtimes = build_runtimes(config)
@@ -106,6 +112,7 @@ def create_app(config: MonitorConfig, *, start_scheduler: bool = True) -> FastAP
         lifespan=lifespan,
     )
     app.state.config_error = None
+    app.state.config_path = config_path
     app.state.monitor = monitor
     app.state.metrics = metrics
     app.state.registry = registry
@@ -113,4 +120,5 @@ def create_app(config: MonitorConfig, *, start_scheduler: bool = True) -> FastAP
     app.include_router(health.router)
     app.include_router(ingest.router)
     app.include_router(models.router)
+    app.include_router(admin.router)
     return app

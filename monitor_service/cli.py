@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -44,7 +45,7 @@ def _serve(path: str, host: str | None, port: int | None, log_level: str) -> int
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(path)
-        app = create_app(config)
+        app = create_app(config, config_path=Path(path))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG

@@ -107,3 +107,7 @@ class RateLimited(MonitorError):
 
 class ReportUnavailable(MonitorError):
     """Evidently cannot render an HTML report of the current window (the reason is in the message)."""
+
+
+class ReloadNeedsRestart(MonitorError):
+    """A reloaded config changes what only a restart can change; nothing was applied."""

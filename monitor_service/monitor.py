@@ -20,6 +20,7 @@ from monitor_service.errors import (
     ConfigError,
     MonitorError,
     RateLimited,
+    ReloadNeedsRestart,
     ReportUnavailable,
     UnknownModel,
 )
@@ -309,6 +310,57 @@ class Monitor:
                 raise ReportUnavailable(
                     f"Evidently cannot render a report of this window: {type(exc).__name__}: {exc}"
                 ) from exc
+
+    async def reload(self, new: MonitorConfig) -> list[str]:
+        """Apply a changed config to the running models and return the names changed.
+
+        Drift settings, schedule, metrics, labels, moving reference, window max_age and the
+        reference file apply at once. Models added or removed, changed columns or window size, and
+        any change to `server` or `storage` need a restart: then nothing is applied (409).
+        """
+        needs_restart = []
+        if [m.name for m in new.models] != list(self.runtimes):
+            needs_restart.append("the list of models")
+        if new.server != self.config.server or new.storage != self.config.storage:
+            needs_restart.append("server or storage settings")
+        for model in new.models:
+            runtime = self.runtimes.get(model.name)
+            if runtime and (
+                model.columns != runtime.config.columns
+                or model.window.max_rows != runtime.config.window.max_rows
+            ):
+                needs_restart.append(f"columns or window.max_rows of model {model.name!r}")
+        if needs_restart:
+            raise ReloadNeedsRestart("a restart is needed to change " + "; ".join(needs_restart))
+        problems = await self.calculator.warm_up(new.models)
+        references = {}
+        for index, model in enumerate(new.models):
+            runtime = self.runtimes[model.name]
+            if model.reference != runtime.config.reference:
+                try:
+                    references[model.name] = load_reference(
+                        model, runtime.schema, f"models[{index}].reference"
+                    )
+                except ConfigError as exc:
+                    problems.extend(exc.problems)
+        if problems:
+            raise ConfigError("reloaded config", problems)
+        changed = []
+        for model in new.models:
+            runtime = self.runtimes[model.name]
+            if model == runtime.config:
+                continue
+            async with runtime.lock:
+                runtime.config = model
+                runtime.window.max_age = model.window.max_age
+                runtime.pending_labels.ttl = model.labels.pending_ttl
+                runtime.pending_labels.max_items = model.labels.pending_max
+                if model.name in references:
+                    await self._swap_reference(runtime, references[model.name])
+            changed.append(model.name)
+        self.config = new
+        log.info("configuration reloaded; models changed: %s", ", ".join(changed) or "none")
+        return changed
 
     async def shutdown(self) -> None:
         """Graceful stop: snapshot every logged window (a fast next start), then close everything."""

@@ -35,11 +35,12 @@ class Scheduler:
         self._tasks.clear()
 
     async def _loop(self, runtime: ModelRuntime) -> None:
-        every = runtime.config.schedule.every
-        next_run = time.monotonic() + every
+        next_run = time.monotonic() + runtime.config.schedule.every
         while True:
             await asyncio.sleep(max(0.0, next_run - time.monotonic()))
-            # Fixed-rate schedule; a calculation longer than `every` skips the missed slots.
+            # Fixed-rate schedule; a calculation longer than `every` skips the missed slots. The
+            # period is read each time, so a reloaded config applies from the next slot.
+            every = runtime.config.schedule.every
             next_run += every * max(1, int((time.monotonic() - next_run) // every) + 1)
             if runtime.window.evict_expired(time.time()) < runtime.config.schedule.min_rows:
                 continue
