@@ -156,6 +156,13 @@ def test_traffic_reaches_the_monitor_with_labels_and_calculates(stack: Stack) ->
         assert result["dataset_drift"] is False, result
         assert result["model_quality"], result
 
+    monitor_metrics = requests.get(f"{stack.monitor.base_url}/metrics", timeout=5).text
+    for model in MODELS:
+        assert f'drift_monitor_dataset_drift{{model="{model}"}} 0.0' in monitor_metrics
+        assert f'drift_monitor_labelled_rows{{model="{model}"}} {ROWS}.0' in monitor_metrics
+    assert 'drift_monitor_model_quality{metric="mae",model="diamonds_regression"}' in monitor_metrics
+    assert 'drift_monitor_model_quality{metric="roc_auc",model="diamonds_classification"}' in monitor_metrics
+
     metrics = requests.get(f"{stack.service.base_url}/metrics", timeout=5).text
     assert f'model_service_monitor_items_total{{outcome="sent"}} {2 * ROWS}.0' in metrics
     assert f'model_service_predictions_total{{model="regression"}} {ROWS}.0' in metrics
