@@ -108,8 +108,15 @@ def column_drift(
     if ref.empty or cur.empty:
         side = "reference" if ref.empty else "current window"
         raise _Skip(f"no non-null values in the {side}")
-    test = get_stattest(ref, cur, column_type, stattest_name)
-    result = test(ref, cur, column_type, threshold)
+    try:
+        test = get_stattest(ref, cur, column_type, stattest_name)
+        result = test(ref, cur, column_type, threshold)
+    except Exception as exc:  # e.g. a configured test that needs more rows or binary data
+        raise _Skip(
+            f"stat test {stattest_name or 'chosen by Evidently'} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not np.isfinite(result.drift_score):
+        raise _Skip(f"stat test {test.name} gave no finite score ({result.drift_score}) on this window")
     return ColumnDrift(
         column=column,
         role=role,
@@ -251,7 +258,9 @@ def _quality_values(model: ModelConfig, rows: pd.DataFrame) -> dict[str, float]:
     values = {}
     for name, result in zip(metrics, snapshot.dict()["metrics"], strict=True):
         value = result["value"]
-        values[name] = float(value["mean"] if isinstance(value, dict) else value)
+        number = float(value["mean"] if isinstance(value, dict) else value)
+        if np.isfinite(number):  # undefined on this window (R² of one row): left out, not NaN
+            values[name] = number
     return values
 
 

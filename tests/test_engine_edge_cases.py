@@ -1,0 +1,290 @@
+"""engine.compute on awkward windows and references: it finishes, the result is self-consistent, and
+the collector exports exactly what the JSON result says (an undefined value is absent, not NaN)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry
+
+from monitor_service import engine
+from monitor_service.calculator import Calculator
+from monitor_service.collector import DriftCollector
+from monitor_service.config import ModelConfig, MonitorConfig
+from monitor_service.monitor import Monitor, build_runtimes
+from monitor_service.reference import load_reference
+from monitor_service.results import CalculationResult
+from monitor_service.schema import RowSchema, validate_rows
+from monitor_service.telemetry import ServiceMetrics
+from monitor_service.window import SlidingWindow
+from tests.conftest import DIAMONDS, diamonds_model, rows_of
+
+NUMERICAL = ["carat", "depth", "table", "x", "y", "z"]
+CATEGORICAL = ["cut", "color", "clarity"]
+FEATURES = NUMERICAL + CATEGORICAL
+
+
+def _model(**overrides: Any) -> ModelConfig:
+    return ModelConfig.model_validate(diamonds_model(**overrides))
+
+
+def _frames(model: ModelConfig, rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reference and current exactly as the monitor builds them: validation, window, snapshot."""
+    schema = RowSchema.from_model(model)
+    reference = load_reference(model, schema, "models[0].reference")
+    window = SlidingWindow({s.name: s.kind for s in schema.columns}, max_rows=100_000)
+    window.append(validate_rows(rows, schema, 1.0), now=1.0)
+    return reference, pd.DataFrame(window.snapshot().columns)
+
+
+def _small_reference(tmp_path: Path, rows: int = 300) -> str:
+    """A short reference: Evidently picks K-S / chi-square for it, and slow tests stay fast."""
+    path = tmp_path / "reference.csv"
+    pd.read_csv(DIAMONDS / "reference.csv").head(rows).to_csv(path, index=False)
+    return str(path)
+
+
+def _collected(config: MonitorConfig, result: CalculationResult) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    runtimes = build_runtimes(config)
+    monitor = Monitor(config, runtimes, Calculator("thread"), ServiceMetrics(registry, list(runtimes)))
+    registry.register(DriftCollector(monitor, "0.7.test"))
+    monitor.store.record_success(result)
+    return registry
+
+
+def _agrees(expected: Any, sample: float | None) -> bool:
+    """The exported sample equals the JSON value; a JSON null (undefined) is no sample at all."""
+    if expected is None:
+        return sample is None
+    return sample is not None and sample == pytest.approx(float(expected))
+
+
+def _assert_consistent(result: CalculationResult, config: MonitorConfig, current_rows: int) -> None:
+    """The result agrees with itself, with its JSON form and with what the collector exports."""
+    as_json = result.as_dict()
+    tested = {c.column for c in result.columns}
+    skipped = {s.column for s in result.skipped}
+    assert result.current_rows == current_rows
+    assert not tested & {s.column for s in result.skipped if s.role != "target"}
+    features = [c for c in result.columns if c.role == "feature"]
+    assert result.tested_columns == len(features)
+    assert result.drifted_columns == sum(c.detected for c in features)
+    assert {c.column for c in features} | (skipped & set(FEATURES)) == set(FEATURES)
+    if features:
+        assert result.dataset_drift == (result.drifted_columns / len(features) >= result.drift_share)
+    else:
+        assert result.dataset_drift is None
+    for column in result.columns:
+        assert math.isfinite(column.score), f"{column.column}: undefined score reported as a test result"
+        assert math.isfinite(column.threshold)
+    for quality in result.quality:
+        for value in (
+            quality.missing_current,
+            quality.missing_reference,
+            quality.out_of_range,
+            quality.new_category,
+        ):
+            assert value is None or 0.0 <= value <= 1.0, quality
+    for name, value in result.model_quality.items():
+        assert math.isfinite(value), f"model quality {name} is {value}: undefined values are left out"
+
+    get = _collected(config, result).get_sample_value
+    model = {"model": result.model}
+    assert _agrees(as_json["dataset_drift"], get("drift_monitor_dataset_drift", model))
+    assert get("drift_monitor_dataset_rows", {**model, "dataset": "current"}) == current_rows
+    if features:
+        assert get("drift_monitor_drifted_columns", model) == result.drifted_columns
+        assert get("drift_monitor_drifted_columns_ratio", model) == pytest.approx(result.drifted_ratio)
+    for column in as_json["columns"]:
+        labels = {**model, "column": column["column"], "role": column["role"]}
+        score = get("drift_monitor_column_drift_score", {**labels, "stattest": column["stattest"]})
+        assert _agrees(column["score"], score), column
+        assert get("drift_monitor_column_drift_detected", labels) == float(column["detected"])
+    for skip in result.skipped:
+        if skip.column not in tested:
+            labels = {**model, "column": skip.column, "role": skip.role}
+            assert get("drift_monitor_column_drift_detected", labels) is None
+    for quality in as_json["quality"]:
+        column = {**model, "column": quality["column"]}
+        assert _agrees(
+            quality["missing_current"],
+            get("drift_monitor_column_missing_values_ratio", {**column, "dataset": "current"}),
+        )
+        assert _agrees(quality["out_of_range"], get("drift_monitor_column_out_of_range_ratio", column))
+        assert _agrees(quality["new_category"], get("drift_monitor_column_new_category_ratio", column))
+    for name, value in as_json["model_quality"].items():
+        assert _agrees(value, get("drift_monitor_model_quality", {**model, "metric": name})), name
+
+
+def _quality(result: CalculationResult) -> dict[str, Any]:
+    return {q.column: q for q in result.quality}
+
+
+def test_engine_constant_columns_are_tested_and_identical_constants_do_not_drift(
+    config: MonitorConfig, tmp_path: Path
+) -> None:
+    constant = {"carat": 1.0, "depth": 60.0, "table": 55.0, "cut": "Ideal", "color": "E"}
+    rows = [{**r, **constant} for r in rows_of("production", 200)]
+    model = _model()
+    reference, current = _frames(model, rows)
+    result = engine.compute(model, reference, current)
+    assert {c.column for c in result.columns if c.role == "feature"} == set(FEATURES)
+    _assert_consistent(result, config, 200)
+    # The same constants in the reference: nothing to see.
+    path = tmp_path / "constant.csv"
+    pd.read_csv(DIAMONDS / "reference.csv").head(500).assign(**constant).to_csv(path, index=False)
+    same = _model(reference=str(path))
+    reference, current = _frames(same, rows)
+    result = engine.compute(same, reference, current)
+    drift = {c.column: c for c in result.columns}
+    assert not any(drift[name].detected for name in constant), {n: drift[n] for n in constant}
+    assert all(_quality(result)[name].missing_current == 0.0 for name in constant)
+    assert _quality(result)["carat"].out_of_range == 0.0
+    assert _quality(result)["cut"].new_category == 0.0
+    _assert_consistent(result, config, 200)
+
+
+def test_engine_skips_a_current_column_that_is_all_null(config: MonitorConfig) -> None:
+    rows = [{**r, "carat": None, "cut": None} for r in rows_of("production", 150)]
+    model = _model()
+    reference, current = _frames(model, rows)
+    result = engine.compute(model, reference, current)
+    reasons = {s.column: s.reason for s in result.skipped}
+    assert reasons == {
+        "carat": "no non-null values in the current window",
+        "cut": "no non-null values in the current window",
+    }
+    assert result.tested_columns == len(FEATURES) - 2
+    assert _quality(result)["carat"].missing_current == 1.0
+    assert _quality(result)["cut"].missing_current == 1.0
+    assert _quality(result)["carat"].out_of_range == 0.0
+    _assert_consistent(result, config, 150)
+
+
+def test_engine_single_category_in_the_window(config: MonitorConfig) -> None:
+    rows = [{**r, "cut": "Ideal", "color": "E", "clarity": "SI1"} for r in rows_of("production", 150)]
+    model = _model()
+    reference, current = _frames(model, rows)
+    result = engine.compute(model, reference, current)
+    drift = {c.column: c for c in result.columns}
+    assert {"cut", "color", "clarity"} <= set(drift)
+    assert all(_quality(result)[name].new_category == 0.0 for name in CATEGORICAL)
+    _assert_consistent(result, config, 150)
+
+
+def test_engine_categories_unseen_in_the_reference(config: MonitorConfig) -> None:
+    rows = rows_of("production", 150)
+    for i, row in enumerate(rows):
+        row["cut"] = "Astonishing"
+        row["color"] = "Z" if i % 2 else row["color"]
+    model = _model()
+    reference, current = _frames(model, rows)
+    result = engine.compute(model, reference, current)
+    drift = {c.column: c for c in result.columns}
+    assert drift["cut"].detected
+    assert _quality(result)["cut"].new_category == 1.0
+    assert _quality(result)["color"].new_category == pytest.approx(0.5, abs=0.01)
+    _assert_consistent(result, config, 150)
+
+
+@pytest.mark.parametrize("reference_rows", [300, 10_000], ids=["ks-chisquare", "wasserstein-jensenshannon"])
+def test_engine_tiny_window_of_two_rows(config: MonitorConfig, tmp_path: Path, reference_rows: int) -> None:
+    reference_path = _small_reference(tmp_path, reference_rows) if reference_rows < 10_000 else None
+    model = _model(**({"reference": reference_path} if reference_path else {}))
+    reference, current = _frames(model, rows_of("production", 2))
+    result = engine.compute(model, reference, current)
+    assert {c.column for c in result.columns} == {*FEATURES, "price", "prediction"}
+    assert result.labelled_rows == 2
+    assert set(result.model_quality) == {"mae", "rmse", "mape", "r2"}
+    _assert_consistent(result, config, 2)
+
+
+@pytest.mark.parametrize("reference_rows", [300, 10_000], ids=["ks-chisquare", "wasserstein-jensenshannon"])
+def test_engine_window_of_one_row(config: MonitorConfig, tmp_path: Path, reference_rows: int) -> None:
+    """Every column is tested; R² of a single sample is undefined and left out (JSON null and a NaN
+    gauge disagree today), MAE and the others are published."""
+    reference_path = _small_reference(tmp_path, reference_rows) if reference_rows < 10_000 else None
+    model = _model(**({"reference": reference_path} if reference_path else {}))
+    reference, current = _frames(model, rows_of("production", 1))
+    result = engine.compute(model, reference, current)
+    assert {c.column for c in result.columns} == {*FEATURES, "price", "prediction"}
+    assert result.labelled_rows == 1
+    assert result.model_quality["mae"] == pytest.approx(abs(current["price"][0] - current["prediction"][0]))
+    assert "r2" not in result.model_quality
+    _assert_consistent(result, config, 1)
+
+
+@pytest.mark.parametrize("stattest", ["ks", "psi", "anderson", "cramer_von_mises", "empirical_mmd", "es"])
+def test_engine_window_of_one_row_with_configured_stattests(
+    config: MonitorConfig, tmp_path: Path, stattest: str
+) -> None:
+    """A stat test that cannot work on one row (it raises, or gives no p-value) skips its column with
+    the reason, like an empty column; the other columns are still published."""
+    model = _model(
+        reference=_small_reference(tmp_path),
+        drift={"per_column": {name: {"stattest": stattest} for name in NUMERICAL}},
+        metrics=["data_drift", "target_drift", "prediction_drift", "data_quality"],
+    )
+    reference, current = _frames(model, rows_of("production", 1))
+    result = engine.compute(model, reference, current)
+    tested = {c.column for c in result.columns}
+    assert {*CATEGORICAL, "price", "prediction"} <= tested
+    assert tested | {s.column for s in result.skipped} >= set(FEATURES)
+    _assert_consistent(result, config, 1)
+
+
+def test_engine_skips_a_reference_column_that_is_all_nan(config: MonitorConfig) -> None:
+    model = _model()
+    reference, current = _frames(model, rows_of("production", 150))
+    reference = reference.assign(carat=np.nan, cut=None)
+    result = engine.compute(model, reference, current)
+    reasons = {s.column: s.reason for s in result.skipped}
+    assert reasons == {
+        "carat": "no non-null values in the reference",
+        "cut": "no non-null values in the reference",
+    }
+    assert _quality(result)["carat"].missing_reference == 1.0
+    assert _quality(result)["cut"].missing_reference == 1.0
+    _assert_consistent(result, config, 150)
+
+
+def test_engine_keeps_drift_when_every_labelled_target_is_zero(config: MonitorConfig) -> None:
+    """MAPE divides by the target: with only zero targets it is undefined. Evidently then raises an
+    IndexError; the drift results must not be lost with it (the other quality metrics are defined)."""
+    rows = [{**r, "price": 0.0} for r in rows_of("production", 100)]
+    model = _model()
+    reference, current = _frames(model, rows)
+    result = engine.compute(model, reference, current)
+    assert {c.column for c in result.columns if c.role == "feature"} == set(FEATURES)
+    assert result.labelled_rows == 100
+    assert "mape" not in result.model_quality
+    if result.model_quality:
+        assert result.model_quality["mae"] == pytest.approx(current["prediction"].abs().mean())
+    else:
+        assert any(s.column == "price" and s.role == "target" for s in result.skipped)
+    _assert_consistent(result, config, 100)
+
+
+@pytest.mark.parametrize(
+    ("column", "stattest"),
+    [("cut", "g_test"), ("cut", "fisher_exact")],
+    ids=["g_test-raises-on-any-window", "fisher_exact-on-more-than-two-categories"],
+)
+def test_engine_a_stattest_that_raises_skips_only_its_column(
+    config: MonitorConfig, column: str, stattest: str
+) -> None:
+    """The config check accepts these tests for a categorical column; on this data Evidently raises.
+    One column's failure must not cost every other column its result."""
+    model = _model(drift={"per_column": {column: {"stattest": stattest}}})
+    assert engine.check_stattests(model, "models[0]") == []
+    reference, current = _frames(model, rows_of("production", 300))
+    result = engine.compute(model, reference, current)
+    assert column in {s.column for s in result.skipped}
+    assert {c.column for c in result.columns if c.role == "feature"} == set(FEATURES) - {column}
+    _assert_consistent(result, config, 300)
