@@ -94,6 +94,10 @@ def create_app(
         except ConfigError as exc:
             log.error("%s", exc)
             app.state.config_error = exc
+            monitor.close()
+            raise
+        except BaseException:
+            monitor.close()  # no worker process or open log may outlive a failed start
             raise
         if start_scheduler:
             scheduler.start()

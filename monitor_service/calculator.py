@@ -95,13 +95,16 @@ class Calculator:
     async def _submit(self, fn: Any, *args: Any) -> Any:
         if self._executor is None:
             self._executor = self._make()
+        executor = self._executor
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn, *args)
+            return await loop.run_in_executor(executor, fn, *args)
         except BrokenProcessPool:
-            # The worker died (killed, out of memory): replace it for the next calculation.
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+            # The worker died (killed, out of memory): replace it for the next calculation, unless
+            # another caller that saw the same failure already did.
+            if self._executor is executor:
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
             raise
 
     async def warm_up(self, models: list[ModelConfig]) -> list[str]:

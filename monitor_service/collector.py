@@ -177,6 +177,6 @@ def _quality_families(results: list[CalculationResult]) -> Iterator[Metric]:
                 new_category.add_metric([r.model, q.column], q.new_category)
         for metric, value in r.model_quality.items():
             quality.add_metric([r.model, metric], value)
-        if r.model_quality:
+        if r.model_quality or r.labelled_rows:
             labelled.add_metric([r.model], r.labelled_rows)
     yield from (missing, out_of_range, new_category, rows, quality, labelled)

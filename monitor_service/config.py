@@ -281,7 +281,10 @@ def parse_config(
             problems.append(f"{where}: {err['msg']}")
         raise ConfigError(source, problems) from exc
     models = [m.model_copy(update={"reference": (base_dir / m.reference).resolve()}) for m in config.models]
-    return config.model_copy(update={"models": models})
+    storage = config.storage
+    if storage.data_dir is not None:  # like the references: relative to the config file
+        storage = storage.model_copy(update={"data_dir": (base_dir / storage.data_dir).resolve()})
+    return config.model_copy(update={"models": models, "storage": storage})
 
 
 def load_config(path: str | Path, environ: dict[str, str] | None = None) -> MonitorConfig:

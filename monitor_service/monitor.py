@@ -22,6 +22,7 @@ from monitor_service.errors import (
     RateLimited,
     ReloadNeedsRestart,
     ReportUnavailable,
+    StorageUnavailable,
     UnknownModel,
 )
 from monitor_service.labels import PendingLabels
@@ -68,6 +69,7 @@ class ModelRuntime:
     # Unique in the process, so a worker's cached reference can never be mistaken for another's.
     reference_version: int = field(default_factory=lambda: next(_REFERENCE_VERSIONS))
     replay: ReplayReport = field(default_factory=ReplayReport)
+    compaction: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -114,6 +116,11 @@ def build_runtimes(config: MonitorConfig) -> dict[str, ModelRuntime]:
     return runtimes
 
 
+def _use_reference(runtime: ModelRuntime, frame: pd.DataFrame) -> None:
+    runtime.reference = frame.reset_index(drop=True)
+    runtime.reference_version = next(_REFERENCE_VERSIONS)  # the worker's cached copy is now stale
+
+
 class Monitor:
     """Ingests rows into windows and runs calculations, publishing results to the store."""
 
@@ -143,12 +150,12 @@ class Monitor:
         Raises ValidationFailed (nothing logged or appended) or StorageUnavailable (nothing appended).
         """
         runtime = self.runtime(name)
-        now = time.time()
-        batch = validate_rows(rows, runtime.schema, now)
         if runtime.limiter is not None and (wait := runtime.limiter.try_take(len(rows))):
             raise RateLimited(
                 f"model {name!r} takes at most {runtime.limiter.rate:g} rows/s", wait, len(rows)
             )
+        now = time.time()
+        batch = validate_rows(rows, runtime.schema, now)
         self._log(runtime, "rows", now, source)
         return self._apply_rows(runtime, batch, now)
 
@@ -198,12 +205,12 @@ class Monitor:
                 continue
             started = time.perf_counter()
             state, records, report = runtime.log.recover()
+            runtime.replay = report  # _replay counts records that no longer validate into it
             if state is not None:
                 runtime.window.restore(state["window"])
                 runtime.pending_labels.restore(state["pending"], state["expired"])
             for record in records:
                 self._replay(runtime, record)
-            runtime.replay = report
             runtime.log.open_new_segment()
             log.info(
                 "model %s: recovered %d rows from %d log records in %.2f s (%d corrupt record(s) skipped)",
@@ -222,7 +229,9 @@ class Monitor:
                     runtime, validate_rows(items, runtime.schema, record.arrived), record.arrived
                 )
             else:
-                target = runtime.config.columns.target or ""
+                target = runtime.config.columns.target
+                if not target or not runtime.config.columns.id:
+                    raise CalculationNotPossible("the model no longer has id and target columns")
                 ids, targets = validate_labels(items, runtime.schema, target)
                 self._apply_labels(runtime, ids, list(targets), record.arrived)
         except MonitorError as exc:  # the config changed since the record was written
@@ -235,17 +244,27 @@ class Monitor:
             )
 
     async def compact(self, name: str) -> None:
-        """Snapshot the window and delete the log segments it covers (the file work in a thread)."""
+        """Snapshot the window and delete the log segments it covers (the file work in a thread).
+
+        Compactions of a model never overlap, and cancelling a caller does not cancel one that is
+        writing: shutdown waits for it, then compacts what came after.
+        """
         runtime = self.runtime(name)
         if runtime.log is None:
             return
-        next_segment = runtime.log.open_new_segment()
+        while runtime.compaction is not None and not runtime.compaction.done():
+            await asyncio.shield(runtime.compaction)
+        runtime.compaction = asyncio.create_task(self._compact(runtime, runtime.log))
+        await asyncio.shield(runtime.compaction)
+
+    async def _compact(self, runtime: ModelRuntime, model_log: ModelLog) -> None:
+        next_segment = model_log.open_new_segment()
         state = {
             "window": runtime.window.snapshot(),
             "pending": runtime.pending_labels.export(),
             "expired": runtime.pending_labels.expired,
         }
-        await asyncio.to_thread(runtime.log.write_snapshot, state, next_segment)
+        await asyncio.to_thread(model_log.write_snapshot, state, next_segment)
 
     async def start(self) -> None:
         """Recover the windows from their logs, start the worker; ready after both."""
@@ -278,7 +297,10 @@ class Monitor:
             self.store.record_success(result)
             if runtime.config.moving_reference:
                 current = pd.DataFrame(snapshot.columns)
-                await self._swap_reference(runtime, current[list(runtime.reference.columns)])
+                try:
+                    await self._swap_reference(runtime, current[list(runtime.reference.columns)])
+                except StorageUnavailable:  # the result stands; the next calculation keeps the old reference
+                    log.exception("model %s: the moving reference could not be persisted", name)
             return result
 
     async def replace_reference(self, name: str, frame: pd.DataFrame) -> bool:
@@ -288,11 +310,20 @@ class Monitor:
             return await self._swap_reference(runtime, frame)
 
     async def _swap_reference(self, runtime: ModelRuntime, frame: pd.DataFrame) -> bool:
-        if runtime.log is not None:
-            await asyncio.to_thread(runtime.log.save_reference, frame)
-        runtime.reference = frame.reset_index(drop=True)
-        runtime.reference_version = next(_REFERENCE_VERSIONS)
+        await self._persist_reference(runtime, frame)
+        _use_reference(runtime, frame)
         return runtime.log is not None
+
+    @staticmethod
+    async def _persist_reference(runtime: ModelRuntime, frame: pd.DataFrame) -> None:
+        if runtime.log is None:
+            return
+        try:
+            await asyncio.to_thread(runtime.log.save_reference, frame)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot persist the reference of model {runtime.name!r}: {exc}"
+            ) from exc
 
     async def report_html(self, name: str) -> str:
         """Evidently's HTML report of the current window against the reference."""
@@ -345,6 +376,8 @@ class Monitor:
                     problems.extend(exc.problems)
         if problems:
             raise ConfigError("reloaded config", problems)
+        for name, frame in references.items():  # every file written before anything is applied
+            await self._persist_reference(self.runtimes[name], frame)
         changed = []
         for model in new.models:
             runtime = self.runtimes[model.name]
@@ -356,7 +389,7 @@ class Monitor:
                 runtime.pending_labels.ttl = model.labels.pending_ttl
                 runtime.pending_labels.max_items = model.labels.pending_max
                 if model.name in references:
-                    await self._swap_reference(runtime, references[model.name])
+                    _use_reference(runtime, references[model.name])
             changed.append(model.name)
         self.config = new
         log.info("configuration reloaded; models changed: %s", ", ".join(changed) or "none")

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 
-from monitor_service.errors import MonitorError
 from monitor_service.monitor import ModelRuntime, Monitor
 
 log = logging.getLogger(__name__)
@@ -66,5 +65,5 @@ class Scheduler:
                         await asyncio.to_thread(runtime.log.sync)
                     if runtime.log.size >= storage.compact_bytes:
                         await self.monitor.compact(runtime.name)
-                except (OSError, MonitorError):
+                except Exception:  # this loop keeps the logs durable: it must outlive any failure
                     log.exception("storage maintenance of model %s failed", runtime.name)

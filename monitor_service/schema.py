@@ -77,7 +77,10 @@ class RowSchema:
         return [c.name for c in self.columns]
 
     def kind_of(self, name: str) -> Kind:
-        return next(c.kind for c in self.columns if c.name == name)
+        for column in self.columns:
+            if column.name == name:
+                return column.kind
+        raise ValidationFailed([FieldError(("body",), f"the model has no column {name!r}", "value_error")])
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import logging
 import os
 import pickle
 import struct
+import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -166,9 +167,14 @@ class ModelLog:
             log.error("%s; ingestion answers 503 until the next successful compaction", self.broken)
 
     def sync(self) -> None:
+        """fsync what was written; a failure breaks the log (503s) rather than promise durability."""
         if self._fd is not None and self.dirty:
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                self.broken = f"fsync failed: {exc.strerror}"
+                raise
             self.dirty = False
-            os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -182,13 +188,16 @@ class ModelLog:
 
     def write_snapshot(self, state: dict[str, Any], next_segment: int) -> None:
         """Persist `state` as covering every segment before `next_segment`, then delete those."""
-        tmp = self.directory / (SNAPSHOT + ".tmp")
+        tmp = self.directory / f"{SNAPSHOT}.{uuid.uuid4().hex}.tmp"
         payload = {"version": SNAPSHOT_VERSION, "next_segment": next_segment, "state": state}
-        with tmp.open("wb") as handle:
-            pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.directory / SNAPSHOT)
+        try:
+            with tmp.open("wb") as handle:
+                pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.directory / SNAPSHOT)
+        finally:
+            tmp.unlink(missing_ok=True)  # a failed write must not leave its remains on a full disk
         _fsync_directory(self.directory)
         for number, path in self.segments():
             if number < next_segment:
@@ -216,8 +225,15 @@ class ModelLog:
         state = None
         next_segment = 0
         if snapshot_path.exists():
-            with snapshot_path.open("rb") as handle:
-                payload = pickle.load(handle)  # written by this process's own code only
+            try:
+                with snapshot_path.open("rb") as handle:
+                    payload = pickle.load(handle)  # written by this process's own code only
+            except Exception:  # unreadable: start from the segments that are left
+                log.exception(
+                    "the snapshot %s cannot be read; replaying the remaining log only", snapshot_path
+                )
+                report.corrupt += 1
+                payload = {}
             if payload.get("version") == SNAPSHOT_VERSION:
                 state, next_segment = payload["state"], payload["next_segment"]
         segments = [path for number, path in self.segments() if number >= next_segment]

@@ -75,7 +75,9 @@ async def calculate_now(model: str, monitor: MonitorDep) -> dict[str, Any]:
     "/{model}/report",
     summary="Interactive HTML report",
     response_class=HTMLResponse,
+    dependencies=[Depends(require_admin_token)],  # expensive: it occupies the calculation worker
     responses={
+        **UNAUTHORIZED,
         404: {"description": "unknown model"},
         409: {"description": "the window is empty, or Evidently cannot render a report of it"},
     },

@@ -123,3 +123,28 @@ def test_restart_without_new_rows_still_leaves_a_snapshot(durable_config: Monito
             registry.get_sample_value("drift_monitor_log_replayed_records_total", {"model": "diamonds"}) == 0
         )
         assert len(_ids(client)) == 12
+
+
+def test_records_that_no_longer_validate_are_skipped_and_counted(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "monitor.yaml", [diamonds_model()])
+    path.write_text(path.read_text() + f"storage:\n  data_dir: {tmp_path / 'data'}\n")
+    rows = rows_of("production", 10)
+    for row in rows:
+        del row["price"]
+    with _client(load_config(path, environ={})) as client:
+        client.post(ROWS, json={"rows": rows})
+        client.post("/v1/models/diamonds/labels", json={"labels": [{"id": "d-1", "target": 5.0}]})
+        client.app.state.monitor.runtimes["diamonds"].log = None  # crash: no exit snapshot  # type: ignore[attr-defined]
+    model = diamonds_model()
+    del model["columns"]["target"]  # labels can no longer be joined
+    path = write_config(tmp_path / "monitor.yaml", [model])
+    path.write_text(path.read_text() + f"storage:\n  data_dir: {tmp_path / 'data'}\n")
+    with _client(load_config(path, environ={})) as client:
+        assert len(_ids(client)) == 10
+        registry = client.app.state.registry  # type: ignore[attr-defined]
+        assert (
+            registry.get_sample_value("drift_monitor_log_corrupt_records_total", {"model": "diamonds"}) == 1
+        )
+        assert (
+            registry.get_sample_value("drift_monitor_log_replayed_records_total", {"model": "diamonds"}) == 2
+        )

@@ -55,6 +55,7 @@ ENDPOINTS = [
         ["ingest_token", "metrics_token"],
     ),
     ("get", "/v1/models/diamonds/window", {}, "admin_token", ["ingest_token", "metrics_token"]),
+    ("get", "/v1/models/diamonds/report", {}, "admin_token", ["ingest_token", "metrics_token"]),
     ("get", "/metrics", {}, "metrics_token", ["ingest_token", "admin_token"]),
     ("get", "/healthz", {}, "metrics_token", ["ingest_token", "admin_token"]),
     ("get", "/readyz", {}, "metrics_token", ["ingest_token", "admin_token"]),
@@ -67,7 +68,7 @@ ENDPOINTS = [
 def test_protected_endpoint_needs_its_token(
     secured: TestClient, method: str, path: str, kwargs: dict[str, object], opener: str, others: list[str]
 ) -> None:
-    if path.endswith("calculate"):
+    if path.endswith(("calculate", "report")):
         secured.post(
             "/v1/models/diamonds/rows",
             json={"rows": rows_of("production", 3)},
