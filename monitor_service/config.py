@@ -167,6 +167,16 @@ class ServerConfig(_Strict):
     ingest_token: str | None = Field(default=None, repr=False)
     admin_token: str | None = Field(default=None, repr=False)
 
+    @model_validator(mode="after")
+    def _probe_token(self) -> ServerConfig:
+        return _probes_need_token(self)
+
+
+def _probes_need_token(server: ServerConfig) -> ServerConfig:
+    if server.protect_probes and server.metrics_token is None:
+        raise ValueError("protect_probes needs a metrics_token (env DRIFT_MONITOR_METRICS_TOKEN)")
+    return server
+
 
 class StorageConfig(_Strict):
     """Durable log under the windows. Without `data_dir` the windows live in memory only."""
@@ -231,7 +241,9 @@ def _read_token_file(path: Path) -> dict[str, str]:
     """A YAML file with `ingest_token` and/or `admin_token`, kept out of the main config."""
     loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(loaded, dict):
-        raise ConfigError(str(path), ["token file must be a mapping with ingest_token/admin_token"])
+        raise ConfigError(
+            str(path), ["token file must be a mapping with ingest_token, admin_token, metrics_token"]
+        )
     return {k: str(v) for k, v in loaded.items() if k in ("ingest_token", "admin_token", "metrics_token")}
 
 

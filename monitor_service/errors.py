@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -52,7 +52,6 @@ class BadRequest(MonitorError):
 
     msg: str
     status: int = 400
-    errors: list[FieldError] = field(default_factory=list)
 
     def __str__(self) -> str:
         return self.msg

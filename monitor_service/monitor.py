@@ -28,7 +28,7 @@ from monitor_service.errors import (
 from monitor_service.labels import PendingLabels
 from monitor_service.payload import parse_items
 from monitor_service.ratelimit import RowRateLimiter
-from monitor_service.reference import load_reference
+from monitor_service.reference import checked, load_reference
 from monitor_service.results import CalculationResult, ResultStore
 from monitor_service.schema import Batch, RowSchema, validate_labels, validate_rows
 from monitor_service.storage import ModelLog, Record, RecordKind, ReplayReport
@@ -102,10 +102,20 @@ def build_runtimes(config: MonitorConfig) -> dict[str, ModelRuntime]:
         if storage.data_dir is not None:
             model_log = ModelLog(storage.data_dir / model.name, fsync_every_record=storage.fsync == "batch")
         if model_log is not None and (saved := model_log.saved_reference()) is not None:
-            log.info(
-                "model %s: using the reference replaced through the API (%d rows)", model.name, len(saved)
-            )
-            reference = saved
+            saved, saved_problems = checked(saved, schema)  # the columns may have changed since
+            if saved_problems:
+                log.warning(
+                    "model %s: the reference replaced through the API no longer fits the "
+                    "columns (%s); using %s",
+                    model.name,
+                    saved_problems[0][1],
+                    model.reference,
+                )
+            else:
+                log.info(
+                    "model %s: using the reference replaced through the API (%d rows)", model.name, len(saved)
+                )
+                reference = saved
         limiter = None
         if (rate := config.server.max_rows_per_second) is not None:
             burst = max(rate * config.server.burst_seconds, config.server.max_rows_per_request)

@@ -76,12 +76,18 @@ def load_reference(model: ModelConfig, schema: RowSchema, where: str) -> pd.Data
         frame = read_table(model.reference)
     except (OSError, ValueError, ImportError) as exc:
         raise ConfigError(str(model.reference), [f"{where}: cannot read {model.reference}: {exc}"]) from exc
-    normalised, problems = normalise(frame, schema)
-    if not problems and normalised.empty:
-        problems.append(("", "the reference has no rows"))
+    normalised, problems = checked(frame, schema)
     if problems:
         raise ConfigError(str(model.reference), [f"{where}: {message}" for _, message in problems])
     return normalised
+
+
+def checked(frame: pd.DataFrame, schema: RowSchema) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """`normalise`, plus the problem of a reference without rows."""
+    normalised, problems = normalise(frame, schema)
+    if not problems and normalised.empty:
+        problems.append(("", "the reference has no rows"))
+    return normalised, problems
 
 
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/octet-stream")
@@ -116,9 +122,7 @@ def parse_reference(body: bytes, content_type: str, schema: RowSchema) -> pd.Dat
             )
     except (ValueError, TypeError, OSError, pd.errors.ParserError, ArrowException) as exc:
         raise BadRequest(f"cannot read the reference: {exc}") from exc
-    normalised, problems = normalise(frame, schema)
-    if not problems and normalised.empty:
-        problems.append(("", "the reference has no rows"))
+    normalised, problems = checked(frame, schema)
     if problems:
         raise ValidationFailed(
             [

@@ -64,10 +64,6 @@ class ReplayReport:
     records: int = 0
     corrupt: int = 0
 
-    def add(self, other: ReplayReport) -> None:
-        self.records += other.records
-        self.corrupt += other.corrupt
-
 
 def read_segment(path: Path, report: ReplayReport) -> Iterator[Record]:
     """Records of one segment in order; stops (and counts) at the first torn or corrupt record."""

@@ -17,8 +17,6 @@ import numpy as np
 
 from monitor_service.schema import Batch, Kind
 
-ARRIVAL = "__arrival__"
-
 
 @dataclass(frozen=True)
 class WindowSnapshot:

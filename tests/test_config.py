@@ -146,3 +146,17 @@ def test_check_config_cli_reports_unknown_stattest(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "models[0].drift (column 'carat')" in done.stderr
     assert "no_such_test" in done.stderr
+
+
+def test_config_protect_probes_needs_a_metrics_token(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.yaml", [diamonds_model()], protect_probes=True)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert any("metrics_token" in p for p in caught.value.problems)
+    assert load_config(path, environ={"DRIFT_MONITOR_METRICS_TOKEN": "m"}).server.protect_probes
+
+
+def test_config_data_dir_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.yaml", [diamonds_model()])
+    path.write_text(path.read_text() + "storage:\n  data_dir: state\n")
+    assert load_config(path, environ={}).storage.data_dir == (tmp_path / "state").resolve()

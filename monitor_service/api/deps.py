@@ -47,12 +47,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _bearer_matches(request: Request, expected: str) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), expected.encode())
+
+
 def _check_bearer(request: Request, expected: str | None) -> None:
     if expected is None:
         return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+    if not _bearer_matches(request, expected):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="missing or wrong bearer token",
@@ -65,8 +68,7 @@ async def require_ingest_token(request: Request) -> None:
     server = _monitor(request).config.server
     if server.ingest_token is None:
         return
-    header = request.headers.get("authorization", "")
-    if server.admin_token and hmac.compare_digest(header.encode(), f"Bearer {server.admin_token}".encode()):
+    if server.admin_token and _bearer_matches(request, server.admin_token):
         return
     _check_bearer(request, server.ingest_token)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -155,6 +156,9 @@ async def put_reference(model: str, request: Request, monitor: MonitorDep) -> di
     calculation uses it); with storage on, it is persisted and survives restarts."""
     runtime = monitor.runtime(model)
     body = await read_body(request, monitor.config.server.max_reference_bytes)
-    frame = parse_reference(body, request.headers.get("content-type", ""), runtime.schema)
+    # Reading up to max_reference_bytes of CSV or Parquet is too slow for the event loop.
+    frame = await asyncio.to_thread(
+        parse_reference, body, request.headers.get("content-type", ""), runtime.schema
+    )
     persisted = await monitor.replace_reference(model, frame)
     return {"model": model, "rows": len(frame), "columns": list(frame.columns), "persisted": persisted}

@@ -86,3 +86,21 @@ def test_moving_reference_becomes_the_previous_window(tmp_path: Path) -> None:
         assert (first["reference_rows"], first["dataset_drift"]) == (10_000, True)
         second = client.post("/v1/models/diamonds/calculate").json()
         assert (second["reference_rows"], second["dataset_drift"]) == (1200, False)
+
+
+def test_saved_reference_that_no_longer_fits_falls_back_to_the_file(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "monitor.yaml", [diamonds_model()])
+    path.write_text(path.read_text() + f"storage:\n  data_dir: {tmp_path / 'data'}\n")
+    with TestClient(create_app(load_config(path, environ={}), start_scheduler=False)) as client:
+        client.put(URL, content=_drifted_csv(), headers={"content-type": "text/csv"})
+    model = diamonds_model()
+    model["columns"]["numerical"] = [*model["columns"]["numerical"], "price_per_carat"]
+    frame = pd.read_csv(DIAMONDS / "reference.csv")
+    frame["price_per_carat"] = frame["price"] / frame["carat"]
+    frame.to_csv(tmp_path / "reference.csv", index=False)
+    model["reference"] = str(tmp_path / "reference.csv")
+    model["columns"]["target"] = "price"
+    path = write_config(tmp_path / "monitor.yaml", [model])
+    path.write_text(path.read_text() + f"storage:\n  data_dir: {tmp_path / 'data'}\n")
+    with TestClient(create_app(load_config(path, environ={}), start_scheduler=False)) as client:
+        assert client.get("/v1/models").json()["models"][0]["reference_rows"] == 10_000
