@@ -63,7 +63,7 @@ import yaml
 from common import MODEL, children, cpu_seconds, frame, model_config, records, rss_mb
 
 from monitor_service.config import load_config
-from monitor_service.monitor import build_runtimes
+from monitor_service.runtime import build_runtimes
 from monitor_service.schema import Batch, Kind, validate_rows
 from monitor_service.window import SlidingWindow
 

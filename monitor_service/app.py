@@ -32,7 +32,8 @@ from monitor_service.errors import (
     UnknownModel,
     ValidationFailed,
 )
-from monitor_service.monitor import Monitor, build_runtimes
+from monitor_service.monitor import Monitor
+from monitor_service.runtime import build_runtimes
 from monitor_service.scheduler import Scheduler
 from monitor_service.telemetry import ServiceMetrics
 

@@ -19,7 +19,7 @@ EXIT_CONFIG = 2
 
 def _check_config(path: str) -> int:
     from monitor_service import engine
-    from monitor_service.monitor import build_runtimes
+    from monitor_service.runtime import build_runtimes
 
     try:
         config = load_config(path)

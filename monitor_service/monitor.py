@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
 from monitor_service.calculator import Calculator
-from monitor_service.config import ModelConfig, MonitorConfig
+from monitor_service.config import MonitorConfig
 from monitor_service.errors import (
     CalculationFailed,
     CalculationNotPossible,
@@ -25,110 +24,15 @@ from monitor_service.errors import (
     StorageUnavailable,
     UnknownModel,
 )
-from monitor_service.labels import PendingLabels
 from monitor_service.payload import parse_items
-from monitor_service.ratelimit import RowRateLimiter
-from monitor_service.reference import checked, load_reference
+from monitor_service.reference import load_reference
 from monitor_service.results import CalculationResult, ResultStore
-from monitor_service.schema import Batch, RowSchema, validate_labels, validate_rows
-from monitor_service.storage import ModelLog, Record, RecordKind, ReplayReport
+from monitor_service.runtime import LabelsOutcome, ModelRuntime, RequestBody, use_reference
+from monitor_service.schema import Batch, validate_labels, validate_rows
+from monitor_service.storage import ModelLog, Record, RecordKind
 from monitor_service.telemetry import ServiceMetrics
-from monitor_service.window import SlidingWindow
 
 log = logging.getLogger(__name__)
-_REFERENCE_VERSIONS = itertools.count(1)
-
-
-@dataclass(frozen=True)
-class RequestBody:
-    """A request body as received, for the durable log."""
-
-    body: bytes
-    ndjson: bool
-
-
-@dataclass(frozen=True)
-class LabelsOutcome:
-    model: str
-    accepted: int
-    matched: int
-    pending: int
-
-
-@dataclass
-class ModelRuntime:
-    """One monitored model: its config, row schema, window and reference."""
-
-    config: ModelConfig
-    schema: RowSchema
-    window: SlidingWindow
-    reference: pd.DataFrame
-    pending_labels: PendingLabels
-    log: ModelLog | None = None
-    limiter: RowRateLimiter | None = None
-    # Unique in the process, so a worker's cached reference can never be mistaken for another's.
-    reference_version: int = field(default_factory=lambda: next(_REFERENCE_VERSIONS))
-    replay: ReplayReport = field(default_factory=ReplayReport)
-    compaction: asyncio.Task[None] | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-
-def build_runtimes(config: MonitorConfig) -> dict[str, ModelRuntime]:
-    """Load every reference; report every problem of every model at once."""
-    runtimes: dict[str, ModelRuntime] = {}
-    problems: list[str] = []
-    for index, model in enumerate(config.models):
-        schema = RowSchema.from_model(model, config.server.max_string_length)
-        try:
-            reference = load_reference(model, schema, f"models[{index}].reference")
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        kinds = {spec.name: spec.kind for spec in schema.columns}
-        window = SlidingWindow(
-            kinds,
-            model.window.max_rows,
-            model.window.max_age,
-            id_column=model.columns.id,
-            target_column=model.columns.target,
-        )
-        pending = PendingLabels(model.labels.pending_max, model.labels.pending_ttl)
-        storage = config.storage
-        model_log = None
-        if storage.data_dir is not None:
-            model_log = ModelLog(storage.data_dir / model.name, fsync_every_record=storage.fsync == "batch")
-        if model_log is not None and (saved := model_log.saved_reference()) is not None:
-            saved, saved_problems = checked(saved, schema)  # the columns may have changed since
-            if saved_problems:
-                log.warning(
-                    "model %s: the reference replaced through the API no longer fits the "
-                    "columns (%s); using %s",
-                    model.name,
-                    saved_problems[0][1],
-                    model.reference,
-                )
-            else:
-                log.info(
-                    "model %s: using the reference replaced through the API (%d rows)", model.name, len(saved)
-                )
-                reference = saved
-        limiter = None
-        if (rate := config.server.max_rows_per_second) is not None:
-            burst = max(rate * config.server.burst_seconds, config.server.max_rows_per_request)
-            limiter = RowRateLimiter(rate, burst)
-        runtimes[model.name] = ModelRuntime(model, schema, window, reference, pending, model_log, limiter)
-    if problems:
-        raise ConfigError("references", problems)
-    return runtimes
-
-
-def _use_reference(runtime: ModelRuntime, frame: pd.DataFrame) -> None:
-    runtime.reference = frame.reset_index(drop=True)
-    runtime.reference_version = next(_REFERENCE_VERSIONS)  # the worker's cached copy is now stale
 
 
 class Monitor:
@@ -321,7 +225,7 @@ class Monitor:
 
     async def _swap_reference(self, runtime: ModelRuntime, frame: pd.DataFrame) -> bool:
         await self._persist_reference(runtime, frame)
-        _use_reference(runtime, frame)
+        use_reference(runtime, frame)
         return runtime.log is not None
 
     @staticmethod
@@ -399,7 +303,7 @@ class Monitor:
                 runtime.pending_labels.ttl = model.labels.pending_ttl
                 runtime.pending_labels.max_items = model.labels.pending_max
                 if model.name in references:
-                    _use_reference(runtime, references[model.name])
+                    use_reference(runtime, references[model.name])
             changed.append(model.name)
         self.config = new
         log.info("configuration reloaded; models changed: %s", ", ".join(changed) or "none")

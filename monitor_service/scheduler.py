@@ -7,7 +7,8 @@ import contextlib
 import logging
 import time
 
-from monitor_service.monitor import ModelRuntime, Monitor
+from monitor_service.monitor import Monitor
+from monitor_service.runtime import ModelRuntime
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,9 @@ from prometheus_client import CollectorRegistry
 from monitor_service.calculator import Calculator
 from monitor_service.collector import DriftCollector
 from monitor_service.config import MonitorConfig
-from monitor_service.monitor import Monitor, build_runtimes
+from monitor_service.monitor import Monitor
 from monitor_service.results import CalculationResult, ColumnDrift, ColumnQuality
+from monitor_service.runtime import build_runtimes
 from monitor_service.telemetry import ServiceMetrics
 
 

@@ -16,9 +16,10 @@ from monitor_service import engine
 from monitor_service.calculator import Calculator
 from monitor_service.collector import DriftCollector
 from monitor_service.config import ModelConfig, MonitorConfig
-from monitor_service.monitor import Monitor, build_runtimes
+from monitor_service.monitor import Monitor
 from monitor_service.reference import load_reference
 from monitor_service.results import CalculationResult
+from monitor_service.runtime import build_runtimes
 from monitor_service.schema import RowSchema, validate_rows
 from monitor_service.telemetry import ServiceMetrics
 from monitor_service.window import SlidingWindow

@@ -19,8 +19,8 @@ from monitor_service.errors import (
     UnknownModel,
     ValidationFailed,
 )
-from monitor_service.monitor import RequestBody
 from monitor_service.payload import is_ndjson, parse_items
+from monitor_service.runtime import RequestBody
 
 router = APIRouter(prefix="/v1/models", tags=["ingest"])
 

@@ -12,8 +12,9 @@ from fastapi.responses import HTMLResponse
 
 from monitor_service.api.deps import UNAUTHORIZED, MonitorDep, read_body, require_admin_token
 from monitor_service.errors import FieldError, ValidationFailed
-from monitor_service.monitor import ModelRuntime, Monitor
+from monitor_service.monitor import Monitor
 from monitor_service.reference import parse_reference
+from monitor_service.runtime import ModelRuntime
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from example_model_service.models import CATEGORICAL, MONITOR_MODELS, NUMERICAL, PROBABILITY_COLUMN, TARGETS
 from monitor_service.config import load_config
-from monitor_service.monitor import build_runtimes
+from monitor_service.runtime import build_runtimes
 
 STACK = Path(__file__).resolve().parents[2] / "config" / "stack.yaml"
 
