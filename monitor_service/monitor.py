@@ -31,8 +31,17 @@ from monitor_service.runtime import LabelsOutcome, ModelRuntime, RequestBody, us
 from monitor_service.schema import Batch, validate_labels, validate_rows
 from monitor_service.storage import ModelLog, Record, RecordKind
 from monitor_service.telemetry import ServiceMetrics
+from monitor_service.window import WindowSnapshot
 
 log = logging.getLogger(__name__)
+
+
+def _nonempty_snapshot(runtime: ModelRuntime) -> WindowSnapshot:
+    """The window now, or CalculationNotPossible (409) when it holds no rows."""
+    snapshot = runtime.window.snapshot(time.time())
+    if not snapshot.rows:
+        raise CalculationNotPossible(f"the window of model {runtime.name!r} holds no rows yet")
+    return snapshot
 
 
 class Monitor:
@@ -193,9 +202,7 @@ class Monitor:
         runtime = self.runtime(name)
         async with runtime.lock:
             started = time.perf_counter()
-            snapshot = runtime.window.snapshot(time.time())
-            if not snapshot.rows:
-                raise CalculationNotPossible(f"the window of model {name!r} holds no rows yet")
+            snapshot = _nonempty_snapshot(runtime)
             try:
                 result = await self.calculator.compute(
                     runtime.config, runtime.reference_version, runtime.reference, snapshot.columns
@@ -243,9 +250,7 @@ class Monitor:
         """Evidently's HTML report of the current window against the reference."""
         runtime = self.runtime(name)
         async with runtime.lock:
-            snapshot = runtime.window.snapshot(time.time())
-            if not snapshot.rows:
-                raise CalculationNotPossible(f"the window of model {name!r} holds no rows yet")
+            snapshot = _nonempty_snapshot(runtime)
             try:
                 return await self.calculator.report_html(
                     runtime.config, runtime.reference_version, runtime.reference, snapshot.columns
