@@ -18,6 +18,7 @@ from monitor_service.api import admin, health, ingest, models
 from monitor_service.calculator import Calculator
 from monitor_service.collector import DriftCollector
 from monitor_service.config import MonitorConfig
+from monitor_service.drift_warnings import drift_warnings
 from monitor_service.errors import (
     BadRequest,
     CalculationFailed,
@@ -82,6 +83,9 @@ def create_app(
     """Build the whole service from a validated config; references are loaded here."""
     registry = CollectorRegistry()
     runtimes = build_runtimes(config)
+    for index, runtime in enumerate(runtimes.values()):
+        for warning in drift_warnings(runtime.config, runtime.reference, f"models[{index}]"):
+            log.warning("%s", warning)
     metrics = ServiceMetrics(registry, list(runtimes))
     monitor = Monitor(config, runtimes, Calculator(config.server.executor), metrics)
     registry.register(DriftCollector(monitor, version("evidently")))

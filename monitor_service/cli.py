@@ -11,6 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from monitor_service.config import load_config
+from monitor_service.drift_warnings import drift_warnings
 from monitor_service.errors import ConfigError
 from monitor_service.serving import GracefulServer
 
@@ -30,11 +31,13 @@ def _check_config(path: str) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    for runtime in runtimes.values():
+    for index, runtime in enumerate(runtimes.values()):
         print(
             f"{runtime.name}: {runtime.config.task}, reference {len(runtime.reference)} rows, "
             f"{len(runtime.schema.columns)} columns"
         )
+        for warning in drift_warnings(runtime.config, runtime.reference, f"models[{index}]"):
+            print(f"warning: {warning}")
     print(f"{path}: OK")
     return 0
 

@@ -214,9 +214,14 @@ class Monitor:
                 raise CalculationFailed(f"calculation for model {name!r} failed: {message}") from exc
             finally:
                 self.metrics.calculation_duration.labels(name).observe(time.perf_counter() - started)
-            result = replace(result, duration_seconds=time.perf_counter() - started)
-            self.store.record_success(result)
-            if runtime.config.moving_reference:
+            result = replace(
+                result,
+                duration_seconds=time.perf_counter() - started,
+                window_first_arrival=float(snapshot.arrival[0]),
+                window_last_arrival=float(snapshot.arrival[-1]),
+            )
+            self.store.record_success(result, runtime.config.drift.confirmation)
+            if runtime.config.moves_reference:  # legacy mode only
                 current = pd.DataFrame(snapshot.columns)
                 try:
                     await self._swap_reference(runtime, current[list(runtime.reference.columns)])

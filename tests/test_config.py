@@ -23,7 +23,8 @@ def test_config_example_loads_with_reference_resolved_against_file() -> None:
     assert model.reference == (ROOT / "datasets" / "diamonds" / "reference.csv").resolve()
     assert model.schedule.every == 30.0
     assert model.window.max_age == 3600.0
-    assert model.drift.per_column["carat"].stattest == "wasserstein"
+    assert (model.drift.mode, model.drift.alpha) == ("tested", 0.05)
+    assert model.drift.per_column["carat"].min_effect == 0.2
 
 
 def test_config_rejects_unknown_key_with_path_and_line() -> None:
@@ -141,7 +142,7 @@ def test_check_config_cli_exits_2_listing_problems(tmp_path: Path) -> None:
 
 def test_check_config_cli_reports_unknown_stattest(tmp_path: Path) -> None:
     model = diamonds_model()
-    model["drift"] = {"per_column": {"carat": {"stattest": "no_such_test"}}}
+    model["drift"] = {"mode": "legacy", "per_column": {"carat": {"stattest": "no_such_test"}}}
     done = _check_config(write_config(tmp_path / "c.yaml", [model]))
     assert done.returncode == 2
     assert "models[0].drift (column 'carat')" in done.stderr

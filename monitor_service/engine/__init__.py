@@ -1,10 +1,17 @@
 """The only package that computes with Evidently: (model, reference, current) -> CalculationResult.
 
-Drift scores come from Evidently's own stat-test registry, called exactly as its `ValueDrift`
-metric calls it (same test selection by type and size, same cleaning of infinities and nulls,
-same thresholds), without building a `Report`: a report also renders plotly widgets for every
-column, which is most of its cost and which a monitor only needs when someone opens the HTML
-report. `build_report()` gives that full Report on demand; the tests prove both agree.
+Two drift modes (`drift.mode`):
+- `tested` (default): per-column two-sample tests registered in Evidently's stat-test registry
+  (engine/stattests.py), chosen once per column from the config and the reference (engine/plan.py),
+  corrected across the model's columns, with effect-size floors, the missing share as a signal of
+  its own, and a multivariate domain classifier (engine/domain.py); see engine/tested.py.
+- `legacy`: Evidently's own default test selection and thresholds and the share-of-drifted-columns
+  rule, exactly as `ValueDrift` and `DataDriftPreset` compute them (engine/drift.py).
+
+Either way the scores come from Evidently's registry called as `ValueDrift` calls it (same cleaning
+of infinities and nulls), without building a `Report`: a report also renders plotly widgets for
+every column, which is most of its cost. `build_report()` gives that full Report on demand; the
+tests prove both agree.
 """
 
 from __future__ import annotations
@@ -23,15 +30,25 @@ from monitor_service.engine.columns import (
     quality_columns,
 )
 from monitor_service.engine.data_quality import column_quality
-from monitor_service.engine.drift import ColumnSkipped, check_stattests, column_drift
+from monitor_service.engine.drift import (
+    ColumnSkipped,
+    DriftOutcome,
+    check_stattests,
+    column_drift,
+    legacy_drift,
+)
+from monitor_service.engine.plan import check_tested
 from monitor_service.engine.quality import labelled_rows, model_quality
 from monitor_service.engine.report import build_report, report_html
-from monitor_service.results import CalculationResult, ColumnDrift, ColumnQuality, SkippedColumn
+from monitor_service.engine.tested import tested_drift
+from monitor_service.results import CalculationResult, ColumnQuality, SkippedColumn
 
 __all__ = [
     "CATEGORICAL",
     "NUMERICAL",
+    "ColumnSkipped",
     "build_report",
+    "check_config",
     "check_stattests",
     "column_drift",
     "column_options",
@@ -39,6 +56,7 @@ __all__ = [
     "compute",
     "data_definition",
     "drift_columns",
+    "drift_outcome",
     "labelled_rows",
     "model_quality",
     "report_html",
@@ -46,18 +64,18 @@ __all__ = [
 ]
 
 
+def drift_outcome(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> DriftOutcome:
+    """The drift half of a calculation, in the model's drift mode."""
+    if model.drift.mode == "legacy":
+        return legacy_drift(model, reference, current)
+    return tested_drift(model, reference, current)
+
+
 def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> CalculationResult:
     """Run every enabled check of `model` on the current window against the reference."""
     started = time.perf_counter()
-    drifts: list[ColumnDrift] = []
-    skipped: list[SkippedColumn] = []
-    for column, role, column_type in drift_columns(model):
-        if role == "target" and current[column].isna().all():
-            continue  # labels have not arrived in this window: no target drift to report
-        try:
-            drifts.append(column_drift(model, column, role, column_type, reference[column], current[column]))
-        except ColumnSkipped as skip:
-            skipped.append(SkippedColumn(column, role, str(skip)))
+    drift = drift_outcome(model, reference, current)
+    skipped = list(drift.skipped)
     quality: list[ColumnQuality] = []
     if "data_quality" in model.metrics:
         quality = [
@@ -66,28 +84,37 @@ def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) 
         ]
     quality_values, labelled, quality_problem = model_quality(model, current)
     if quality_problem and model.columns.target:
-        skipped.append(SkippedColumn(model.columns.target, "target", quality_problem))
-    features = [d for d in drifts if d.role == "feature"]
-    drifted = sum(d.detected for d in features)
-    share = model.drift.share
+        skipped.append(SkippedColumn(model.columns.target, "target", quality_problem, "model_quality"))
     return CalculationResult(
         model=model.name,
         finished_at=time.time(),
         duration_seconds=time.perf_counter() - started,
         current_rows=len(current),
         reference_rows=len(reference),
-        drift_share=share,
-        dataset_drift=(drifted / len(features) >= share) if features else None,
-        drifted_columns=drifted,
-        tested_columns=len(features),
-        columns=tuple(drifts),
+        drift_share=drift.drift_share,
+        dataset_drift=drift.dataset_drift,
+        drifted_columns=drift.drifted_columns,
+        tested_columns=drift.tested_columns,
+        columns=drift.columns,
         quality=tuple(quality),
         skipped=tuple(skipped),
         model_quality=quality_values,
         labelled_rows=labelled,
+        mode=model.drift.mode,
+        alpha=drift.alpha,
+        correction=model.drift.correction if model.drift.mode == "tested" else None,
+        classifier=drift.classifier,
+        untestable_columns=drift.untestable,
     )
+
+
+def check_config(model: ModelConfig, where: str) -> list[str]:
+    """Problems of a model's drift settings that need Evidently's registry to see."""
+    if model.drift.mode == "legacy":
+        return check_stattests(model, where)
+    return check_tested(model, where)
 
 
 def warm_up(models: list[ModelConfig]) -> list[str]:
     """Run in the calculation worker at start: imports Evidently there and checks the stat tests."""
-    return [p for i, m in enumerate(models) for p in check_stattests(m, f"models[{i}]")]
+    return [p for i, m in enumerate(models) for p in check_config(m, f"models[{i}]")]
