@@ -555,7 +555,17 @@ def main() -> None:
     ]
     orders = [(name, int(size), reps) for name in tables for size in args.order_sizes.split(",") if size]
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-        cell_results = pool.map(run_cell, cells, chunksize=1)
+        cell_results = []
+        for cell in pool.imap(run_cell, cells, chunksize=1):  # progress as cells finish, in order
+            cell_results.append(cell)
+            r = summarise(cell)
+            print(
+                f"  [{time.perf_counter() - started:6.0f} s] {cell.table} {cell.size} {cell.scenario}: "
+                + f"new {r['new']:.1%}, old any {r['old_any']:.1%}, old share {r['old_share']:.1%} "
+                + f"(n={r['n']})",
+                file=sys.stderr,
+                flush=True,
+            )
         flap_results = pool.map(run_flapping, flaps, chunksize=1)
         order_results = pool.map(run_order, orders, chunksize=1)
     rows = [summarise(c) for c in cell_results]

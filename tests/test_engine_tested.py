@@ -252,3 +252,45 @@ def test_test_choice_comes_from_the_reference_not_the_window(tmp_path: Any) -> N
         table = next(c for c in result.columns if c.column == "table")
         choices.add((table.stattest, table.effect))
     assert choices == {("chi2_homogeneity", "jensenshannon_clipped")}
+
+
+def test_tested_report_shows_our_verdict_and_not_the_share_rule_widget() -> None:
+    model = _model()
+    reference, current = _reference(), _window("drifted", 300)
+    result = engine.compute(model, reference, current)
+    page = engine.report_html(model, reference, current)
+    start, end = page.index("<section id='drift-verdict'"), page.index("</section>")
+    section = page[start:end]
+    assert page.index("<body>") < start
+    assert "Drift verdict of model diamonds: <b style='color:#c00'>drift</b>" in section
+    for column in result.columns:  # the same corrected p-values as the calculation
+        assert f"<td>{column.column}</td>" in section
+        assert f"<td>{column.corrected_p_value:.3g}</td>" in section
+    assert result.classifier is not None and f"AUC {result.classifier.auc:.3f}" in section
+    assert "Share of Drifted Columns" not in page  # Evidently's share-rule widget is not our verdict
+    legacy = engine.report_html(_model(mode="legacy"), reference, current)
+    assert "Share of Drifted Columns" in legacy and "drift-verdict" not in legacy
+
+
+def test_verdict_section_escapes_column_names() -> None:
+    from monitor_service.engine.drift import DriftOutcome
+    from monitor_service.engine.verdict_html import verdict_section
+    from monitor_service.results import ColumnDrift, SkippedColumn
+
+    hostile = "<img src=x onerror=alert(1)>"
+    outcome = DriftOutcome(
+        columns=(
+            ColumnDrift(
+                hostile, "feature", "ks_2samp", 0.5, 0.025, False, 0.5, 0.9, "wasserstein", 0.01, 0.1
+            ),
+        ),
+        skipped=(SkippedColumn(hostile, "feature", "no values", "no_current_values"),),
+        dataset_drift=True,
+        drifted_columns=1,
+        tested_columns=2,
+        alpha=0.025,
+        untestable=1,
+    )
+    section = verdict_section("m", outcome, "holm")
+    assert hostile not in section
+    assert "&lt;img src=x onerror=alert(1)&gt;" in section

@@ -1,7 +1,7 @@
 """The multivariate domain classifier: can a model tell the window's rows from the reference's?
 
-A gradient-boosting classifier (scikit-learn's HistGradientBoostingClassifier: native missing
-values and categories) is trained on half of a sample of reference rows and window rows (at most
+A gradient-boosting classifier (scikit-learn's HistGradientBoostingClassifier, which handles
+missing values natively) is trained on half of a sample of reference rows and window rows (at most
 `classifier.max_rows` from each side) and scored on the other half. Its held-out AUC says how
 separable the two are (0.5: not at all), whatever the shift: one column, a mix of columns, a
 change in their joint distribution. The p-value is the one-sided Mann-Whitney U test of the held-out
@@ -29,7 +29,12 @@ from threadpoolctl import threadpool_limits
 
 from monitor_service.results import ColumnImportance, DomainClassifierResult
 
-MAX_CATEGORIES = 254  # codes 0..253 for the reference's most frequent values, 254 for all others
+# Categories become their rank by frequency in the reference (0 = most frequent), values beyond the
+# 254 most frequent and values the reference never had share one code. The trees split on those
+# ranks like on numbers (two splits isolate any category): scikit-learn's own categorical support
+# re-encodes the matrix through a ColumnTransformer on every predict, which made the explanation
+# (one predict per column) several times slower than the classifier itself.
+MAX_CATEGORIES = 254
 OTHER = MAX_CATEGORIES
 MAX_ITER = 60
 # Reference rows per window row: beyond about 4, more reference rows hardly narrow the AUC's
@@ -109,7 +114,7 @@ def classify(
         min_samples_leaf=20,
         early_stopping=False,
         class_weight=None,
-        categorical_features=np.array(is_categorical) if any(is_categorical) else None,
+        categorical_features=None,
         random_state=int(rng.integers(2**31 - 1)),
     )
     x_test = np.vstack([ref_x[ref_test], cur_x[cur_test]])

@@ -1,4 +1,9 @@
-"""Evidently's full Report (with widgets) and its HTML page, for the checks `compute` runs."""
+"""Evidently's full Report (with widgets) and its HTML page, for the checks `compute` runs.
+
+Tested mode: one `ValueDrift` per column and registered test (its raw p-value) and per effect measure
+(its effect size), with our verdict on top (engine/verdict_html.py): corrected p-values, the
+classifier, the dataset verdict. Legacy mode: Evidently's drift preset, as before.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,17 @@ from evidently.presets import DataDriftPreset
 from monitor_service.config import ModelConfig
 from monitor_service.engine.columns import column_options, data_definition, drift_columns
 from monitor_service.engine.drift import clean
+from monitor_service.engine.plan import plan_columns
+from monitor_service.engine.tested import split_alpha, tested_drift
+from monitor_service.engine.verdict_html import insert_section, verdict_section
 
 
 def build_report(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> Any:
-    """The full Evidently Report (with widgets) for the same checks `compute` runs: the drift preset
-    over the features (its table and drifted-columns count), plus target and prediction drift."""
+    """The full Evidently Report (with widgets) for the same checks `compute` runs. Legacy mode: the
+    drift preset over the features (its table and drifted-columns count), plus target and prediction
+    drift. Tested mode: each column's test and effect size."""
+    if model.drift.mode == "tested":
+        return _tested_report(model, reference, current)
     drift = model.drift
     testable = {
         name
@@ -52,11 +63,30 @@ def build_report(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFr
     )
 
 
+def _tested_report(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> Any:
+    alpha, _ = split_alpha(model)
+    metrics: list[Any] = []
+    for plan in plan_columns(model, reference):
+        if _has_values(reference, plan.column) and _has_values(current, plan.column):
+            metrics.append(ValueDrift(column=plan.column, method=plan.test, threshold=alpha))
+            metrics.append(ValueDrift(column=plan.column, method=plan.effect, threshold=plan.min_effect))
+    definition = data_definition(model)
+    current = current[[c for c in current.columns if c in reference.columns]]
+    return Report(metrics).run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+
+
 def _has_values(frame: pd.DataFrame, column: str) -> bool:
     return column in frame and not clean(frame[column]).empty
 
 
 def report_html(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> str:
-    """Evidently's interactive HTML report (one self-contained page) of `build_report`."""
+    """Evidently's interactive HTML report (one self-contained page) of `build_report`; in tested
+    mode with the verdict section on top."""
     html: str = build_report(model, reference, current).get_html_str(as_iframe=False)
+    if model.drift.mode == "tested":
+        section = verdict_section(model.name, tested_drift(model, reference, current), model.drift.correction)
+        html = insert_section(html, section)
     return html
