@@ -14,8 +14,8 @@ a subgroup making 25/50/100 % of the window, 10/30 % nulls in one column; for `n
 one row replaced by a sentinel (999999 in the numbers, a never-seen category) or by another real
 row (flip rates against the unchanged window). Then flapping on stationary streams (window/slide
 2000/200 and 200/20): raw and confirmed flips per calculation, the longest raw excursion, and the
-delay to confirm a real step change; and windows that are contiguous blocks in file order against a
-reference that is too, with and without `calibration: reference_chunks`.
+delay to confirm a real step change; and windows that are contiguous blocks in file order, against a
+random sample and against the table in file order, with and without `calibration: reference_chunks`.
 
     python bench/calibration.py --quick                      # minutes: small windows, few repetitions
     python bench/calibration.py                              # the full run (hours on 2 cores)
@@ -259,33 +259,35 @@ def _step_delays(
 # ----------------------------------------------------------------------------- natural order
 
 
-def run_order(args: tuple[str, int, int]) -> dict[str, Any]:
-    """Reference = the first half of the table in file order; windows = contiguous blocks of the
-    second half. Nothing changed in the population: only the order assumption is broken."""
-    name, size, reps = args
+def run_order(args: tuple[str, int, int, int]) -> dict[str, Any]:
+    """Windows that are contiguous blocks of the table in file order: the population is the same,
+    only the order assumption is broken. Against a random sample as reference (the default), and
+    against the whole table in file order as reference, with and without calibration from its
+    chunks; and, to show what calibration costs, blocks with a +0.5 sd shift of one column."""
+    name, size, reps, reference_rows = args
     table = data.load(name)
-    half = len(table.frame) // 2
-    if half < size * 2:
-        return {"table": name, "size": size, "skipped": f"half the table ({half} rows) is too short"}
-    reference = data.contiguous(table, 0, half)
+    rows = len(table.frame)
     plain = ModelConfig.model_validate(data.model_config(table, size))
     calibrated = ModelConfig.model_validate(data.model_config(table, size, calibration="reference_chunks"))
+    ordered = table.frame.reset_index(drop=True)
     rng = np.random.default_rng(data.seed_of("order", name, size))
-    hits = {"new": 0, "new calibrated": 0}
+    hits = {"sample ref": 0, "ordered ref": 0, "ordered ref calibrated": 0, "calibrated, +0.5 sd": 0}
     from monitor_service import engine
 
-    for _ in range(reps):
-        start = int(rng.integers(half, len(table.frame) - size))
-        current = data.contiguous(table, start, size)
-        hits["new"] += bool(engine.drift_outcome(plain, reference, current).dataset_drift)
-        hits["new calibrated"] += bool(engine.drift_outcome(calibrated, reference, current).dataset_drift)
-    shuffled = {"new": 0, "new calibrated": 0}
-    for _ in range(reps):  # the same reference against random samples of the second half
-        current = table.frame.iloc[half + rng.choice(len(table.frame) - half, size, replace=False)]
-        current = current.reset_index(drop=True)
-        shuffled["new"] += bool(engine.drift_outcome(plain, reference, current).dataset_drift)
-        shuffled["new calibrated"] += bool(engine.drift_outcome(calibrated, reference, current).dataset_drift)
-    return {"table": name, "size": size, "reps": reps, "contiguous": hits, "random": shuffled}
+    def drift(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> int:
+        return int(bool(engine.drift_outcome(model, reference, current).dataset_drift))
+
+    for rep in range(reps):
+        start = int(rng.integers(0, rows - size))
+        block = data.contiguous(table, start, size)
+        hits["sample ref"] += drift(plain, data.reference(table, rng, reference_rows), block)
+        hits["ordered ref"] += drift(plain, ordered, block)
+        hits["ordered ref calibrated"] += drift(calibrated, ordered, block)
+        shifted = block.copy()
+        column = table.eligible[rep % len(table.eligible)]
+        shifted[column] = shifted[column] + 0.5 * float(table.frame[column].std())
+        hits["calibrated, +0.5 sd"] += drift(calibrated, ordered, shifted)
+    return {"table": name, "size": size, "reps": reps, "hits": hits}
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -391,21 +393,18 @@ def print_flapping(results: list[Flapping]) -> None:
 
 
 def print_order(results: list[dict[str, Any]]) -> None:
-    head = f"{'contiguous new':>15} {'calibrated':>11} {'random new':>11} {'calibrated':>11}"
-    print(f"\n{'natural order':<15}{'rows':>7} {'reps':>5} {head}")
+    keys = ["sample ref", "ordered ref", "ordered ref calibrated", "calibrated, +0.5 sd"]
+    print(f"\n{'natural order':<15}{'rows':>7} {'reps':>5} " + " ".join(f"{k:>22}" for k in keys))
     for r in results:
-        if "skipped" in r:
-            print(f"{r['table']:<15}{r['size']:>7} skipped: {r['skipped']}")
-            continue
         n = r["reps"]
-        c, s = r["contiguous"], r["random"]
         print(
-            f"{r['table']:<15}{r['size']:>7} {n:>5} {c['new'] / n:>15.1%} {c['new calibrated'] / n:>11.1%} "
-            f"{s['new'] / n:>11.1%} {s['new calibrated'] / n:>11.1%}"
+            f"{r['table']:<15}{r['size']:>7} {n:>5} " + " ".join(f"{r['hits'][k] / n:>22.1%}" for k in keys)
         )
     print(
-        "reference: first half of the table in file order; windows: contiguous blocks (or random rows) of "
-        "the second half; dataset drift rate, default vs calibration: reference_chunks"
+        "windows: contiguous blocks of the table in file order (same population, rows not a sample); "
+        "dataset drift rate against a random sample as reference, against the whole table in file order, "
+        "the same with calibration: reference_chunks, and blocks shifted by +0.5 sd in one column "
+        "(detection under calibration)"
     )
 
 
@@ -553,7 +552,12 @@ def main() -> None:
         for name in tables
         for w, s in (pair.split("/") for pair in args.flapping.split(",") if pair)
     ]
-    orders = [(name, int(size), reps) for name in tables for size in args.order_sizes.split(",") if size]
+    orders = [
+        (name, int(size), reps, args.reference_rows)
+        for name in tables
+        for size in args.order_sizes.split(",")
+        if size
+    ]
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         cell_results = []
         for cell in pool.imap(run_cell, cells, chunksize=1):  # progress as cells finish, in order

@@ -460,11 +460,11 @@ def drift_overview() -> Json:
             "How well a classifier trained on the latest calculation's rows tells window rows from reference "
             "rows, on rows it did not train on: 0.5 = indistinguishable, 1 = fully separable. It sees "
             "changes of the columns' joint distribution that no single column shows. It detects when its "
-            "p-value is at or below its alpha AND the AUC reaches drift.classifier.min_auc (0.55 by "
+            "p-value is at or below its alpha AND the AUC reaches drift.classifier.min_auc (0.62 by "
             "default). Tested mode only.",
             [target(f"max by (model) (drift_monitor_domain_classifier_auc{M})", "{{model}}", instant=True)],
             unit="none",
-            steps=thresholds((None, "green"), (0.55, "orange"), (0.65, "red")),
+            steps=thresholds((None, "green"), (0.56, "orange"), (0.62, "red")),
             decimals=2,
         ),
         6,

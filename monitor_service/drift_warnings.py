@@ -73,6 +73,14 @@ def drift_warnings(model: ModelConfig, reference: pd.DataFrame, where: str) -> l
     out += _reference(model, reference, where)
     family = family_size(model)
     alpha = columns_alpha(model)
+    goodness = [c for c, own in model.drift.per_column.items() if own.test == "chisquare"]
+    if goodness:
+        out.append(
+            f"{where}.drift.per_column: chisquare (columns {', '.join(goodness)}) is Evidently's "
+            "goodness-of-fit test: it takes the reference's proportions as exact, so its false alarms grow "
+            "with the window (and one row of a new category gives p = 0). chi2_homogeneity is the "
+            "two-sample test"
+        )
     anderson = [c for c, own in model.drift.per_column.items() if own.test == "anderson"]
     if anderson and model.drift.correction == "holm" and AD_P_FLOOR * family > alpha:
         out.append(

@@ -137,7 +137,8 @@ class CalculationResult:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["drifted_columns_ratio"] = self.drifted_ratio
-        return _json_safe(out)
+        safe: dict[str, Any] = _json_safe(out)
+        return safe
 
 
 def _json_safe(value: Any) -> Any:

@@ -183,6 +183,11 @@ def test_anderson_with_holm_over_many_tests_is_warned_about(tmp_path: Path) -> N
     assert drift_warnings(bh, reference, "models[0]") == []
 
 
+def test_goodness_of_fit_chisquare_is_warned_about() -> None:
+    warnings = drift_warnings(_model(per_column={"cut": {"test": "chisquare"}}), _reference(), "models[0]")
+    assert len(warnings) == 1 and "chisquare (columns cut) is Evidently's goodness-of-fit test" in warnings[0]
+
+
 def test_check_config_prints_warnings_and_still_passes(tmp_path: Path) -> None:
     small = tmp_path / "small.csv"
     _reference().head(500).to_csv(small, index=False)

@@ -294,3 +294,30 @@ def test_verdict_section_escapes_column_names() -> None:
     section = verdict_section("m", outcome, "holm")
     assert hostile not in section
     assert "&lt;img src=x onerror=alert(1)&gt;" in section
+
+
+def test_reference_chunk_calibration_raises_floors_for_ordered_references() -> None:
+    """A reference in a natural order (here: by table): contiguous blocks of it differ from the rest
+    with no population change. Calibrated from chunks in file order, the floors absorb that spread."""
+    from monitor_service.engine.calibration import calibrate, calibrated_min_auc
+    from monitor_service.engine.plan import plan_columns
+
+    reference = _reference().sort_values("table", kind="mergesort").reset_index(drop=True)
+    block = reference.iloc[6000:7000].reset_index(drop=True)  # a contiguous block, nothing changed
+    plain = ModelConfig.model_validate(diamonds_model(window={"max_rows": 1000}))
+    calibrated = ModelConfig.model_validate(
+        diamonds_model(window={"max_rows": 1000}, drift={"calibration": "reference_chunks"})
+    )
+    plans = plan_columns(calibrated, reference)
+    calibration = calibrate(calibrated, reference, plans)
+    assert (calibration.chunk_rows, calibration.chunks) == (1000, 10)
+    assert calibration.min_effect["table"] > 1.0  # chunks sorted by table are far apart on it
+    assert calibrated_min_auc(calibrated, reference, plans) > 0.9
+    assert calibrate(calibrated, reference, plans) is calibration  # cached per reference content
+    assert engine.compute(plain, reference, block).dataset_drift is True
+    result = engine.compute(calibrated, reference, block)
+    assert result.dataset_drift is False
+    table = next(c for c in result.columns if c.column == "table")
+    assert table.min_effect == pytest.approx(calibration.min_effect["table"])
+    # calibration never lowers a floor below the configured one
+    assert all(c.min_effect is not None and c.min_effect >= 0.05 for c in result.columns)

@@ -165,6 +165,48 @@ def _fisher_homogeneity(
     return p_value, p_value <= threshold
 
 
+# The noise allowance is this many times the effect size expected with no change at all: about the
+# 95th percentile of that effect between two samples of the sizes at hand.
+NOISE_FACTOR = 2.0
+
+
+def null_effect(measure: str, reference: pd.Series, current_rows: int, numerical: bool) -> float:
+    """The effect size expected between two samples of one population of these sizes (its mean
+    sampling noise), from large-sample approximations, for the effect measure `measure`:
+
+    - wasserstein (normed by the reference's standard deviation, as Evidently): the two empirical
+      CDFs differ at x by about N(0, F(x)(1 - F(x))(1/n + 1/m)), so the expected distance is
+      sqrt(2/pi) sqrt(1/n + 1/m) * integral sqrt(F(1 - F)) dx / sd (F: the reference's CDF);
+    - jensenshannon (distance, natural log): the divergence is about chi2 / 8, whose expectation is
+      (k - 1)(1/n + 1/m) / 8 over k categories or bins; its square root;
+    - psi: about chi2, expectation (k - 1)(1/n + 1/m).
+    """
+    m, n = len(reference), max(current_rows, 1)
+    scale = 1 / n + 1 / m
+    if measure == "wasserstein":
+        values = np.sort(reference.to_numpy(dtype=np.float64))
+        cdf = np.arange(1, len(values)) / len(values)
+        area = float(np.sum(np.diff(values) * np.sqrt(cdf * (1 - cdf))))
+        return math.sqrt(2 / math.pi * scale) * area / max(float(np.std(values)), 0.001)
+    distinct = int(reference.nunique())
+    if numerical and distinct > 20:  # Evidently bins such columns (Sturges) over both samples
+        categories = math.ceil(math.log2(m + n)) + 1
+    else:
+        categories = max(distinct, 2)
+    if measure == "psi":
+        return (categories - 1) * scale
+    return math.sqrt((categories - 1) * scale / 8)
+
+
+def effective_floor(measure: str, floor: float, null: float) -> float:
+    """The floor a measured effect must reach: the configured one raised by the noise allowance
+    (in quadrature for distances, whose squares add; added for PSI, itself a divergence)."""
+    allowance = NOISE_FACTOR * null
+    if measure == "psi":
+        return floor + allowance
+    return math.sqrt(floor * floor + allowance * allowance)
+
+
 def clip_to_reference(reference: pd.Series, current: pd.Series) -> pd.Series:
     """The window's numbers clipped to the reference's observed [min, max]."""
     return current.clip(reference.min(), reference.max())

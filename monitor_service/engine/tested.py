@@ -1,6 +1,11 @@
 """Tested mode: per-column two-sample tests corrected across the model's columns, effect floors, the
 missing share as a signal of its own, and the domain classifier, combined into one verdict.
 
+The effect floor a column must reach is `min_effect` raised by a noise allowance: twice the effect
+size two samples of these sizes show with no change at all (stattests.null_effect). With 200 rows a
+window's normed Wasserstein distance from its own population is about 0.08, so without it a 0.05 sd
+change on a column with a point mass (significant at once) would pass a 0.1 floor on noise alone.
+
 The chance of any false alarm per model and calculation is held at `drift.alpha`: the classifier's
 p-value gets `alpha * classifier.alpha_share`, and the p-values of all columns (distribution and
 missing share; features, target and predictions) are corrected together (Holm, or
@@ -22,9 +27,10 @@ from evidently.legacy.calculations.stattests.registry import get_registered_stat
 from monitor_service.config import ModelConfig
 from monitor_service.engine import domain
 from monitor_service.engine.calibration import calibrated, calibrated_min_auc
+from monitor_service.engine.columns import NUMERICAL
 from monitor_service.engine.drift import DriftOutcome, clean
 from monitor_service.engine.plan import ColumnPlan, plan_columns
-from monitor_service.engine.stattests import fisher_2x2
+from monitor_service.engine.stattests import effective_floor, fisher_2x2, null_effect
 from monitor_service.results import ColumnDrift, DomainClassifierResult, MissingDrift, SkippedColumn
 
 
@@ -33,6 +39,7 @@ class _Raw:
     plan: ColumnPlan
     p_value: float
     effect_size: float
+    floor: float  # the configured floor raised by the noise allowance of these sample sizes
     missing: tuple[float, float, float] | None = None  # p-value, reference share, current share
 
 
@@ -128,7 +135,9 @@ def tested_drift(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFr
             reason = f"{plan.test}/{plan.effect} failed: {type(exc).__name__}: {exc}"
             skipped.append(SkippedColumn(plan.column, plan.role, reason, "test_failed"))
             continue
-        raws.append(_Raw(plan, p_value, size, missing))
+        null = null_effect(plan.measure, ref, len(cur), plan.test_type == NUMERICAL)
+        floor = effective_floor(plan.measure, plan.min_effect, null)
+        raws.append(_Raw(plan, p_value, size, floor, missing))
     family = _Family()
     slots = [(family.add(r.p_value), family.add(r.missing[0]) if r.missing else None) for r in raws]
     corrected = correct(family.p_values, model.drift.correction)
@@ -163,7 +172,7 @@ def _column(
     model: ModelConfig, raw: _Raw, corrected: float, missing_corrected: float | None, alpha: float
 ) -> ColumnDrift:
     plan = raw.plan
-    distribution = corrected <= alpha and raw.effect_size >= plan.min_effect
+    distribution = corrected <= alpha and raw.effect_size >= raw.floor
     missing = None
     if raw.missing is not None and missing_corrected is not None:
         p_value, ref_share, cur_share = raw.missing
@@ -188,7 +197,7 @@ def _column(
         corrected_p_value=corrected,
         effect=plan.effect,
         effect_size=raw.effect_size,
-        min_effect=plan.min_effect,
+        min_effect=raw.floor,
         distribution_detected=distribution,
         missing=missing,
     )
