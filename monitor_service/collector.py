@@ -176,7 +176,8 @@ def _drift_families(statuses: list[ModelStatus]) -> Iterator[Metric]:
     )
     min_effect = _gauge(
         "column_drift_min_effect",
-        "Tested mode: effect size (absolute, for the missing share) a change must reach to count as drift.",
+        "Tested mode: effect size (absolute, for the missing share) a change must reach to count as drift: "
+        "the configured floor raised by the noise allowance of the sample sizes.",
         signal,
     )
     untestable = _gauge(

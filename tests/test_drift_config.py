@@ -48,7 +48,7 @@ def test_drift_defaults_are_the_tested_mode() -> None:
     assert (drift.classifier.enabled, drift.classifier.alpha_share, drift.classifier.min_auc) == (
         True,
         0.5,
-        0.55,
+        0.62,
     )
     assert (drift.confirm, drift.clear, drift.turnover) == (3, 3, True)
 

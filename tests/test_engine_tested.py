@@ -318,6 +318,29 @@ def test_reference_chunk_calibration_raises_floors_for_ordered_references() -> N
     result = engine.compute(calibrated, reference, block)
     assert result.dataset_drift is False
     table = next(c for c in result.columns if c.column == "table")
-    assert table.min_effect == pytest.approx(calibration.min_effect["table"])
+    # the calibrated floor, raised (a little, at 1,000 rows against 10,000) by the noise allowance
+    assert table.min_effect is not None
+    assert calibration.min_effect["table"] < table.min_effect < 1.01 * calibration.min_effect["table"]
     # calibration never lowers a floor below the configured one
     assert all(c.min_effect is not None and c.min_effect >= 0.05 for c in result.columns)
+
+
+def test_effect_floor_is_raised_by_the_noise_of_small_samples() -> None:
+    """The same configured floor; the exported floor is higher for 200 rows than for 5,000, and a
+    window drawn from the reference's own population stays below it."""
+    from monitor_service.engine.stattests import effective_floor, null_effect
+
+    reference = _reference()
+    model = _model()
+    small = engine.compute(model, reference, _window("production", 200))
+    large = engine.compute(model, reference, _window("production", 5000))
+    for column in ("carat", "depth", "cut"):
+        floor_small = next(c.min_effect for c in small.columns if c.column == column)
+        floor_large = next(c.min_effect for c in large.columns if c.column == column)
+        assert floor_small is not None and floor_large is not None
+        assert floor_small > floor_large > (0.1 if column != "cut" else 0.05)
+    depth = next(c for c in small.columns if c.column == "depth")
+    null = null_effect("wasserstein", reference["depth"], 200, True)
+    assert depth.min_effect == pytest.approx(effective_floor("wasserstein", 0.1, null))
+    assert null == pytest.approx(0.1 * 0.8, rel=0.5)  # about 0.08 sd of noise at 200 rows
+    assert not any(c.distribution_detected for c in small.columns)

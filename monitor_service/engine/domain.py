@@ -77,14 +77,18 @@ class _Encoder:
     Categories become their frequency rank in the reference; rare and unseen ones share a code.
     """
 
-    def __init__(self, reference: pd.Series, categorical: bool) -> None:
+    def __init__(
+        self, reference: pd.Series, categorical: bool, sorted_values: np.ndarray | None = None
+    ) -> None:
         self.categorical = categorical
         if categorical:
             order = reference.dropna().astype(str).value_counts().index[:MAX_CATEGORIES]
             self.codes = {value: float(i) for i, value in enumerate(order)}
+        elif sorted_values is not None:
+            self.sorted = sorted_values
         else:
             values = pd.to_numeric(reference, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-            self.sorted = np.sort(values[~np.isnan(values)])
+            self.sorted = np.sort(values[np.isfinite(values)])
 
     def __call__(self, values: pd.Series) -> np.ndarray:
         if self.categorical:
@@ -121,15 +125,18 @@ def classify(
     alpha: float,
     min_auc: float,
     top: int,
+    sorted_references: dict[str, np.ndarray] | None = None,
 ) -> DomainClassifierResult | None:
-    """Train and score the domain classifier; None when a side has fewer than MIN_ROWS rows."""
+    """Train and score the domain classifier; None when a side has fewer than MIN_ROWS rows.
+    `sorted_references`: numerical columns' finite reference values, sorted, when the caller has them."""
     if len(reference) < MIN_ROWS or len(current) < MIN_ROWS or not features:
         return None
     rng = np.random.default_rng(window_seed(model, current[features]))
     cur_rows = rng.choice(len(current), min(max_rows, len(current)), replace=False)
     wanted = max(MIN_REFERENCE, REFERENCE_RATIO * len(cur_rows))
     ref_rows = rng.choice(len(reference), min(max_rows, len(reference), wanted), replace=False)
-    encoders = [_Encoder(reference[c], c in categorical) for c in features]
+    known = sorted_references or {}
+    encoders = [_Encoder(reference[c], c in categorical, known.get(c)) for c in features]
     ref_sample, cur_sample = reference.iloc[ref_rows], current.iloc[cur_rows]
     ref_x = np.column_stack([encode(ref_sample[c]) for encode, c in zip(encoders, features, strict=True)])
     cur_x = np.column_stack([encode(cur_sample[c]) for encode, c in zip(encoders, features, strict=True)])

@@ -1,8 +1,9 @@
 """Evidently's full Report (with widgets) and its HTML page, for the checks `compute` runs.
 
 Tested mode: one `ValueDrift` per column and registered test (its raw p-value) and per effect measure
-(its effect size), with our verdict on top (engine/verdict_html.py): corrected p-values, the
-classifier, the dataset verdict. Legacy mode: Evidently's drift preset, as before.
+(its effect size), each thresholded where our verdict decides, with the verdict itself on top
+(engine/verdict_html.py): corrected p-values, the classifier, the dataset verdict. Legacy mode:
+Evidently's drift preset, as before.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from evidently.presets import DataDriftPreset
 
 from monitor_service.config import ModelConfig
 from monitor_service.engine.columns import column_options, data_definition, drift_columns
-from monitor_service.engine.drift import clean
+from monitor_service.engine.drift import DriftOutcome, clean
 from monitor_service.engine.plan import plan_columns
 from monitor_service.engine.tested import split_alpha, tested_drift
 from monitor_service.engine.verdict_html import insert_section, verdict_section
@@ -63,13 +64,23 @@ def build_report(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFr
     )
 
 
-def _tested_report(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> Any:
-    alpha, _ = split_alpha(model)
+def _tested_report(
+    model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame, outcome: DriftOutcome | None = None
+) -> Any:
+    """One ValueDrift per column for its test and one for its effect size, each with the threshold
+    at which it decides as our verdict does: the p-value widget against the raw p-value whose
+    corrected value equals alpha, the effect widget against the floor with its noise allowance."""
+    outcome = outcome or tested_drift(model, reference, current)
+    alpha = outcome.alpha or split_alpha(model)[0]
+    tested = {c.column: c for c in outcome.columns}
     metrics: list[Any] = []
     for plan in plan_columns(model, reference):
-        if _has_values(reference, plan.column) and _has_values(current, plan.column):
-            metrics.append(ValueDrift(column=plan.column, method=plan.test, threshold=alpha))
-            metrics.append(ValueDrift(column=plan.column, method=plan.effect, threshold=plan.min_effect))
+        column = tested.get(plan.column)
+        if column is None or column.p_value is None or column.corrected_p_value is None:
+            continue
+        raw_alpha = alpha * column.p_value / column.corrected_p_value if column.corrected_p_value else alpha
+        metrics.append(ValueDrift(column=plan.column, method=plan.test, threshold=min(raw_alpha, alpha)))
+        metrics.append(ValueDrift(column=plan.column, method=plan.effect, threshold=column.min_effect))
     definition = data_definition(model)
     current = current[[c for c in current.columns if c in reference.columns]]
     return Report(metrics).run(
@@ -85,8 +96,9 @@ def _has_values(frame: pd.DataFrame, column: str) -> bool:
 def report_html(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> str:
     """Evidently's interactive HTML report (one self-contained page) of `build_report`; in tested
     mode with the verdict section on top."""
-    html: str = build_report(model, reference, current).get_html_str(as_iframe=False)
-    if model.drift.mode == "tested":
-        section = verdict_section(model.name, tested_drift(model, reference, current), model.drift.correction)
-        html = insert_section(html, section)
-    return html
+    if model.drift.mode != "tested":
+        html: str = build_report(model, reference, current).get_html_str(as_iframe=False)
+        return html
+    outcome = tested_drift(model, reference, current)
+    page: str = _tested_report(model, reference, current, outcome).get_html_str(as_iframe=False)
+    return insert_section(page, verdict_section(model.name, outcome, model.drift.correction))

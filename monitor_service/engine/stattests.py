@@ -170,7 +170,13 @@ def _fisher_homogeneity(
 NOISE_FACTOR = 2.0
 
 
-def null_effect(measure: str, reference: pd.Series, current_rows: int, numerical: bool) -> float:
+def null_effect(
+    measure: str,
+    reference: pd.Series,
+    current_rows: int,
+    numerical: bool,
+    sorted_reference: np.ndarray | None = None,
+) -> float:
     """The effect size expected between two samples of one population of these sizes (its mean
     sampling noise), from large-sample approximations, for the effect measure `measure`:
 
@@ -180,11 +186,15 @@ def null_effect(measure: str, reference: pd.Series, current_rows: int, numerical
     - jensenshannon (distance, natural log): the divergence is about chi2 / 8, whose expectation is
       (k - 1)(1/n + 1/m) / 8 over k categories or bins; its square root;
     - psi: about chi2, expectation (k - 1)(1/n + 1/m).
+
+    `sorted_reference`: the (cleaned) reference already sorted, when the caller has it.
     """
     m, n = len(reference), max(current_rows, 1)
     scale = 1 / n + 1 / m
     if measure == "wasserstein":
-        values = np.sort(reference.to_numpy(dtype=np.float64))
+        values = (
+            np.sort(reference.to_numpy(dtype=np.float64)) if sorted_reference is None else sorted_reference
+        )
         cdf = np.arange(1, len(values)) / len(values)
         area = float(np.sum(np.diff(values) * np.sqrt(cdf * (1 - cdf))))
         return math.sqrt(2 / math.pi * scale) * area / max(float(np.std(values)), 0.001)

@@ -119,6 +119,7 @@ def tested_drift(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFr
     plans = calibrated(model, reference, planned)
     raws: list[_Raw] = []
     skipped: list[SkippedColumn] = []
+    sorted_refs: dict[str, np.ndarray] = {}  # each numerical column's reference, sorted once
     for plan in plans:
         if plan.role == "target" and current[plan.column].isna().all():
             continue  # labels have not arrived in this window: no target drift to report
@@ -135,7 +136,10 @@ def tested_drift(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFr
             reason = f"{plan.test}/{plan.effect} failed: {type(exc).__name__}: {exc}"
             skipped.append(SkippedColumn(plan.column, plan.role, reason, "test_failed"))
             continue
-        null = null_effect(plan.measure, ref, len(cur), plan.test_type == NUMERICAL)
+        numerical = plan.test_type == NUMERICAL
+        if plan.column_type == NUMERICAL:
+            sorted_refs[plan.column] = np.sort(ref.to_numpy(dtype=np.float64))
+        null = null_effect(plan.measure, ref, len(cur), numerical, sorted_refs.get(plan.column))
         floor = effective_floor(plan.measure, plan.min_effect, null)
         raws.append(_Raw(plan, p_value, size, floor, missing))
     family = _Family()
@@ -149,7 +153,7 @@ def tested_drift(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFr
     classifier = None
     if alpha_classifier > 0 and features:
         min_auc = calibrated_min_auc(model, reference, planned)
-        classifier = _classifier(model, reference, current, features, alpha_classifier, min_auc)
+        classifier = _classifier(model, reference, current, features, alpha_classifier, min_auc, sorted_refs)
     feature_results = [c for c in columns if c.role == "feature"]
     untestable = [s for s in skipped if s.role == "feature"]
     drifted = sum(c.detected for c in feature_results) + len(untestable)
@@ -210,6 +214,7 @@ def _classifier(
     features: list[str],
     alpha: float,
     min_auc: float,
+    sorted_refs: dict[str, np.ndarray],
 ) -> DomainClassifierResult | None:
     settings = model.drift.classifier
     categorical = [c for c in features if c in model.columns.categorical]
@@ -223,4 +228,5 @@ def _classifier(
         alpha=alpha,
         min_auc=min_auc,
         top=settings.top_columns,
+        sorted_references=sorted_refs,
     )
