@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from monitor_service.config import ModelConfig
-from monitor_service.results import CalculationResult
+from monitor_service.results import CalculationResult, ReportPage
 
 ExecutorKind = Literal["process", "thread"]
 Task = Literal["compute", "report"]
@@ -120,9 +120,9 @@ class Calculator:
 
     async def report_html(
         self, model: ModelConfig, version: int, reference: pd.DataFrame, columns: dict[str, np.ndarray]
-    ) -> str:
-        html: str = await self._run("report", model, version, reference, columns)
-        return html
+    ) -> ReportPage:
+        page: ReportPage = await self._run("report", model, version, reference, columns)
+        return page
 
     async def _run(
         self,

@@ -26,7 +26,7 @@ from monitor_service.errors import (
 )
 from monitor_service.payload import parse_items
 from monitor_service.reference import load_reference
-from monitor_service.results import CalculationResult, ResultStore
+from monitor_service.results import CalculationResult, ReportPage, ResultStore
 from monitor_service.runtime import LabelsOutcome, ModelRuntime, RequestBody, use_reference
 from monitor_service.schema import Batch, validate_labels, validate_rows
 from monitor_service.storage import ModelLog, Record, RecordKind
@@ -246,7 +246,7 @@ class Monitor:
                 f"cannot persist the reference of model {runtime.name!r}: {exc}"
             ) from exc
 
-    async def report_html(self, name: str) -> str:
+    async def report_html(self, name: str) -> ReportPage:
         """Evidently's HTML report of the current window against the reference."""
         runtime = self.runtime(name)
         async with runtime.lock:

@@ -75,6 +75,14 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class ReportPage:
+    """A self-contained HTML report page and the Content-Security-Policy it must be served with."""
+
+    html: str
+    content_security_policy: str
+
+
 Status = Literal["waiting", "ok", "failed"]
 
 

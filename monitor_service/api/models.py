@@ -14,6 +14,7 @@ from monitor_service.api.deps import UNAUTHORIZED, MonitorDep, read_body, requir
 from monitor_service.errors import FieldError, ValidationFailed
 from monitor_service.monitor import Monitor
 from monitor_service.reference import parse_reference
+from monitor_service.results import ReportPage
 from monitor_service.runtime import ModelRuntime
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -73,6 +74,16 @@ async def calculate_now(model: str, monitor: MonitorDep) -> dict[str, Any]:
     return result.as_dict()
 
 
+def report_headers(page: ReportPage) -> dict[str, str]:
+    """A report page runs only its own scripts, in an opaque origin, and is never sniffed or framed."""
+    return {
+        "Content-Security-Policy": page.content_security_policy + "; sandbox allow-scripts allow-popups",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+
+
 @router.get(
     "/{model}/report",
     summary="Interactive HTML report",
@@ -87,7 +98,8 @@ async def calculate_now(model: str, monitor: MonitorDep) -> dict[str, Any]:
 async def html_report(model: str, monitor: MonitorDep) -> HTMLResponse:
     """Evidently's HTML report (drift table and per-column distributions) of the window against the
     reference, built on request with the same stat tests and thresholds as the scheduled calculation."""
-    return HTMLResponse(await monitor.report_html(model))
+    page = await monitor.report_html(model)
+    return HTMLResponse(page.html, headers=report_headers(page))
 
 
 @router.get(
