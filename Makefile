@@ -31,6 +31,8 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy monitor_service
 
 test: install system-deps lint
 	$(PY) -m pytest

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from monitor_service.errors import BadRequest, FieldError, ValidationFailed
+from monitor_service.errors import BadRequest, FieldError, UnsupportedMediaType, ValidationFailed
 
 JSON_TYPES = ("application/json",)
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
@@ -23,9 +23,8 @@ def is_ndjson(content_type: str) -> bool:
         return True
     if media in JSON_TYPES:
         return False
-    raise BadRequest(
-        f"unsupported content type {media or '(none)'!r}: send application/json or application/x-ndjson",
-        status=415,
+    raise UnsupportedMediaType(
+        f"unsupported content type {media or '(none)'!r}: send application/json or application/x-ndjson"
     )
 
 

@@ -14,18 +14,18 @@ import pandas as pd
 from pyarrow.lib import ArrowException
 
 from monitor_service.config import ModelConfig
-from monitor_service.errors import BadRequest, ConfigError, FieldError, ValidationFailed
+from monitor_service.errors import BadRequest, ConfigError, FieldError, UnsupportedMediaType, ValidationFailed
 from monitor_service.payload import parse_items
-from monitor_service.schema import Kind, RowSchema
-
-READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+from monitor_service.schema import ColumnKind, RowSchema
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ValueError(f"unsupported file type {path.suffix!r}: use .csv or .parquet")
-    return reader(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    raise ValueError(f"unsupported file type {path.suffix!r}: use .csv or .parquet")
 
 
 def normalise(frame: pd.DataFrame, schema: RowSchema) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
@@ -33,14 +33,14 @@ def normalise(frame: pd.DataFrame, schema: RowSchema) -> tuple[pd.DataFrame, lis
     problems: list[tuple[str, str]] = []
     out: dict[str, np.ndarray] = {}
     for spec in schema.columns:
-        if spec.kind in (Kind.ID, Kind.TIMESTAMP):
+        if spec.kind in (ColumnKind.ID, ColumnKind.TIMESTAMP):
             continue  # not compared: ids and times of the reference play no part in drift
         if spec.name not in frame.columns:
             if spec.required:
                 problems.append((spec.name, f"column {spec.name!r} is missing"))
             continue
         series = frame[spec.name]
-        if spec.kind is Kind.NUMERICAL:
+        if spec.kind is ColumnKind.NUMERICAL:
             numbers = pd.to_numeric(series, errors="coerce")
             bad = numbers.isna() & series.notna()
             if bad.any():
@@ -115,10 +115,9 @@ def parse_reference(body: bytes, content_type: str, schema: RowSchema) -> pd.Dat
                 raise ValidationFailed(bad[:100], total_errors=len(bad))
             frame = pd.DataFrame.from_records(rows)
         else:
-            raise BadRequest(
+            raise UnsupportedMediaType(
                 f"unsupported content type {media or '(none)'!r}: send text/csv, "
-                "application/vnd.apache.parquet or application/json",
-                status=415,
+                "application/vnd.apache.parquet or application/json"
             )
     except (ValueError, TypeError, OSError, pd.errors.ParserError, ArrowException) as exc:
         raise BadRequest(f"cannot read the reference: {exc}") from exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -24,7 +24,7 @@ MAX_REPORTED_ERRORS = 100
 _FLOAT_LIMIT = 1.7e308
 
 
-class Kind(StrEnum):
+class ColumnKind(StrEnum):
     NUMERICAL = "numerical"
     CATEGORICAL = "categorical"
     ID = "id"
@@ -34,12 +34,29 @@ class Kind(StrEnum):
 @dataclass(frozen=True)
 class ColumnSpec:
     name: str
-    kind: Kind
+    kind: ColumnKind
     required: bool
 
 
 # Distinct categories kept per column for sharing one string object per category (memory).
 MAX_INTERNED = 100_000
+
+
+class CategoryInterner:
+    """Per categorical column, one shared string object per category, so a window of a million
+    rows holds each category once rather than once per cell (about 70 bytes each). Owned by the
+    model whose window holds the strings."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, dict[Any, Any]] = {}
+
+    def share(self, column: str, values: np.ndarray) -> np.ndarray:
+        """Replace each value by the first string object seen with its value (in place)."""
+        seen = self._seen.setdefault(column, {})
+        if len(seen) > MAX_INTERNED:  # a high-cardinality column: stop caching rather than grow
+            seen.clear()
+        values[:] = list(map(seen.setdefault, values, values))
+        return values
 
 
 @dataclass(frozen=True)
@@ -48,35 +65,33 @@ class RowSchema:
 
     columns: tuple[ColumnSpec, ...]
     max_string_length: int = 1024
-    # Per categorical column: category -> its one shared string object (see _strings).
-    categories: dict[str, dict[Any, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_model(cls, model: ModelConfig, max_string_length: int = 1024) -> RowSchema:
         cols = model.columns
         specs: list[ColumnSpec] = []
         if cols.id:
-            specs.append(ColumnSpec(cols.id, Kind.ID, required=False))
+            specs.append(ColumnSpec(cols.id, ColumnKind.ID, required=False))
         if cols.timestamp:
-            specs.append(ColumnSpec(cols.timestamp, Kind.TIMESTAMP, required=False))
-        label_kind = Kind.NUMERICAL if model.task == "regression" else Kind.CATEGORICAL
+            specs.append(ColumnSpec(cols.timestamp, ColumnKind.TIMESTAMP, required=False))
+        label_kind = ColumnKind.NUMERICAL if model.task == "regression" else ColumnKind.CATEGORICAL
         if cols.target:
             specs.append(ColumnSpec(cols.target, label_kind, required=False))
         if isinstance(cols.prediction, str):
             specs.append(ColumnSpec(cols.prediction, label_kind, required=True))
         elif cols.prediction:
-            specs.extend(ColumnSpec(name, Kind.NUMERICAL, required=True) for name in cols.prediction)
+            specs.extend(ColumnSpec(name, ColumnKind.NUMERICAL, required=True) for name in cols.prediction)
         if cols.probability:
-            specs.append(ColumnSpec(cols.probability, Kind.NUMERICAL, required=True))
-        specs.extend(ColumnSpec(name, Kind.NUMERICAL, required=True) for name in cols.numerical)
-        specs.extend(ColumnSpec(name, Kind.CATEGORICAL, required=True) for name in cols.categorical)
+            specs.append(ColumnSpec(cols.probability, ColumnKind.NUMERICAL, required=True))
+        specs.extend(ColumnSpec(name, ColumnKind.NUMERICAL, required=True) for name in cols.numerical)
+        specs.extend(ColumnSpec(name, ColumnKind.CATEGORICAL, required=True) for name in cols.categorical)
         return cls(tuple(specs), max_string_length)
 
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def kind_of(self, name: str) -> Kind:
+    def kind_of(self, name: str) -> ColumnKind:
         for column in self.columns:
             if column.name == name:
                 return column.kind
@@ -168,15 +183,6 @@ def _strings(
     return array
 
 
-def _share(values: np.ndarray, seen: dict[Any, Any]) -> np.ndarray:
-    """Replace each category by the first string object seen with its value, so a window of a
-    million rows holds each category once rather than once per cell (about 70 bytes each)."""
-    if len(seen) > MAX_INTERNED:  # a high-cardinality column: stop caching rather than grow
-        seen.clear()
-    values[:] = list(map(seen.setdefault, values, values))
-    return values
-
-
 def _timestamps(values: list[Any], name: str, errors: _Errors, now: float) -> np.ndarray:
     out = np.empty(len(values), dtype=np.float64)
     for i, v in enumerate(values):
@@ -219,8 +225,12 @@ def _transpose(rows: list[dict[str, Any]], schema: RowSchema) -> list[list[Any]]
     ]
 
 
-def validate_rows(rows: list[Any], schema: RowSchema, now: float) -> Batch:
-    """Check every row; return the batch as columns, or raise ValidationFailed listing each problem."""
+def validate_rows(
+    rows: list[Any], schema: RowSchema, now: float, interner: CategoryInterner | None = None
+) -> Batch:
+    """Check every row; return the batch as columns, or raise ValidationFailed listing each problem.
+
+    With an `interner`, equal categories share one string object (see CategoryInterner)."""
     errors = _Errors()
     allowed = set(schema.names)
     for i, row in enumerate(rows):
@@ -243,14 +253,14 @@ def validate_rows(rows: list[Any], schema: RowSchema, now: float) -> Batch:
     columns: dict[str, np.ndarray] = {}
     limit = schema.max_string_length
     for spec, values in zip(schema.columns, transposed, strict=True):
-        if spec.kind is Kind.NUMERICAL:
+        if spec.kind is ColumnKind.NUMERICAL:
             columns[spec.name] = _numbers(values, spec.name, errors)
-        elif spec.kind is Kind.CATEGORICAL:
+        elif spec.kind is ColumnKind.CATEGORICAL:
             strings = _strings(values, spec.name, errors, limit, "a string, integer or boolean")
-            if not errors.count:  # unhashable bad values must not reach the category table
-                strings = _share(strings, schema.categories.setdefault(spec.name, {}))
+            if interner is not None and not errors.count:  # unhashable bad values must not reach it
+                strings = interner.share(spec.name, strings)
             columns[spec.name] = strings
-        elif spec.kind is Kind.ID:
+        elif spec.kind is ColumnKind.ID:
             columns[spec.name] = _strings(
                 values, spec.name, errors, limit, "a string or integer", allow_bool=False
             )
@@ -280,7 +290,7 @@ def validate_labels(items: list[Any], schema: RowSchema, target: str) -> tuple[l
         [item["id"] for item in items], "id", errors, limit, "a string or integer", allow_bool=False
     )
     values = [item["target"] for item in items]
-    if schema.kind_of(target) is Kind.NUMERICAL:
+    if schema.kind_of(target) is ColumnKind.NUMERICAL:
         targets = _numbers(values, "target", errors)
     else:
         targets = _strings(values, "target", errors, limit, "a string, integer or boolean")

@@ -2,7 +2,7 @@
 
 Appending a batch costs O(batch): its column arrays are copied into the ring slots after the newest
 row, overwriting the oldest rows once the window is full. Rows older than `max_age` (by arrival
-time, which only grows in ring order) are dropped with a binary search. `snapshot()` copies the
+time, which only grows in ring order) are dropped with a binary search. `copy()` copies the
 rows in arrival order under the lock, so the calculator sees one consistent window.
 """
 
@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from monitor_service.schema import Batch, Kind
+from monitor_service.schema import Batch, ColumnKind
 
 
 @dataclass(frozen=True)
-class WindowSnapshot:
+class WindowRows:
     """Rows in arrival order, one array per column, plus each row's arrival time."""
 
     columns: dict[str, np.ndarray]
@@ -35,7 +35,7 @@ class SlidingWindow:
 
     def __init__(
         self,
-        kinds: Mapping[str, Kind],
+        kinds: Mapping[str, ColumnKind],
         max_rows: int,
         max_age: float | None = None,
         *,
@@ -101,27 +101,28 @@ class SlidingWindow:
             self._evict_older_than(now)
             return self._size
 
-    def snapshot(self, now: float | None = None) -> WindowSnapshot:
-        """A copy of the current rows in arrival order, taken atomically."""
+    def copy(self, now: float | None = None) -> WindowRows:
+        """A copy of the current rows in arrival order, taken atomically (rows older than `max_age`
+        at `now` are dropped first)."""
         with self._lock:
             if now is not None:
                 self._evict_older_than(now)
-            return WindowSnapshot(
+            return WindowRows(
                 {name: self._ordered(array) for name, array in self._data.items()},
                 self._ordered(self._arrival),
             )
 
-    def restore(self, snapshot: WindowSnapshot) -> None:
-        """Replace the contents with a snapshot's rows (the newest `max_rows`), keeping arrival times."""
+    def restore(self, saved: WindowRows) -> None:
+        """Replace the contents with saved rows (the newest `max_rows`), keeping arrival times."""
         with self._lock:
-            count = min(snapshot.rows, self.max_rows)
+            count = min(saved.rows, self.max_rows)
             for name, array in self._data.items():
-                source = snapshot.columns.get(name)
-                if source is None:  # a column added to the config since the snapshot
+                source = saved.columns.get(name)
+                if source is None:  # a column added to the config since it was saved
                     array[:count] = np.nan if _is_float(self._kinds[name]) else None
                 else:
-                    array[:count] = source[snapshot.rows - count :]
-            self._arrival[:count] = snapshot.arrival[snapshot.rows - count :]
+                    array[:count] = source[saved.rows - count :]
+            self._arrival[:count] = saved.arrival[saved.rows - count :]
             self._start, self._size, self._first_seq = 0, count, 0
             self.last_arrival = float(self._arrival[count - 1]) if count else None
             self._index.clear()
@@ -177,8 +178,8 @@ class SlidingWindow:
             self._drop_oldest(expired)
 
 
-def _is_float(kind: Kind) -> bool:
-    return kind in (Kind.NUMERICAL, Kind.TIMESTAMP)
+def _is_float(kind: ColumnKind) -> bool:
+    return kind in (ColumnKind.NUMERICAL, ColumnKind.TIMESTAMP)
 
 
 def _clear(array: np.ndarray, start: int, count: int) -> None:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -110,42 +108,6 @@ def test_parse_duration_accepts_units(text: str | int, seconds: float) -> None:
 def test_parse_duration_rejects_nonsense(text: str | bool) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
-
-
-def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor_service", "check-config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def test_check_config_cli_accepts_example() -> None:
-    done = _check_config(ROOT / "config" / "example.yaml")
-    assert done.returncode == 0, done.stderr
-    assert "diamonds: regression, reference 10000 rows" in done.stdout
-
-
-def test_check_config_cli_exits_2_listing_problems(tmp_path: Path) -> None:
-    bad_reference = tmp_path / "ref.csv"
-    bad_reference.write_text("carat,cut\n1.0,Ideal\n")
-    model = diamonds_model(reference=str(bad_reference))
-    model["drift"] = {"per_column": {"carat": {"stattest": "no_such_test"}}}
-    done = _check_config(write_config(tmp_path / "c.yaml", [model]))
-    assert done.returncode == 2
-    assert "models[0].reference: column 'depth' is missing" in done.stderr
-    assert "column 'prediction' is missing" in done.stderr
-
-
-def test_check_config_cli_reports_unknown_stattest(tmp_path: Path) -> None:
-    model = diamonds_model()
-    model["drift"] = {"per_column": {"carat": {"stattest": "no_such_test"}}}
-    done = _check_config(write_config(tmp_path / "c.yaml", [model]))
-    assert done.returncode == 2
-    assert "models[0].drift (column 'carat')" in done.stderr
-    assert "no_such_test" in done.stderr
 
 
 def test_config_protect_probes_needs_a_metrics_token(tmp_path: Path) -> None:

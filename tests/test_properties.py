@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from monitor_service.errors import ValidationFailed
-from monitor_service.schema import Batch, ColumnSpec, Kind, RowSchema, validate_rows
+from monitor_service.schema import Batch, ColumnKind, ColumnSpec, RowSchema, validate_rows
 from monitor_service.window import SlidingWindow
 
 PROPERTIES = settings(
@@ -22,7 +22,12 @@ PROPERTIES = settings(
 
 # --- the window --------------------------------------------------------------------------------
 
-KINDS = {"n": Kind.NUMERICAL, "c": Kind.CATEGORICAL, "id": Kind.ID, "y": Kind.NUMERICAL}
+KINDS = {
+    "n": ColumnKind.NUMERICAL,
+    "c": ColumnKind.CATEGORICAL,
+    "id": ColumnKind.ID,
+    "y": ColumnKind.NUMERICAL,
+}
 IDS = ["a", "b", "c", None]
 
 
@@ -74,7 +79,7 @@ def _batch(first: int, size: int, ids: list[str | None]) -> tuple[Batch, list[di
 
 
 def _rows_of(window: SlidingWindow, now: float | None = None) -> list[dict[str, Any]]:
-    snapshot = window.snapshot(now)
+    snapshot = window.copy(now)
     assert all(len(a) == snapshot.rows for a in snapshot.columns.values())
     return [
         {
@@ -169,7 +174,7 @@ def test_window_restored_from_its_snapshot_holds_the_same_rows_and_joins_the_sam
             window.append(batch, clock)
             model.append(rows, clock)
     restored = SlidingWindow(KINDS, new_max_rows, id_column="id", target_column="y")
-    restored.restore(window.snapshot())
+    restored.restore(window.copy())
     model.max_rows = new_max_rows
     model.rows = model.rows[-new_max_rows:]
     assert _same(_rows_of(restored), model.rows)
@@ -184,12 +189,12 @@ LIMIT = 8
 NOW = 1_700_000_000.0
 SCHEMA = RowSchema(
     (
-        ColumnSpec("id", Kind.ID, required=False),
-        ColumnSpec("ts", Kind.TIMESTAMP, required=False),
-        ColumnSpec("y", Kind.NUMERICAL, required=False),
-        ColumnSpec("p", Kind.NUMERICAL, required=True),
-        ColumnSpec("num", Kind.NUMERICAL, required=True),
-        ColumnSpec("cat", Kind.CATEGORICAL, required=True),
+        ColumnSpec("id", ColumnKind.ID, required=False),
+        ColumnSpec("ts", ColumnKind.TIMESTAMP, required=False),
+        ColumnSpec("y", ColumnKind.NUMERICAL, required=False),
+        ColumnSpec("p", ColumnKind.NUMERICAL, required=True),
+        ColumnSpec("num", ColumnKind.NUMERICAL, required=True),
+        ColumnSpec("cat", ColumnKind.CATEGORICAL, required=True),
     ),
     max_string_length=LIMIT,
 )
@@ -231,16 +236,16 @@ _nearly_valid = st.fixed_dictionaries(
 _rows = st.lists(st.one_of(_nearly_valid, st.dictionaries(_names, _values, max_size=8), _scalars), max_size=6)
 
 
-def _expected(kind: Kind, value: Any) -> tuple[bool, Any]:
+def _expected(kind: ColumnKind, value: Any) -> tuple[bool, Any]:
     """(valid, stored value) of one cell: the oracle the validator is checked against."""
     t = type(value)
-    if kind is Kind.NUMERICAL:
+    if kind is ColumnKind.NUMERICAL:
         if value is None:
             return True, math.nan
         if t is int or (t is float and math.isfinite(value)):
             return True, float(value)
         return False, None
-    if kind is Kind.TIMESTAMP:
+    if kind is ColumnKind.TIMESTAMP:
         if value is None:
             return True, NOW
         if (t is int or t is float) and 0 <= value < 1e11:
@@ -260,7 +265,7 @@ def _expected(kind: Kind, value: Any) -> tuple[bool, Any]:
         return len(value) <= LIMIT, value
     if t is int:
         return True, str(value)
-    if t is bool and kind is Kind.CATEGORICAL:
+    if t is bool and kind is ColumnKind.CATEGORICAL:
         return True, str(value).lower()
     return False, None
 
@@ -311,7 +316,7 @@ def test_validate_rows_returns_the_input_as_columns_or_locates_every_reported_pr
     for name, spec in SPECS.items():
         column = batch.columns[name]
         assert len(column) == len(rows)
-        expected_dtype = np.float64 if spec.kind in (Kind.NUMERICAL, Kind.TIMESTAMP) else object
+        expected_dtype = np.float64 if spec.kind in (ColumnKind.NUMERICAL, ColumnKind.TIMESTAMP) else object
         assert column.dtype == expected_dtype, name
         for i, row in enumerate(rows):
             stored = column[i].item() if column.dtype != object else column[i]

@@ -1,26 +1,26 @@
-"""Dependencies shared by the routers: the Monitor, body reading with limits, bearer-token checks."""
+"""Dependencies shared by the routers: the service, body reading with limits, bearer-token checks."""
 
 from __future__ import annotations
 
 import hmac
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 
-from monitor_service.errors import PayloadTooLarge
-from monitor_service.monitor import Monitor
+from monitor_service.errors import PayloadTooLarge, Unauthorized
+from monitor_service.service import MonitorService
 from monitor_service.telemetry import ServiceMetrics
 
 
-def _monitor(request: Request) -> Monitor:
-    monitor: Monitor = request.app.state.monitor
-    return monitor
+def _service(request: Request) -> MonitorService:
+    service: MonitorService = request.app.state.service
+    return service
 
 
 # Dependencies are `async def` so FastAPI runs them on the event loop: a plain `def` dependency
 # costs a hand-off to the thread pool on every request (about half the time of a 1-row request).
-async def get_monitor(request: Request) -> Monitor:
-    return _monitor(request)
+async def get_service(request: Request) -> MonitorService:
+    return _service(request)
 
 
 async def get_metrics(request: Request) -> ServiceMetrics:
@@ -28,7 +28,7 @@ async def get_metrics(request: Request) -> ServiceMetrics:
     return metrics
 
 
-MonitorDep = Annotated[Monitor, Depends(get_monitor)]
+ServiceDep = Annotated[MonitorService, Depends(get_service)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 
 
@@ -53,19 +53,13 @@ def _bearer_matches(request: Request, expected: str) -> bool:
 
 
 def _check_bearer(request: Request, expected: str | None) -> None:
-    if expected is None:
-        return
-    if not _bearer_matches(request, expected):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="missing or wrong bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    if expected is not None and not _bearer_matches(request, expected):
+        raise Unauthorized()
 
 
 async def require_ingest_token(request: Request) -> None:
     """Ingestion needs the ingest token when one is configured (the admin token also works)."""
-    server = _monitor(request).config.server
+    server = _service(request).config.server
     if server.ingest_token is None:
         return
     if server.admin_token and _bearer_matches(request, server.admin_token):
@@ -74,15 +68,15 @@ async def require_ingest_token(request: Request) -> None:
 
 
 async def require_admin_token(request: Request) -> None:
-    _check_bearer(request, _monitor(request).config.server.admin_token)
+    _check_bearer(request, _service(request).config.server.admin_token)
 
 
 async def require_metrics_token(request: Request) -> None:
-    _check_bearer(request, _monitor(request).config.server.metrics_token)
+    _check_bearer(request, _service(request).config.server.metrics_token)
 
 
 async def require_probe_token(request: Request) -> None:
-    server = _monitor(request).config.server
+    server = _service(request).config.server
     if server.protect_probes:
         _check_bearer(request, server.metrics_token)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pandas as pd
@@ -69,8 +70,8 @@ def test_labels_for_unknown_ids_stay_pending_and_duplicates_overwrite(client: Te
         "matched": 2,
         "pending": 1,
     }
-    monitor = client.app.state.monitor  # type: ignore[attr-defined]
-    frame = pd.DataFrame(monitor.runtimes["diamonds"].window.snapshot().columns)
+    state = client.app.state.service.models["diamonds"]  # type: ignore[attr-defined]
+    frame = pd.DataFrame(state.window_rows(time.time()).columns)
     assert frame.loc[frame["request_id"] == "d-0", "price"].tolist() == [2.0]
 
 

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from monitor_service.ratelimit import RowRateLimiter
+
+
+def test_rate_limiter_allows_the_burst_then_the_rate() -> None:
+    limiter = RowRateLimiter(rate=100.0, burst=200.0)
+    limiter._updated = 0.0
+    limiter._tokens = 200.0
+    assert limiter.try_take(200, now=0.0) == 0
+    assert limiter.try_take(50, now=0.0) == 0.5  # 50 rows at 100 rows/s
+    assert limiter.try_take(50, now=0.5) == 0
+    assert limiter.try_take(1, now=0.5) > 0
+
+
+def test_rate_limiter_refill_never_exceeds_the_burst() -> None:
+    limiter = RowRateLimiter(rate=10.0, burst=20.0)
+    limiter._updated = 0.0
+    assert limiter.try_take(20, now=1_000.0) == 0
+    assert limiter.try_take(1, now=1_000.0) > 0
