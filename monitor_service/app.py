@@ -11,11 +11,12 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, ProcessCollector
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from monitor_service import __version__
 from monitor_service.api import admin, health, ingest, models, reference, window
 from monitor_service.collector import DriftCollector
-from monitor_service.config import MonitorConfig
+from monitor_service.config import MonitorConfig, config_warnings
 from monitor_service.errors import ConfigError, MonitorError, SnapshotUnreadable
 from monitor_service.scheduler import Scheduler
 from monitor_service.service import MonitorService
@@ -63,6 +64,8 @@ def create_app(
         except BaseException:
             service.close()  # no worker process or open log may outlive a failed start
             raise
+        for warning in config_warnings(config):
+            log.warning("%s", warning)
         if start_scheduler:
             scheduler.start()
         log.info("drift monitor ready: models %s", ", ".join(service.models))
@@ -85,6 +88,8 @@ def create_app(
     app.state.metrics = metrics
     app.state.registry = registry
     app.add_exception_handler(MonitorError, _error_response)
+    if config.server.allowed_hosts is not None:  # against DNS rebinding (docs/security.md)
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.server.allowed_hosts)
     for router in (health, ingest, models, reference, window, admin):
         app.include_router(router.router)
     return app

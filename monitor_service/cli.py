@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
-from monitor_service.config import load_config
+from monitor_service.config import config_warnings, load_config
 from monitor_service.errors import ConfigError, SnapshotUnreadable
 from monitor_service.serving import GracefulServer
 
@@ -32,6 +32,8 @@ def _check_config(path: str) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
+    for warning in config_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     for name, model in loaded.items():
         print(
             f"{name}: {model.config.task}, reference {len(model.reference)} rows, "

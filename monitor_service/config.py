@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor_service.errors import ConfigError
 
@@ -41,6 +49,24 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+MIN_TOKEN_LENGTH = 16
+TOKEN_NAMES = ("ingest_token", "admin_token", "metrics_token", "read_token")
+
+
+def _token(value: Any) -> Any:
+    """A bearer token: a non-blank string without surrounding whitespace."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("a token must be a non-empty string (leave the key out for no token)")
+    if value != value.strip():
+        raise ValueError("a token must not start or end with whitespace")
+    return value
+
+
+Token = Annotated[str, BeforeValidator(_token)]
 
 
 class _Strict(BaseModel):
@@ -121,7 +147,8 @@ class DriftConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # Also a directory name under storage.data_dir: no separators, no leading dot, no "..".
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
     task: Literal["regression", "classification"]
     reference: Path
     moving_reference: bool = Field(
@@ -133,6 +160,13 @@ class ModelConfig(_Strict):
     labels: LabelsConfig = LabelsConfig()
     drift: DriftConfig = DriftConfig()
     metrics: list[MetricName] = Field(default_factory=lambda: list(ALL_METRICS))
+
+    @field_validator("name")
+    @classmethod
+    def _no_double_dot(cls, name: str) -> str:
+        if ".." in name:
+            raise ValueError("a model name may not contain '..'")
+        return name
 
     @model_validator(mode="after")
     def _per_column_known(self) -> ModelConfig:
@@ -160,16 +194,34 @@ class ServerConfig(_Strict):
     burst_seconds: float = Field(
         default=2.0, gt=0, description="the rate limit allows bursts of this many seconds"
     )
-    metrics_token: str | None = Field(default=None, repr=False)
+    max_reference_rows: int = Field(
+        default=2_000_000, gt=0, description="largest reference accepted by PUT .../reference, in rows"
+    )
+    metrics_token: Token | None = Field(default=None, repr=False)
     protect_probes: bool = Field(
         default=False, description="require the metrics token on /healthz and /readyz too"
     )
-    ingest_token: str | None = Field(default=None, repr=False)
-    admin_token: str | None = Field(default=None, repr=False)
+    ingest_token: Token | None = Field(default=None, repr=False)
+    admin_token: Token | None = Field(default=None, repr=False)
+    read_token: Token | None = Field(
+        default=None,
+        repr=False,
+        description="reads (model list, results, OpenAPI, docs); the admin token also works",
+    )
+    allowed_hosts: list[str] | None = Field(
+        default=None,
+        description="Host header values accepted (e.g. [localhost, 127.0.0.1]); others get 400. "
+        "Null accepts any (see docs/security.md: DNS rebinding)",
+    )
 
     @model_validator(mode="after")
     def _probe_token(self) -> ServerConfig:
         return _probes_need_token(self)
+
+    @property
+    def read_tokens(self) -> list[str]:
+        """Tokens that open reads; empty when reads are open (neither read nor admin token set)."""
+        return [t for t in (self.read_token, self.admin_token) if t is not None]
 
 
 def _probes_need_token(server: ServerConfig) -> ServerConfig:
@@ -214,6 +266,7 @@ _ENV_OVERRIDES: dict[str, str] = {
     "INGEST_TOKEN": "ingest_token",
     "ADMIN_TOKEN": "admin_token",
     "METRICS_TOKEN": "metrics_token",
+    "READ_TOKEN": "read_token",
 }
 _ENV_STORAGE_OVERRIDES: dict[str, str] = {"DATA_DIR": "data_dir"}
 
@@ -222,7 +275,7 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     server = dict(raw.get("server") or {})
     for env_name, key in _ENV_OVERRIDES.items():
         value = environ.get(ENV_PREFIX + env_name)
-        if value:
+        if value or (value is not None and key in TOKEN_NAMES):  # an empty token is refused, not ignored
             server[key] = value
     storage = dict(raw.get("storage") or {})
     for env_name, key in _ENV_STORAGE_OVERRIDES.items():
@@ -237,14 +290,23 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     return {**raw, "server": server}
 
 
-def _read_token_file(path: Path) -> dict[str, str]:
-    """A YAML file with `ingest_token` and/or `admin_token`, kept out of the main config."""
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+def _read_token_file(path: Path) -> dict[str, Any]:
+    """A YAML file with any of the tokens, kept out of the main config. A key given without a value
+    is an error, never the string "None"."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(str(path), [f"cannot read the token file: {type(exc).__name__}"]) from exc
     if not isinstance(loaded, dict):
-        raise ConfigError(
-            str(path), ["token file must be a mapping with ingest_token, admin_token, metrics_token"]
-        )
-    return {k: str(v) for k, v in loaded.items() if k in ("ingest_token", "admin_token", "metrics_token")}
+        raise ConfigError(str(path), [f"token file must be a mapping with any of {', '.join(TOKEN_NAMES)}"])
+    problems = [
+        f"{key}: given without a value" for key in TOKEN_NAMES if key in loaded and loaded[key] is None
+    ]
+    unknown = sorted(str(k) for k in loaded if k not in TOKEN_NAMES)
+    problems += [f"{key}: not a token name (expected one of {', '.join(TOKEN_NAMES)})" for key in unknown]
+    if problems:
+        raise ConfigError(str(path), problems)
+    return {k: v if isinstance(v, str) else str(v) for k, v in loaded.items()}
 
 
 def _format_loc(loc: tuple[str | int, ...]) -> str:
@@ -306,3 +368,22 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Moni
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
     return parse_config(text, str(path), path.parent, environ)
+
+
+def config_warnings(config: MonitorConfig) -> list[str]:
+    """What is allowed but probably not meant: said by `check-config` and logged at start."""
+    warnings = []
+    server = config.server
+    for name in TOKEN_NAMES:
+        token = getattr(server, name)
+        if token is not None and len(token) < MIN_TOKEN_LENGTH:
+            warnings.append(
+                f"server.{name}: shorter than {MIN_TOKEN_LENGTH} characters; such tokens will be refused "
+                "in the next release (use e.g. `openssl rand -hex 24`)"
+            )
+    if server.ingest_token is not None and not server.read_tokens:
+        warnings.append(
+            "server: an ingest token is set but neither read_token nor admin_token: model list, results "
+            "and the API description are readable without a token"
+        )
+    return warnings

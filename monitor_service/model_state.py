@@ -30,6 +30,7 @@ from monitor_service.errors import (
 )
 from monitor_service.ground_truth import PendingLabels
 from monitor_service.journal import Checkpoint, Journal, Record, RecordKind
+from monitor_service.log_throttle import ThrottledLog
 from monitor_service.payload import parse_items
 from monitor_service.ratelimit import RowRateLimiter
 from monitor_service.results import CalculationResult, ModelStatus, ReportPage
@@ -112,6 +113,7 @@ class ModelState:
         self._labels_received = 0
         self._labels_matched = 0
         self._lock = asyncio.Lock()  # one calculation, report or reference swap at a time
+        self._problems = ThrottledLog(log)
 
     @property
     def name(self) -> str:
@@ -162,7 +164,9 @@ class ModelState:
             try:
                 await self.journal.append(Record(kind, now, body.ndjson, body.body))
             except StorageUnavailable as exc:
-                log.warning("model %s: %s refused: %s", self.name, kind, exc.detail or exc)
+                self._problems.log(
+                    logging.WARNING, "storage", "model %s: %s refused: %s", self.name, kind, exc.detail or exc
+                )
                 raise
 
     def _apply_rows(self, batch: Batch, now: float, *, live: bool) -> int:

@@ -11,10 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from pyarrow.lib import ArrowException
 
 from monitor_service.config import ModelConfig
-from monitor_service.errors import BadRequest, ConfigError, FieldError, UnsupportedMediaType, ValidationFailed
+from monitor_service.errors import (
+    BadRequest,
+    ConfigError,
+    FieldError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from monitor_service.payload import parse_items
 from monitor_service.schema import ColumnKind, RowSchema
 
@@ -93,19 +101,43 @@ def checked(frame: pd.DataFrame, schema: RowSchema) -> tuple[pd.DataFrame, list[
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/octet-stream")
 
 
-def parse_reference(body: bytes, content_type: str, schema: RowSchema) -> pd.DataFrame:
+def _too_many(rows: int, max_rows: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the reference has more than {max_rows} rows (server.max_reference_rows)",
+        "too_many_rows",
+        row_count=rows,
+    )
+
+
+def _read_parquet(body: bytes, schema: RowSchema, max_rows: int) -> pd.DataFrame:
+    """Only the model's columns, and nothing at all when the file says it has too many rows (a
+    small, well-compressed file can expand to millions of rows)."""
+    parquet = pq.ParquetFile(io.BytesIO(body))
+    if parquet.metadata.num_rows > max_rows:
+        raise _too_many(parquet.metadata.num_rows, max_rows)
+    present = set(parquet.schema_arrow.names)
+    frame: pd.DataFrame = parquet.read(columns=[n for n in schema.names if n in present]).to_pandas()
+    return frame
+
+
+def parse_reference(body: bytes, content_type: str, schema: RowSchema, max_rows: int) -> pd.DataFrame:
     """A reference sent over HTTP (CSV, Parquet, or JSON `{"rows": [...]}`), checked like a file.
 
-    Raises BadRequest for unreadable bodies and ValidationFailed naming each bad column.
+    Raises BadRequest for unreadable bodies, PayloadTooLarge beyond `max_rows` rows, and
+    ValidationFailed naming each bad column.
     """
     media = content_type.split(";", 1)[0].strip().lower()
     try:
         if media == "text/csv":
-            frame = pd.read_csv(io.BytesIO(body))
+            frame = pd.read_csv(io.BytesIO(body), nrows=max_rows + 1)
+            if len(frame) > max_rows:
+                raise _too_many(len(frame), max_rows)
         elif media in PARQUET_TYPES:
-            frame = pd.read_parquet(io.BytesIO(body))
+            frame = _read_parquet(body, schema, max_rows)
         elif media == "application/json":
             rows = parse_items(body, ndjson=False, key="rows")
+            if len(rows) > max_rows:
+                raise _too_many(len(rows), max_rows)
             bad = [
                 FieldError(("body", "rows", i), "Each row should be a JSON object", "dict_type", None)
                 for i, row in enumerate(rows)

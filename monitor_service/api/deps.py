@@ -57,6 +57,14 @@ def _check_bearer(request: Request, expected: str | None) -> None:
         raise Unauthorized()
 
 
+async def require_read_token(request: Request) -> None:
+    """Reads (model list, results, the API description) need the read or the admin token when
+    either is configured; with neither, they are open."""
+    accepted = _service(request).config.server.read_tokens
+    if accepted and not any(_bearer_matches(request, token) for token in accepted):
+        raise Unauthorized()
+
+
 async def require_ingest_token(request: Request) -> None:
     """Ingestion needs the ingest token when one is configured (the admin token also works)."""
     server = _service(request).config.server

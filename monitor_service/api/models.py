@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from monitor_service.api.deps import UNAUTHORIZED, ServiceDep, require_admin_token
+from monitor_service.api.deps import UNAUTHORIZED, ServiceDep, require_admin_token, require_read_token
 from monitor_service.model_state import ModelStats
 from monitor_service.results import ReportPage
 
@@ -35,13 +35,23 @@ def _summary(stats: ModelStats) -> dict[str, Any]:
     }
 
 
-@router.get("", summary="List monitored models")
+@router.get(
+    "",
+    summary="List monitored models",
+    dependencies=[Depends(require_read_token)],
+    responses=UNAUTHORIZED,
+)
 async def list_models(service: ServiceDep) -> dict[str, Any]:
     """Every configured model with its window size, last calculation time and status."""
     return {"models": [_summary(stats) for stats in service.stats()]}
 
 
-@router.get("/{model}/results", summary="Latest results", responses={404: {"description": "unknown model"}})
+@router.get(
+    "/{model}/results",
+    summary="Latest results",
+    dependencies=[Depends(require_read_token)],
+    responses={**UNAUTHORIZED, 404: {"description": "unknown model"}},
+)
 async def get_results(model: str, service: ServiceDep) -> dict[str, Any]:
     """The last successful calculation (null before the first) and the status of the last attempt."""
     stats = service.model(model).stats(time.time())

@@ -37,7 +37,7 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
         **UNAUTHORIZED,
         400: {"description": "unreadable body"},
         404: {"description": "unknown model"},
-        413: {"description": "body too large"},
+        413: {"description": "body too large, or more rows than server.max_reference_rows"},
         415: {"description": "unsupported content type"},
         422: {"description": "columns missing or of the wrong type"},
     },
@@ -49,7 +49,11 @@ async def put_reference(model: str, request: Request, service: ServiceDep) -> di
     body = await read_body(request, service.config.server.max_reference_bytes)
     # Reading up to max_reference_bytes of CSV or Parquet is too slow for the event loop.
     frame = await asyncio.to_thread(
-        parse_reference, body, request.headers.get("content-type", ""), state.schema
+        parse_reference,
+        body,
+        request.headers.get("content-type", ""),
+        state.schema,
+        service.config.server.max_reference_rows,
     )
     persisted = await state.replace_reference(frame)
     return {"model": model, "rows": len(frame), "columns": list(frame.columns), "persisted": persisted}

@@ -28,11 +28,15 @@ async def export_window(
     """The rows now in the window, column by column in arrival order (nulls as null)."""
     rows = service.model(model).window_rows(time.time())
     wanted = columns.split(",") if columns else list(rows.columns)
-    unknown = [c for c in wanted if c not in rows.columns]
-    if unknown:
-        raise ValidationFailed(
-            [FieldError(("query", "columns"), f"Unknown column {c!r}", "value_error", c) for c in unknown]
-        )
+    problems = [
+        FieldError(("query", "columns"), f"Unknown column {c[:64]!r}", "value_error", c[:64])
+        for c in dict.fromkeys(wanted)
+        if c not in rows.columns
+    ][:100]
+    if len(wanted) != len(set(wanted)):
+        problems.append(FieldError(("query", "columns"), "A column is named twice", "duplicate", None))
+    if problems:
+        raise ValidationFailed(problems)
     return {
         "model": model,
         "rows": rows.rows,
