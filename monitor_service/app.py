@@ -102,7 +102,7 @@ def create_app(
             raise
         if start_scheduler:
             scheduler.start()
-        log.info("drift monitor ready: models %s", ", ".join(runtimes))
+        log.debug("start-up done: models %s", ", ".join(runtimes))  # "ready" is logged once listening
         try:
             yield
         finally:

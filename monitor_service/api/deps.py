@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from starlette.requests import ClientDisconnect
 
-from monitor_service.errors import PayloadTooLarge
+from monitor_service.errors import BadRequest, PayloadTooLarge
 from monitor_service.monitor import Monitor
 from monitor_service.telemetry import ServiceMetrics
+from monitor_service.throttled_log import ThrottledLog
+
+_disconnects = ThrottledLog(logging.getLogger(__name__), level=logging.INFO)
 
 
 def _monitor(request: Request) -> Monitor:
@@ -39,11 +44,16 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody reads the answer; one log line (not a traceback) per 10 s however many clients do it.
+        _disconnects.event("disconnect", "clients disconnected before sending their whole request body")
+        raise BadRequest("the client disconnected before sending the whole body") from None
     return b"".join(chunks)
 
 

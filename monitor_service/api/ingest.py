@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -19,8 +20,8 @@ from monitor_service.errors import (
     UnknownModel,
     ValidationFailed,
 )
-from monitor_service.payload import is_ndjson, parse_items
-from monitor_service.runtime import RequestBody
+from monitor_service.payload import Budget, is_ndjson, parse_items
+from monitor_service.runtime import ModelRuntime, RequestBody
 
 router = APIRouter(prefix="/v1/models", tags=["ingest"])
 
@@ -71,11 +72,42 @@ _REASONS: dict[type[Exception], str] = {
 }
 
 
-async def _read_items(request: Request, server: ServerConfig, key: str) -> tuple[list[Any], RequestBody]:
-    """The items of a request body within the configured limits, and the body itself for the log."""
+# A rejected body costs the model's rate limit the rows it could have carried: one per this many
+# bytes per column (a 20-column row of full-precision floats is about 500 bytes of JSON).
+_BYTES_PER_FIELD = 32
+
+
+def _fields(runtime: ModelRuntime, key: str) -> int:
+    return len(runtime.schema.columns) if key == "rows" else 2
+
+
+def _check_debt(runtime: ModelRuntime) -> None:
+    """429 before reading the body while rejected bodies have put the model's rate limit in debt."""
+    if runtime.limiter is not None and (wait := runtime.limiter.debt_wait()):
+        raise RateLimited(
+            f"model {runtime.name!r} takes at most {runtime.limiter.rate:g} rows/s, "
+            "counting rejected bodies by their size",
+            wait,
+        )
+
+
+def _charge_rejected(runtime: ModelRuntime, key: str, size: int, rows_taken: int) -> None:
+    if runtime.limiter is not None and size:
+        rows = math.ceil(size / (_BYTES_PER_FIELD * _fields(runtime, key)))
+        if rows > rows_taken:
+            runtime.limiter.charge(rows - rows_taken)
+
+
+async def _read_items(
+    request: Request, server: ServerConfig, runtime: ModelRuntime, key: str, received: list[int]
+) -> tuple[list[Any], RequestBody]:
+    """The items of a request body within the configured limits, and the body itself for the log.
+
+    `received` gets the body's size as soon as it is read (for charging a rejected body)."""
     ndjson = is_ndjson(request.headers.get("content-type", ""))
     body = await read_body(request, server.max_body_bytes)
-    items = parse_items(body, ndjson, key)
+    received.append(len(body))
+    items = parse_items(body, ndjson, key, Budget(server.max_rows_per_request, _fields(runtime, key)))
     if not items:
         raise ValidationFailed(
             [FieldError(("body", key), f"Send at least one item in `{key}`", "too_short", [])]
@@ -111,10 +143,16 @@ async def ingest_rows(
         metrics.requests_rejected.labels("", "unknown_model").inc()
         raise UnknownModel(model)
     rows: list[Any] = []
+    runtime = monitor.runtimes[model]
+    received: list[int] = []
     try:
-        rows, source = await _read_items(request, monitor.config.server, "rows")
+        _check_debt(runtime)
+        rows, source = await _read_items(request, monitor.config.server, runtime, "rows", received)
         window_rows = monitor.ingest(model, rows, source)
     except (BadRequest, PayloadTooLarge, ValidationFailed, StorageUnavailable, RateLimited) as exc:
+        if isinstance(exc, BadRequest | PayloadTooLarge | ValidationFailed):
+            # Rows of a batch that failed validation were already taken from the limit.
+            _charge_rejected(runtime, "rows", sum(received), len(rows))
         reason = _REASONS.get(type(exc)) or getattr(exc, "reason", "bad_request")
         metrics.requests_rejected.labels(model, reason).inc()
         metrics.rows_rejected.labels(model, reason).inc(len(rows) or getattr(exc, "rows", 0))
@@ -179,9 +217,15 @@ _LABELS_DOC: dict[str, Any] = {
 )
 async def ingest_labels(model: str, request: Request, monitor: MonitorDep) -> LabelsAccepted:
     """Join labels to rows by id. Labels whose rows are not in the window wait for them a while."""
-    monitor.runtime(model)
-    labels, source = await _read_items(request, monitor.config.server, "labels")
-    outcome = monitor.add_labels(model, labels, source)
+    runtime = monitor.runtime(model)
+    received: list[int] = []
+    try:
+        _check_debt(runtime)
+        labels, source = await _read_items(request, monitor.config.server, runtime, "labels", received)
+        outcome = monitor.add_labels(model, labels, source)
+    except (BadRequest, PayloadTooLarge, ValidationFailed):
+        _charge_rejected(runtime, "labels", sum(received), 0)
+        raise
     return LabelsAccepted(
         model=model, accepted=outcome.accepted, matched=outcome.matched, pending=outcome.pending
     )
