@@ -68,7 +68,7 @@ def create_app(
             log.warning("%s", warning)
         if start_scheduler:
             scheduler.start()
-        log.info("drift monitor ready: models %s", ", ".join(service.models))
+        log.debug("start-up done: models %s", ", ".join(service.models))  # "ready" is logged once listening
         try:
             yield
         finally:

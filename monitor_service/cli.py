@@ -10,11 +10,14 @@ from pathlib import Path
 
 import uvicorn
 
-from monitor_service.config import config_warnings, load_config
+from monitor_service.config import ServerConfig, config_warnings, load_config
 from monitor_service.errors import ConfigError, SnapshotUnreadable
-from monitor_service.serving import GracefulServer
+from monitor_service.guard import Limits, effective_max_connections, protocol_class
+from monitor_service.serving import GracefulServer, describe, listening_socket
 
+log = logging.getLogger(__name__)
 EXIT_CONFIG = 2
+EXIT_STARTUP = 3  # as uvicorn: the address cannot be bound, or the app's start-up failed
 EXIT_DATA = 4  # a stored checkpoint cannot be read (see --accept-data-loss)
 
 
@@ -43,31 +46,56 @@ def _check_config(path: str) -> int:
     return 0
 
 
+def uvicorn_config(app: object, server: ServerConfig, log_level: str) -> uvicorn.Config:
+    """uvicorn on httptools behind the guard (monitor_service/guard.py) with the configured limits."""
+    limits = Limits(
+        max_header_bytes=server.max_header_bytes,
+        max_headers=server.max_headers,
+        header_timeout=server.header_timeout,
+        body_timeout=server.body_timeout,
+        max_connections=effective_max_connections(server.max_connections),
+    )
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        http=protocol_class(limits),
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        timeout_keep_alive=server.keep_alive_timeout,  # type: ignore[arg-type]  # a float works
+    )
+
+
 def _serve(path: str, host: str | None, port: int | None, log_level: str, accept_data_loss: bool) -> int:
     from monitor_service.app import create_app
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(path)
-        app = create_app(config, config_path=Path(path), accept_data_loss=accept_data_loss)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    server = GracefulServer(
-        uvicorn.Config(
-            app,
-            host=host or config.server.host,
-            port=config.server.port if port is None else port,
-            log_level=log_level,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
-    )
+    host = host or config.server.host
+    port = config.server.port if port is None else port
     try:
-        server.run()
+        sock = listening_socket(host, port)
+    except OSError as exc:
+        log.error("cannot listen on %s port %d: %s", host, port, exc.strerror or exc)
+        return EXIT_STARTUP
+    try:
+        app = create_app(config, config_path=Path(path), accept_data_loss=accept_data_loss)
+    except ConfigError as exc:
+        sock.close()
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    ready = f"drift monitor ready on {describe(sock)}: models {', '.join(m.name for m in config.models)}"
+    server = GracefulServer(uvicorn_config(app, config.server, log_level), ready_message=ready)
+    try:
+        server.run(sockets=[sock])
     except SystemExit:  # uvicorn exits 3 when the lifespan start-up fails
         if app.state.start_error is None:
             raise
+    finally:
+        sock.close()
     error = app.state.start_error
     if error is not None:
         print(error, file=sys.stderr)

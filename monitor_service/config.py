@@ -213,6 +213,21 @@ class ServerConfig(_Strict):
         description="Host header values accepted (e.g. [localhost, 127.0.0.1]); others get 400. "
         "Null accepts any (see docs/security.md: DNS rebinding)",
     )
+    # Limits applied before a request reaches the app (monitor_service/guard.py; docs/security.md).
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="request line and headers; more gets 431 and a close"
+    )
+    max_headers: int = Field(default=100, ge=8, description="headers per request; more gets 431 and a close")
+    header_timeout: Duration = Field(
+        default=10.0, description="a request's head must arrive within this; else 408 and a close"
+    )
+    body_timeout: Duration = Field(
+        default=30.0, description="a request's body must arrive within this after its head; else 408"
+    )
+    max_connections: int = Field(
+        default=256, ge=1, description="open connections at most; the next one gets 503 and a close"
+    )
+    keep_alive_timeout: Duration = Field(default=5.0, description="an idle keep-alive connection is closed")
 
     @model_validator(mode="after")
     def _probe_token(self) -> ServerConfig:

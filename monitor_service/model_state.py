@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import traceback
 import uuid
@@ -39,6 +40,7 @@ from monitor_service.window import SlidingWindow, WindowRows
 from monitor_service.worker import CalculationWorker
 
 log = logging.getLogger(__name__)
+_BYTES_PER_FIELD = 32
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,28 @@ class ModelState:
         now = time.time()
         await self._journal("labels", now, body)
         return self._apply_labels(ids, list(targets), now, live=True)
+
+    def fields_per_item(self, kind: RecordKind) -> int:
+        """Fields one row (or label) of a body holds at most: the budget of a body's parse."""
+        return len(self.schema.columns) if kind == "rows" else 2
+
+    def check_rate_debt(self) -> None:
+        """429 before a body is read while rejected bodies keep the rate limit in debt."""
+        if self._limiter is not None and (wait := self._limiter.debt_wait()):
+            raise RateLimited(
+                f"model {self.name!r} takes at most {self._limiter.rate:g} rows/s, "
+                "counting rejected bodies by their size",
+                wait,
+            )
+
+    def charge_rejected(self, kind: RecordKind, size: int, rows_taken: int) -> None:
+        """A rejected body costs the rate limit the rows it could have carried: one per
+        `_BYTES_PER_FIELD` bytes per field (a 20-column row of full-precision floats is about 500
+        bytes of JSON), less the rows already taken."""
+        if self._limiter is not None and size:
+            rows = math.ceil(size / (_BYTES_PER_FIELD * self.fields_per_item(kind)))
+            if rows > rows_taken:
+                self._limiter.charge(rows - rows_taken)
 
     def _take_rate(self, count: int) -> None:
         if self._limiter is not None and (wait := self._limiter.try_take(count)):

@@ -115,12 +115,12 @@ class _Errors:
         self.count += 1
         if len(self.items) < MAX_REPORTED_ERRORS:
             loc: tuple[str | int, ...] = (
-                ("body", "rows", row) if column is None else ("body", "rows", row, _preview(column))
+                ("body", "rows", row) if column is None else ("body", "rows", row, preview(column))
             )
-            self.items.append(FieldError(loc, msg, kind, _preview(value)))
+            self.items.append(FieldError(loc, msg, kind, preview(value)))
 
 
-def _preview(value: Any) -> Any:
+def preview(value: Any) -> Any:
     """Echo short inputs back as they were; never echo a huge string or structure."""
     if isinstance(value, str) and len(value) > 64:
         return value[:64] + "..."

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.requests import ClientDisconnect
 
-from monitor_service.errors import PayloadTooLarge, Unauthorized
+from monitor_service.errors import BadRequest, PayloadTooLarge, Unauthorized
+from monitor_service.log_throttle import ThrottledLog
 from monitor_service.service import MonitorService
 from monitor_service.telemetry import ServiceMetrics
+
+_disconnects = ThrottledLog(logging.getLogger(__name__), interval=10.0)
 
 
 def _service(request: Request) -> MonitorService:
@@ -39,11 +44,18 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody reads the answer; one log line (not a traceback) per 10 s however many clients do it.
+        _disconnects.log(
+            logging.INFO, "disconnect", "clients disconnected before sending their whole request body"
+        )
+        raise BadRequest("the client disconnected before sending the whole body") from None
     return b"".join(chunks)
 
 

@@ -10,9 +10,17 @@ from pydantic import BaseModel, Field
 
 from monitor_service.api.deps import UNAUTHORIZED, MetricsDep, ServiceDep, read_body, require_ingest_token
 from monitor_service.config import ServerConfig
-from monitor_service.errors import FieldError, MonitorError, PayloadTooLarge, UnknownModel, ValidationFailed
-from monitor_service.model_state import RequestBody
-from monitor_service.payload import is_ndjson, parse_items
+from monitor_service.errors import (
+    BadRequest,
+    FieldError,
+    MonitorError,
+    PayloadTooLarge,
+    UnknownModel,
+    ValidationFailed,
+)
+from monitor_service.journal import RecordKind
+from monitor_service.model_state import ModelState, RequestBody
+from monitor_service.payload import Budget, is_ndjson, parse_items
 
 router = APIRouter(prefix="/v1/models", tags=["ingest"])
 
@@ -58,11 +66,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _read_items(request: Request, server: ServerConfig, key: str) -> tuple[list[Any], RequestBody]:
-    """The items of a request body within the configured limits, and the body itself for the log."""
+async def _read_items(
+    request: Request, server: ServerConfig, state: ModelState, key: RecordKind, received: list[int]
+) -> tuple[list[Any], RequestBody]:
+    """The items of a request body within the configured limits, and the body itself for the log.
+
+    `received` gets the body's size as soon as it is read (for charging a rejected body)."""
     ndjson = is_ndjson(request.headers.get("content-type", ""))
     body = await read_body(request, server.max_body_bytes)
-    items = parse_items(body, ndjson, key)
+    received.append(len(body))
+    items = parse_items(body, ndjson, key, Budget(server.max_rows_per_request, state.fields_per_item(key)))
     if not items:
         raise ValidationFailed(
             [FieldError(("body", key), f"Send at least one item in `{key}`", "too_short", [])]
@@ -98,10 +111,16 @@ async def ingest_rows(
         metrics.requests_rejected.labels("", "unknown_model").inc()
         raise UnknownModel(model)
     rows: list[Any] = []
+    state = service.models[model]
+    received: list[int] = []
     try:
-        rows, source = await _read_items(request, service.config.server, "rows")
-        window_rows = await service.models[model].ingest(rows, source)
+        state.check_rate_debt()
+        rows, source = await _read_items(request, service.config.server, state, "rows", received)
+        window_rows = await state.ingest(rows, source)
     except MonitorError as exc:
+        if isinstance(exc, BadRequest | PayloadTooLarge | ValidationFailed):
+            # Rows of a batch that failed validation were already taken from the limit.
+            state.charge_rejected("rows", sum(received), len(rows))
         metrics.requests_rejected.labels(model, exc.reason).inc()
         metrics.rows_rejected.labels(model, exc.reason).inc(len(rows) or exc.rows)
         raise
@@ -167,8 +186,14 @@ _LABELS_DOC: dict[str, Any] = {
 async def ingest_labels(model: str, request: Request, service: ServiceDep) -> LabelsAccepted:
     """Join labels to rows by id. Labels whose rows are not in the window wait for them a while."""
     state = service.model(model)
-    labels, source = await _read_items(request, service.config.server, "labels")
-    outcome = await state.add_labels(labels, source)
+    received: list[int] = []
+    try:
+        state.check_rate_debt()
+        labels, source = await _read_items(request, service.config.server, state, "labels", received)
+        outcome = await state.add_labels(labels, source)
+    except (BadRequest, PayloadTooLarge, ValidationFailed):
+        state.charge_rejected("labels", sum(received), 0)
+        raise
     return LabelsAccepted(
         model=model, accepted=outcome.accepted, matched=outcome.matched, pending=outcome.pending
     )

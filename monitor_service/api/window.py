@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from monitor_service.api.deps import UNAUTHORIZED, ServiceDep, require_admin_token
 from monitor_service.errors import FieldError, ValidationFailed
+from monitor_service.schema import preview
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -29,7 +30,7 @@ async def export_window(
     rows = service.model(model).window_rows(time.time())
     wanted = columns.split(",") if columns else list(rows.columns)
     problems = [
-        FieldError(("query", "columns"), f"Unknown column {c[:64]!r}", "value_error", c[:64])
+        FieldError(("query", "columns"), f"Unknown column {preview(c)!r}", "value_error", preview(c))
         for c in dict.fromkeys(wanted)
         if c not in rows.columns
     ][:100]
