@@ -304,13 +304,14 @@ class ClusterConfig(_Strict):
         return found
 
     def stream_max_age(self, model: ModelConfig) -> float | None:
-        """Age bound of the model's stream: its window age plus the label look-back plus a minute of
-        clock skew between monitors and NATS servers, or retention.max_age when that is set."""
+        """Age bound of the model's stream: its window age plus the label look-back plus a margin for
+        batches in flight and clock skew (a minute, or publish_timeout if longer), or
+        retention.max_age when that is set."""
         if self.retention.max_age is not None:
             return self.retention.max_age
         if model.window.max_age is None:
             return None
-        return model.window.max_age + model.labels.pending_ttl + 60.0
+        return model.window.max_age + model.labels.pending_ttl + max(60.0, self.publish_timeout)
 
     def window_max_age(self, model: ModelConfig) -> float | None:
         """The age a cluster window is cut at on read: the model's own, else retention.max_age."""

@@ -13,7 +13,7 @@ Windows are windows of ROWS: `read_window` keeps the newest messages holding at 
 rows and none older than `max_age` (by arrival), exactly the rows a local window would hold after
 replaying them. The stream's own limits are only a generous upper bound: `max_msgs_per_subject` =
 `max_rows` (a message holds at least one row, so the newest `max_rows` messages always hold the
-window) and `max_age` = window age + label look-back + a minute of clock skew. `trim` purges what
+window) and `max_age` = window age + label look-back + a margin for skew. `trim` purges what
 the last read no longer needed, which is what keeps a model's stream near its window size.
 
 Reads are incremental: each model's cache holds what the last read kept; the next read asks the
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import json
 import logging
 import os
@@ -34,8 +33,8 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import nats
 import nats.errors
@@ -46,12 +45,28 @@ from nats.js import JetStreamContext, api
 
 from monitor_service.config import ClusterConfig, ModelConfig
 from monitor_service.errors import MonitorError, PayloadTooLarge, StorageUnavailable
+from monitor_service.journal.jetstream_window import (
+    KINDS,
+    LABEL_MARGIN,
+    RecordKind,
+    StreamRecord,
+    WindowCache,
+)
+
+__all__ = [
+    "KINDS",
+    "ClusterUnavailable",
+    "JetStreamCluster",
+    "JournalStats",
+    "Names",
+    "PublishAck",
+    "RecordKind",
+    "StreamRecord",
+]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-RecordKind = Literal["rows", "labels"]
-KINDS: tuple[RecordKind, ...] = ("rows", "labels")
 MSG_ID = "Nats-Msg-Id"
 H_ROWS = "Dm-Rows"
 H_ARRIVED = "Dm-Arrived"
@@ -81,20 +96,6 @@ class PublishAck:
     stream: str
     seq: int
     duplicate: bool  # the batch id was already stored within duplicate_window: `seq` is the first copy's
-
-
-@dataclass(frozen=True)
-class StreamRecord:
-    """One stored request: shaped like storage.Record (kind, arrived, ndjson, body), plus its place."""
-
-    seq: int
-    kind: RecordKind
-    arrived: float
-    rows: int
-    ndjson: bool
-    body: bytes
-    msg_id: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -147,51 +148,6 @@ class Names:
         return f"{self.prefix}_STATE"
 
 
-@dataclass
-class _WindowCache:
-    """What the last read of one model kept, in stream order, and where it stopped."""
-
-    rows: deque[StreamRecord] = field(default_factory=deque)
-    labels: deque[StreamRecord] = field(default_factory=deque)
-    row_count: int = 0
-    last_seq: int = 0
-    stream_created: Any = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    def reset(self) -> None:
-        self.rows.clear()
-        self.labels.clear()
-        self.row_count = 0
-        self.last_seq = 0
-
-    def add(self, record: StreamRecord) -> None:
-        if record.kind == "rows":
-            self.rows.append(record)
-            self.row_count += record.rows
-        else:
-            self.labels.append(record)
-        self.last_seq = max(self.last_seq, record.seq)
-
-    def cut(self, max_rows: int, max_age: float | None, now: float, labels_lookback: float) -> None:
-        """Keep the newest row messages holding >= max_rows rows, none older than max_age, and the
-        labels that can still join them: after the first kept row, or within the look-back before."""
-        cutoff = None if max_age is None else now - max_age
-        rows = self.rows
-        while rows and (
-            self.row_count - rows[0].rows >= max_rows or (cutoff is not None and rows[0].arrived < cutoff)
-        ):
-            self.row_count -= rows.popleft().rows
-        first_seq = rows[0].seq if rows else self.last_seq + 1
-        oldest = min(rows[0].arrived, now) if rows else now
-        label_cutoff = oldest - labels_lookback
-        labels = self.labels
-        while labels and labels[0].seq < first_seq and labels[0].arrived < label_cutoff:
-            labels.popleft()
-
-    def records(self) -> list[StreamRecord]:
-        return list(heapq.merge(self.rows, self.labels, key=lambda record: record.seq))
-
-
 def _retryable(exc: BaseException) -> bool:
     """Errors a retry with the same message id can cure: no ack yet, no leader, reconnecting."""
     if isinstance(exc, nats.js.errors.ServiceUnavailableError):
@@ -225,7 +181,7 @@ class JetStreamCluster:
         # one attempt of a request; retries go on until publish_timeout
         self._attempt_timeout = max(0.5, min(2.0, config.publish_timeout / 2))
         self._js: JetStreamContext = client.jetstream(timeout=self._attempt_timeout)
-        self._caches: dict[str, _WindowCache] = {}
+        self._caches: dict[str, WindowCache] = {}
         self._streams: dict[str, str] = {}
         self._closing = False
 
@@ -486,7 +442,7 @@ class JetStreamCluster:
         not answer.
         """
         stream = self._stream(model)
-        cache = self._caches.setdefault(model, _WindowCache())
+        cache = self._caches.setdefault(model, WindowCache())
         async with cache.lock:
             info = await self.retrying(f"read stream {stream}", lambda: self._js.stream_info(stream))
             state = info.state
@@ -500,11 +456,12 @@ class JetStreamCluster:
                     f"read stream {stream}",
                     lambda: self._fetch(model, stream, max(start, cache.last_seq + 1), last, cache),
                 )
-            cache.cut(max_rows, max_age, time.time() if now is None else now, labels_lookback)
+            margin = max(LABEL_MARGIN, self.config.publish_timeout)
+            cache.cut(max_rows, max_age, time.time() if now is None else now, labels_lookback, margin)
             self.stats.reads += 1
             return cache.records()
 
-    async def _fetch(self, model: str, stream: str, start: int, last: int, cache: _WindowCache) -> None:
+    async def _fetch(self, model: str, stream: str, start: int, last: int, cache: WindowCache) -> None:
         """Messages `start`.. (at least to `last`) into the cache, through an ordered consumer.
         What arrived stays in the cache when it fails: a retry goes on from there."""
         subject = f"{self.names.prefix}.w.{self.names.token(model)}.>"

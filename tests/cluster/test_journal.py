@@ -238,7 +238,7 @@ def test_trim_shrinks_the_stream_to_the_window(config: ClusterConfig) -> None:
         try:
             for i in range(10):
                 await journal.publish(
-                    MODEL, "rows", rows_body(i * 100, 100), msg_id=f"t{i}", rows=100, arrived=T0 + i
+                    MODEL, "rows", rows_body(i * 100, 100), msg_id=f"t{i}", rows=100, arrived=T0 + 100 * i
                 )
                 await journal.publish(
                     MODEL,
@@ -246,23 +246,24 @@ def test_trim_shrinks_the_stream_to_the_window(config: ClusterConfig) -> None:
                     labels_body([f"r-{i * 100}"]),
                     msg_id=f"t{i}",
                     rows=1,
-                    arrived=T0 + i + 0.5,
+                    arrived=T0 + 100 * i + 50,
                 )
-            window = await journal.read_window(MODEL, max_rows=250, now=T0 + 10, labels_lookback=1)
+            window = await journal.read_window(MODEL, max_rows=250, now=T0 + 1000, labels_lookback=1)
             purged = await journal.trim(MODEL)
             info = await journal.jetstream.stream_info(journal.names.window_stream(MODEL))
         finally:
             await journal.close()
         fresh = await connected(config, 250)  # a monitor that never read: sees the same window
         try:
-            again = await fresh.read_window(MODEL, max_rows=250, now=T0 + 10, labels_lookback=1)
+            again = await fresh.read_window(MODEL, max_rows=250, now=T0 + 1000, labels_lookback=1)
         finally:
             await fresh.close()
         return purged, info.state.messages, window, again
 
     purged, left, window, again = run(scenario())
     assert [r.msg_id for r in window if r.kind == "rows"] == ["t7", "t8", "t9"]
-    # labels: from the first kept row (T0 + 7) on, and those at most 1 s older (t6 at T0 + 6.5)
+    # labels: from the first kept row (T0 + 700) on, and those at most 1 s + the 60 s margin
+    # older (t6 at T0 + 650)
     assert [r.msg_id for r in window if r.kind == "labels"] == ["t6", "t7", "t8", "t9"]
     assert (purged, left) == (13, 7)
     assert [(r.seq, r.body) for r in again] == [(r.seq, r.body) for r in window]

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_clients_without_valid_credentials_are_refused(cluster: NatsCluster) -> None:
-    anonymous = ClusterConfig(servers=cluster.urls, connect_timeout=1.0)
-    wrong = make_config(cluster, password="not-the-password", connect_timeout=1.0)
+    anonymous = ClusterConfig(servers=cluster.urls, connect_timeout=2.0)
+    wrong = make_config(cluster, password="not-the-password", connect_timeout=2.0)
 
     async def scenario() -> list[str]:
         messages = []
