@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import random
+import re
 import socket
 import ssl
 import time
@@ -44,7 +45,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from monitor_service.config import ClusterConfig, ModelConfig
-from monitor_service.errors import MonitorError, PayloadTooLarge, StorageUnavailable
+from monitor_service.errors import BadRequest, MonitorError, PayloadTooLarge, StorageUnavailable
 from monitor_service.journal.jetstream_window import (
     KINDS,
     LABEL_MARGIN,
@@ -73,6 +74,9 @@ H_ARRIVED = "Dm-Arrived"
 H_NDJSON = "Dm-Ndjson"
 # Headers and the protocol line travel with the body and count against the server's max_payload.
 _HEADER_ALLOWANCE = 1024
+# Batch ids and header names go into the NATS protocol: no spaces, no line breaks.
+_TOKEN = re.compile(r"[\x21-\x7e]{1,200}")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]{0,1000}")
 _READ_IDLE_TIMEOUT = 5.0
 _PATIENCE = 30.0  # seconds reads and stream management keep retrying through elections
 
@@ -366,6 +370,13 @@ class JetStreamCluster:
         stream = self._stream(model)
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        if not _TOKEN.fullmatch(msg_id):
+            raise BadRequest(
+                "a batch id (Idempotency-Key) is 1 to 200 printable ASCII characters without spaces"
+            )
+        for key, value in (headers or {}).items():
+            if not _TOKEN.fullmatch(key) or not _HEADER_VALUE.fullmatch(value):
+                raise ValueError(f"header {key!r} is not a valid NATS header")
         if len(body) + _HEADER_ALLOWANCE > self.max_payload:
             raise PayloadTooLarge(
                 f"the body has {len(body)} bytes; cluster mode stores at most "

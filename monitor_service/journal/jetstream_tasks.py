@@ -143,10 +143,14 @@ class TaskQueue:
                 await self._js.stream_info(self.names.tasks_stream)
             except nats.js.errors.NotFoundError:
                 await self._js.add_stream(stream)
+            wanted = self.consumer_config()
             try:
-                await self._js.consumer_info(self.names.tasks_stream, self.names.workers)
+                info = await self._js.consumer_info(self.names.tasks_stream, self.names.workers)
             except nats.js.errors.NotFoundError:
-                await self._js.add_consumer(self.names.tasks_stream, self.consumer_config())
+                await self._js.add_consumer(self.names.tasks_stream, wanted)
+            else:
+                if (info.config.ack_wait, info.config.max_deliver) != (wanted.ack_wait, wanted.max_deliver):
+                    await self._update_consumer(wanted)
             self._sub = await self._js.pull_subscribe_bind(
                 durable=self.names.workers, stream=self.names.tasks_stream
             )
@@ -154,6 +158,16 @@ class TaskQueue:
             raise ClusterUnavailable(
                 f"cannot set up the task queue {self.names.tasks_stream}: {exc}"
             ) from exc
+
+    async def _update_consumer(self, wanted: api.ConsumerConfig) -> None:
+        """Apply a changed task_ack_wait / task_max_deliver (both editable on a durable consumer)."""
+        try:
+            await self._js.add_consumer(self.names.tasks_stream, wanted)
+            log.info(
+                "task consumer updated: ack_wait %gs, max_deliver %d", wanted.ack_wait, wanted.max_deliver
+            )
+        except nats.js.errors.APIError as exc:
+            log.warning("the task consumer keeps its old ack_wait/max_deliver (%s)", exc)
 
     async def publish_tick(
         self, model: str, every: float, now: float | None = None

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from monitor_service.config import ClusterConfig, ModelConfig
-from monitor_service.errors import PayloadTooLarge
+from monitor_service.errors import BadRequest, PayloadTooLarge
 from monitor_service.journal.jetstream import JetStreamCluster, StreamRecord
 from monitor_service.storage import Record
 from tests.cluster.conftest import run
@@ -318,3 +318,35 @@ def test_model_names_with_dots_get_their_own_stream(config: ClusterConfig) -> No
     dotted, plain = run(scenario())
     assert b'"a.b-0"' in dotted[0].body and len(dotted) == 1
     assert b'"a-0"' in plain[0].body and len(plain) == 1
+
+
+def test_a_changed_window_updates_the_stream(config: ClusterConfig) -> None:
+    async def scenario() -> list[tuple[int, float]]:
+        journal = await connected(config, 10)
+        try:
+            stream = journal.names.window_stream(MODEL)
+            seen = []
+            for max_rows, max_age in ((10, None), (20, 3600.0)):
+                await journal.ensure_model(MODEL, max_rows=max_rows, max_age=max_age)
+                info = await journal.jetstream.stream_info(stream)
+                seen.append((info.config.max_msgs_per_subject, info.config.max_age or 0.0))
+            return seen
+        finally:
+            await journal.close()
+
+    assert run(scenario()) == [(10, 0.0), (20, 3600.0)]
+
+
+@pytest.mark.parametrize("msg_id", ["", "has space", "line\r\nNats-Msg-Id: x", "x" * 201, "é"])
+def test_batch_ids_that_would_break_the_protocol_are_refused(config: ClusterConfig, msg_id: str) -> None:
+    async def scenario() -> int:
+        journal = await connected(config, 10)
+        try:
+            with pytest.raises(BadRequest, match="Idempotency-Key"):
+                await journal.publish(MODEL, "rows", rows_body(0, 1), msg_id=msg_id, rows=1)
+            info = await journal.jetstream.stream_info(journal.names.window_stream(MODEL))
+            return int(info.state.messages)
+        finally:
+            await journal.close()
+
+    assert run(scenario()) == 0

@@ -142,3 +142,21 @@ def test_task_of_a_killed_worker_is_redelivered(
     assert got == [("m1", tick, 2)]
     assert again == []  # neither redelivered during the long calculation nor after the ack
     assert left == 0
+
+
+def test_a_changed_ack_wait_reaches_the_consumer(config: ClusterConfig, cluster: NatsCluster) -> None:
+    async def scenario() -> list[tuple[float, int]]:
+        seen = []
+        for ack_wait, max_deliver in ((2.0, 5), (7.0, 3)):
+            changed = config.model_copy(update={"task_ack_wait": ack_wait, "task_max_deliver": max_deliver})
+            connection, _ = await instance(changed, cluster.urls[0])
+            try:
+                info = await connection.jetstream.consumer_info(
+                    connection.names.tasks_stream, connection.names.workers
+                )
+                seen.append((float(info.config.ack_wait or 0), int(info.config.max_deliver or 0)))
+            finally:
+                await connection.close()
+        return seen
+
+    assert run(scenario()) == [(2.0, 5), (7.0, 3)]
