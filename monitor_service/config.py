@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -13,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -258,10 +260,151 @@ class StorageConfig(_Strict):
     compact_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
 
 
+class ClusterTLSConfig(_Strict):
+    """TLS to the NATS servers. Any `tls://` server URL, or this section, turns TLS on."""
+
+    ca_file: Path | None = Field(default=None, description="trust these CAs instead of the system's")
+    cert_file: Path | None = Field(default=None, description="client certificate, for mutual TLS")
+    key_file: Path | None = Field(default=None, description="the client certificate's private key")
+    server_name: str | None = Field(
+        default=None, description="name to check the servers' certificates against (URLs with IPs)"
+    )
+
+    @model_validator(mode="after")
+    def _pair(self) -> ClusterTLSConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (mutual TLS needs both)")
+        return self
+
+
+class ClusterRetentionConfig(_Strict):
+    """Upper bounds of each model's stream. Windows are cut exactly on read (by rows and by age);
+    these limits only keep the disk bounded when nobody reads."""
+
+    max_age: Duration | None = Field(
+        default=None,
+        description="drop messages older than this; must cover every model's window.max_age + "
+        "labels.pending_ttl, and also bounds the windows of models without a max_age",
+    )
+    max_bytes_per_model: int | None = Field(
+        default=None, gt=0, description="cap of one model's stream on disk (per replica); oldest dropped"
+    )
+
+
+class ClusterConfig(_Strict):
+    """Cluster mode: rows, labels, calculation tasks and results live in a NATS JetStream cluster."""
+
+    # A validation error's text would otherwise quote the input, password included.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    servers: list[str] = Field(min_length=1, description="nats:// or tls:// URLs, without credentials")
+    name: str | None = Field(default=None, description="connection name in NATS monitoring (host:pid)")
+    stream_prefix: str = Field(default="DM", pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+    replicas: Literal[1, 3, 5] = Field(
+        default=3, description="copies of every stream; an even count survives no more failures"
+    )
+    user: str | None = None
+    password: SecretStr | None = Field(default=None, repr=False)
+    password_file: Path | None = None
+    nkeys_seed_file: Path | None = None
+    creds_file: Path | None = None
+    tls: ClusterTLSConfig | None = None
+    connect_timeout: Duration = 5.0
+    publish_timeout: Duration = Field(
+        default=10.0, description="how long a publish may wait for its replicated ack (then 503)"
+    )
+    duplicate_window: Duration = Field(
+        default=120.0, description="a batch retried with the same id within this time is stored once"
+    )
+    task_ack_wait: Duration = Field(
+        default=60.0, description="a calculation task not acknowledged in this time is redelivered"
+    )
+    task_max_deliver: int = Field(default=5, ge=1, le=1000)
+    retention: ClusterRetentionConfig = ClusterRetentionConfig()
+
+    @field_validator("servers")
+    @classmethod
+    def _server_urls(cls, servers: list[str]) -> list[str]:
+        problems = [problem for url in servers if (problem := _server_url_problem(url))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        if len(set(servers)) != len(servers):
+            raise ValueError("a server is listed twice")
+        return servers
+
+    @model_validator(mode="after")
+    def _one_way_to_log_in(self) -> ClusterConfig:
+        if (self.password is not None) and (self.password_file is not None):
+            raise ValueError("give password or password_file, not both")
+        has_password = self.password is not None or self.password_file is not None
+        if (self.user is None) != (not has_password):
+            raise ValueError("user and password (or password_file) go together")
+        ways = [self.user is not None, self.nkeys_seed_file is not None, self.creds_file is not None]
+        if sum(ways) > 1:
+            raise ValueError("log in one way: user and password, nkeys_seed_file, or creds_file")
+        if self.duplicate_window < self.publish_timeout:
+            raise ValueError(
+                "duplicate_window must be at least publish_timeout: a batch retried after a timed-out "
+                "publish would otherwise be stored twice"
+            )
+        return self
+
+    def files(self) -> dict[str, Path]:
+        """Every file this section names, by its key (for path resolution and existence checks)."""
+        found = {
+            key: path
+            for key in ("password_file", "nkeys_seed_file", "creds_file")
+            if (path := getattr(self, key)) is not None
+        }
+        if self.tls is not None:
+            for key in ("ca_file", "cert_file", "key_file"):
+                if (path := getattr(self.tls, key)) is not None:
+                    found[f"tls.{key}"] = path
+        return found
+
+    def stream_max_age(self, model: ModelConfig) -> float | None:
+        """Age bound of the model's stream: its window age plus the label look-back plus a margin for
+        batches in flight and clock skew (a minute, or publish_timeout if longer), or
+        retention.max_age when that is set."""
+        if self.retention.max_age is not None:
+            return self.retention.max_age
+        if model.window.max_age is None:
+            return None
+        return model.window.max_age + model.labels.pending_ttl + max(60.0, self.publish_timeout)
+
+    def window_max_age(self, model: ModelConfig) -> float | None:
+        """The age a cluster window is cut at on read: the model's own, else retention.max_age."""
+        return model.window.max_age if model.window.max_age is not None else self.retention.max_age
+
+
+def _server_url_problem(url: str) -> str | None:
+    if "@" in url:  # checked first: the messages below quote the URL
+        return "put credentials in user and password (or a file), not in a server URL: URLs get logged"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"{url!r} is not a URL: {exc}"
+    if parts.scheme not in ("nats", "tls"):
+        return f"{url!r}: use nats://host:port or tls://host:port"
+    if not parts.hostname:
+        return f"{url!r} names no host"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return f"{url!r}: a NATS server URL is scheme://host:port, nothing more"
+    if port == 0:
+        return f"{url!r}: port 0"
+    return None
+
+
 class MonitorConfig(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)  # cluster.password
+
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
     models: list[ModelConfig] = Field(min_length=1)
+    cluster: ClusterConfig | None = Field(
+        default=None, description="cluster mode on NATS JetStream (docs/cluster.md); absent: one node"
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> MonitorConfig:
@@ -269,6 +412,23 @@ class MonitorConfig(_Strict):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"model names must be unique; repeated: {repeated}")
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_keeps_windows(self) -> MonitorConfig:
+        max_age = self.cluster.retention.max_age if self.cluster else None
+        if max_age is None:
+            return self
+        short = [
+            f"{m.name} ({m.window.max_age + m.labels.pending_ttl:g} s)"
+            for m in self.models
+            if m.window.max_age is not None and max_age < m.window.max_age + m.labels.pending_ttl
+        ]
+        if short:
+            raise ValueError(
+                f"cluster.retention.max_age ({max_age:g} s) is shorter than window.max_age + "
+                f"labels.pending_ttl of {', '.join(short)}: the stream would drop rows the window holds"
+            )
         return self
 
     def model(self, name: str) -> ModelConfig | None:
@@ -302,7 +462,23 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     token_file = environ.get(ENV_PREFIX + "TOKEN_FILE")
     if token_file:
         server.update(_read_token_file(Path(token_file)))
+    if isinstance(raw.get("cluster"), dict):
+        raw = {**raw, "cluster": _apply_cluster_env(raw["cluster"], environ)}
     return {**raw, "server": server}
+
+
+def _apply_cluster_env(cluster: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """NATS servers and credentials from the environment, into an existing `cluster:` section only
+    (the environment never switches cluster mode on by itself)."""
+    cluster = dict(cluster)
+    if servers := environ.get(ENV_PREFIX + "NATS_SERVERS"):
+        cluster["servers"] = [url.strip() for url in servers.split(",") if url.strip()]
+    if user := environ.get(ENV_PREFIX + "NATS_USER"):
+        cluster["user"] = user
+    if password := environ.get(ENV_PREFIX + "NATS_PASSWORD"):
+        cluster["password"] = password
+        cluster.pop("password_file", None)
+    return cluster
 
 
 def _read_token_file(path: Path) -> dict[str, Any]:
@@ -373,7 +549,23 @@ def parse_config(
     storage = config.storage
     if storage.data_dir is not None:  # like the references: relative to the config file
         storage = storage.model_copy(update={"data_dir": (base_dir / storage.data_dir).resolve()})
-    return config.model_copy(update={"models": models, "storage": storage})
+    cluster = _resolve_cluster_files(config.cluster, base_dir, source) if config.cluster else None
+    return config.model_copy(update={"models": models, "storage": storage, "cluster": cluster})
+
+
+def _resolve_cluster_files(cluster: ClusterConfig, base_dir: Path, source: str) -> ClusterConfig:
+    """The section's files resolved against the config file's directory; each must be readable."""
+    resolved = {key: (base_dir / path).resolve() for key, path in cluster.files().items()}
+    problems = [
+        f"cluster.{key}: cannot read {path}" for key, path in resolved.items() if not os.access(path, os.R_OK)
+    ]
+    if problems:
+        raise ConfigError(source, problems)
+    top = {key: path for key, path in resolved.items() if not key.startswith("tls.")}
+    if cluster.tls is not None:
+        tls = {key[4:]: path for key, path in resolved.items() if key.startswith("tls.")}
+        return cluster.model_copy(update={**top, "tls": cluster.tls.model_copy(update=tls)})
+    return cluster.model_copy(update=top)
 
 
 def load_config(path: str | Path, environ: dict[str, str] | None = None) -> MonitorConfig:
