@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from monitor_service import __version__
-from monitor_service.api import admin, health, ingest, models
+from monitor_service.api import admin, docs, health, ingest, models
 from monitor_service.calculator import Calculator
 from monitor_service.collector import DriftCollector
 from monitor_service.config import MonitorConfig
@@ -115,6 +115,10 @@ def create_app(
         description="Streaming drift monitor sidecar: POST inference rows, read Evidently drift and "
         "quality results as JSON or on /metrics.",
         lifespan=lifespan,
+        # Served by api/docs.py from packaged assets (no CDN), where a token check can attach.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.config_error = None
     app.state.config_path = config_path
@@ -126,4 +130,5 @@ def create_app(
     app.include_router(ingest.router)
     app.include_router(models.router)
     app.include_router(admin.router)
+    app.include_router(docs.create_router())
     return app
