@@ -33,6 +33,7 @@ from monitor_service.errors import (
     ValidationFailed,
 )
 from monitor_service.monitor import Monitor
+from monitor_service.process_memory import ProcessMemoryCollector, trim_memory, tune_malloc
 from monitor_service.runtime import build_runtimes
 from monitor_service.scheduler import Scheduler
 from monitor_service.telemetry import ServiceMetrics
@@ -80,12 +81,17 @@ def create_app(
     config: MonitorConfig, *, config_path: Path | None = None, start_scheduler: bool = True
 ) -> FastAPI:
     """Build the whole service from a validated config; references are loaded here."""
+    tune_malloc()  # before the references and windows are allocated
     registry = CollectorRegistry()
     runtimes = build_runtimes(config)
+    trim_memory()  # what reading the references left in the allocators
     metrics = ServiceMetrics(registry, list(runtimes))
-    monitor = Monitor(config, runtimes, Calculator(config.server.executor), metrics)
+    calculator = Calculator(config.server.executor)
+    monitor = Monitor(config, runtimes, calculator, metrics)
     registry.register(DriftCollector(monitor, version("evidently")))
     ProcessCollector(registry=registry)
+    worker_pids = calculator.worker_pids if calculator.kind == "process" else None
+    registry.register(ProcessMemoryCollector(worker_pids))
     scheduler = Scheduler(monitor)
 
     @asynccontextmanager

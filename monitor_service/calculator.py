@@ -9,6 +9,7 @@ start so the first calculation does not pay Evidently's import. A worker that di
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from monitor_service.config import ModelConfig
+from monitor_service.process_memory import trim_memory
 from monitor_service.results import CalculationResult
 
 ExecutorKind = Literal["process", "thread"]
@@ -42,7 +44,21 @@ def _run(
     reference: pd.DataFrame | None,
     columns: dict[str, np.ndarray],
 ) -> Any:
-    """Runs in the worker: build the current frame there and call the engine."""
+    """Runs in the worker; its frames are freed on return, then the heap is trimmed."""
+    try:
+        return _calculate(task, model, version, reference, columns)
+    finally:
+        trim_memory()
+
+
+def _calculate(
+    task: Task,
+    model: ModelConfig,
+    version: int,
+    reference: pd.DataFrame | None,
+    columns: dict[str, np.ndarray],
+) -> Any:
+    """Build the current frame in the worker and call the engine."""
     from monitor_service import engine
 
     if reference is not None:
@@ -59,7 +75,22 @@ def _run(
 def _warm_up(models: list[ModelConfig]) -> list[str]:
     from monitor_service import engine
 
-    return engine.warm_up(models)
+    try:
+        return engine.warm_up(models)
+    finally:
+        trim_memory()  # what importing Evidently allocated and dropped
+
+
+def _noop() -> None:
+    """Sent after each call: multiprocessing's queue feeder thread keeps the last call it pickled
+    (the whole window, 130 MB at 1M rows x 20 columns) referenced until it sends another."""
+
+
+def _release_sent_call(executor: Executor) -> None:
+    """Queue a no-op behind the call just submitted, so the feeder drops the call's bytes once it
+    has written them to the worker instead of holding them until the next calculation."""
+    with contextlib.suppress(RuntimeError):  # shut down or broken (BrokenProcessPool): nothing held
+        executor.submit(_noop)
 
 
 def _watch_parent(parent: int) -> None:
@@ -98,7 +129,10 @@ class Calculator:
         executor = self._executor
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(executor, fn, *args)
+            future = loop.run_in_executor(executor, fn, *args)
+            if self.kind == "process":
+                _release_sent_call(executor)
+            return await future
         except BrokenProcessPool:
             # The worker died (killed, out of memory): replace it for the next calculation, unless
             # another caller that saw the same failure already did.
@@ -141,6 +175,16 @@ class Calculator:
         outcome = await self._submit(_run, task, model, version, reference, columns)
         self._sent[model.name] = version
         return outcome
+
+    def worker_pids(self) -> list[int]:
+        """PIDs of the worker processes now running (none with the thread executor or before start)."""
+        executor = self._executor
+        if not isinstance(executor, ProcessPoolExecutor):
+            return []
+        # No public accessor: the pool keeps its processes in a private {pid: Process} dict, which
+        # its management thread may change; dict.copy() is atomic under the GIL.
+        processes = getattr(executor, "_processes", None) or {}
+        return list(processes.copy())
 
     def close(self) -> None:
         if self._executor is not None:
