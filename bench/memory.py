@@ -32,8 +32,9 @@ the server).
 
 Real servers (`python -m monitor_service serve`, process executor) for configurations that vary
 window rows, numerical and categorical columns, reference rows, models and an id column, filled
-over HTTP and calculated three times; server and worker RSS (and PSS, peaks) read from /proc at
-each stage (bench/sizing.py), next to what deploy/kubernetes/sizing.py's formula predicts.
+over HTTP (one sequential client: `fill` is no ingest benchmark) and calculated three times; server
+and worker RSS (and PSS, peaks) read from /proc at each stage (bench/server_memory.py), next to what
+deploy/kubernetes/sizing.py's formula predicts.
 
 ## malloc
 
@@ -199,9 +200,13 @@ def sizing_main(args: argparse.Namespace) -> None:
     print("formula: deploy/kubernetes/sizing.py (server steady = calc 3, worker steady = calc 3)\n")
     results: dict[str, object] = {}
     rows = []
+    saved = json.loads(Path(args.from_json).read_text()) if args.from_json else {}
     for case in cases:
-        with tempfile.TemporaryDirectory(prefix="drift-sizing-") as tmp:
-            result = measure(case, Path(tmp), {})
+        if args.from_json:  # re-evaluate the formula on earlier measurements
+            result = saved[case.name]
+        else:
+            with tempfile.TemporaryDirectory(prefix="drift-sizing-") as tmp:
+                result = measure(case, Path(tmp), {})
         results[case.name] = {"case": case.__dict__, **result}
         stages = result["stages"]
         shape = ModelShape(case.numerical + 1, case.categorical, case.window, case.reference, case.id_column)
@@ -225,7 +230,7 @@ def sizing_main(args: argparse.Namespace) -> None:
         line += f"  peak {measured['server peak']:4.0f}/{measured['worker peak']:3.0f}"
         line += f"  pss {end['server']['pss']:4.0f}/{end['worker']['pss']:3.0f}"
         line += f"  tracker {end.get('tracker', {}).get('rss', 0):2.0f}"
-        line += f"  ingest {result['rows_per_second'] / 1000:4.0f}k rows/s"
+        line += f"  fill {result['rows_per_second'] / 1000:3.0f}k rows/s"
         print(line, flush=True)
         rows.append((case, measured, predicted))
     print("\nformula vs measurement (MB, error = formula / measured - 1)")
@@ -302,6 +307,7 @@ def main() -> None:
     sizing = sub.add_parser("sizing", help="real servers by configuration vs the sizing formula")
     sizing.add_argument("--cases", help="comma-separated case names (default: all)")
     sizing.add_argument("--json", help="also write the measurements to this file")
+    sizing.add_argument("--from-json", help="print the table from measurements saved with --json")
     malloc = sub.add_parser("malloc", help="allocator settings on and off, side by side")
     malloc.add_argument("--rounds", type=int, default=2)
     malloc.add_argument("--duration", type=float, default=5.0)

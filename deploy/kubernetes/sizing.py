@@ -31,7 +31,7 @@ SERVER_ID_BYTES = 330.0  # per window row with an id: its string and its id inde
 SERVER_REFERENCE = 1.5  # per MB of reference, the server's copy
 WORKER_REFERENCE = 2.0  # per MB of reference, the worker's cached copy
 SERVER_PEAK = 2.8  # per MB of the largest window + reference: the ordered copy and its pickle
-WORKER_STEADY = 0.5  # per MB of the largest window: what the worker keeps after calculations
+WORKER_STEADY = 0.25  # per MB of the largest window: what the worker keeps of calculations (varies)
 WORKER_PEAK = 2.6  # per MB of the largest window: its frame and the stat tests' intermediates
 LIMIT_MARGIN = 1.2
 
