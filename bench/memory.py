@@ -41,7 +41,9 @@ deploy/kubernetes/sizing.py's formula predicts.
 Two servers side by side, the same code, one with the allocator settings of process_memory.py
 (mmap threshold fixed, trims after loading references and after each calculation) and one without
 (DRIFT_MONITOR_MALLOC_TUNING=0): ingest throughput of 1,000-row batches over 4 connections while
-idle and while calculations run, interleaved, then RSS after the calculations.
+idle and while calculations run, interleaved, with the server's CPU time per request (less
+sensitive to other load on the machine than rows/s) and `other` (CPU used by other processes,
+100% = one core), then RSS after the calculations.
 """
 
 from __future__ import annotations
@@ -278,14 +280,20 @@ def malloc_main(args: argparse.Namespace) -> None:
             f"window {args.window_rows:,} rows x 20 columns (full), reference {args.reference_rows:,} rows; "
             f"1,000-row batches over 4 connections, {args.duration:g} s per phase, interleaved"
         )
-        print(f"{'round':>5} {'load':5} {'server':8} {'rows/s':>9} {'p99 ms':>7} {'calcs':>5} {'RSS MB':>7}")
+        print(
+            f"{'round':>5} {'load':5} {'server':8} {'rows/s':>9} {'p99 ms':>7} {'cpu ms/req':>10} "
+            f"{'other':>6} {'calcs':>5} {'RSS MB':>7}"
+        )
         for round_number in range(args.rounds):
             for load in ("idle", "calc"):
                 for server in servers:
                     p = ingest.measure(loop, server, 1000, 4, 0.5, args.duration, load == "calc")
+                    # Server CPU per request resists other load on the machine better than rows/s.
+                    cpu_ms = 1000 * p.server_cpu / p.requests_per_s if p.requests_per_s else float("nan")
                     print(
                         f"{round_number + 1:>5} {load:5} {server.name:8} {p.rows_per_s:>9,.0f} "
-                        f"{p.p99_ms:>7.1f} {p.calcs:>5} {rss_mb(server.process.pid):>7.0f}",
+                        f"{p.p99_ms:>7.1f} {cpu_ms:>10.2f} {p.other_cpu:>6.0%} {p.calcs:>5} "
+                        f"{rss_mb(server.process.pid):>7.0f}",
                         flush=True,
                     )
         for server in servers:

@@ -57,7 +57,7 @@ def render() -> str:
         "spec": {"groups": groups},
     }
     sources = ", ".join(str(p.relative_to(ROOT)) for p in files)
-    body = yaml.dump(resource, Dumper=_Dumper, sort_keys=False, width=110, allow_unicode=True)
+    body: str = yaml.dump(resource, Dumper=_Dumper, sort_keys=False, width=110, allow_unicode=True)
     return HEADER.format(sources=sources) + body
 
 
