@@ -167,14 +167,18 @@ class Calculator:
         columns: dict[str, np.ndarray],
     ) -> Any:
         """Send the reference only when the worker does not hold this version of it yet."""
-        if self._sent.get(model.name) == version:
-            try:
-                return await self._submit(_run, task, model, version, None, columns)
-            except NeedReference:
-                pass
-        outcome = await self._submit(_run, task, model, version, reference, columns)
-        self._sent[model.name] = version
-        return outcome
+        try:
+            if self._sent.get(model.name) == version:
+                try:
+                    return await self._submit(_run, task, model, version, None, columns)
+                except NeedReference:
+                    pass
+            outcome = await self._submit(_run, task, model, version, reference, columns)
+            self._sent[model.name] = version
+            return outcome
+        finally:
+            if self.kind == "process":  # the server's side (the thread executor trims in _run)
+                trim_memory()
 
     def worker_pids(self) -> list[int]:
         """PIDs of the worker processes now running (none with the thread executor or before start)."""

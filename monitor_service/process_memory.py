@@ -57,7 +57,10 @@ def _kib(value: str | None) -> int:
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
-MMAP_THRESHOLD_BYTES = 128 * 1024
+# Above request-sized buffers (a 1,000-row JSON body is 0.5 MB; at 128 KiB every request paid an
+# mmap, page faults and munmap: +25-30 % server CPU per request, bench/memory.py malloc), below the
+# window-sized ones (a 1M-row column is 8 MB, the pickled window 130 MB).
+MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 
 
 @functools.cache
@@ -72,12 +75,12 @@ def _libc_function(name: str) -> Any:
 
 
 def tune_malloc() -> bool:
-    """Fix glibc's mmap threshold at 128 KiB, so large temporary arrays go back to the OS when freed.
+    """Fix glibc's mmap threshold at 4 MiB, so large temporary arrays go back to the OS when freed.
 
     glibc starts at 128 KiB but raises the threshold to the size of every mmapped block freed (up to
-    32 MiB): after one request body or one pickled window, all arrays below that size come from the
-    heap arenas, whose freed space stays resident. Setting it once turns that adjustment off. A
-    process-wide setting; the worker inherits it through MALLOC_MMAP_THRESHOLD_ (see Calculator).
+    32 MiB): after one pickled window, all arrays below 32 MiB come from the heap arenas, whose freed
+    space stays resident, so the server grew with each calculation. Setting it once turns that
+    adjustment off. Process-wide; called once by create_app (the server process).
     """
     mallopt = _libc_function("mallopt")
     return mallopt is not None and bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
