@@ -3,7 +3,7 @@
 Appending a batch costs O(batch): its column arrays are copied into the ring slots after the newest
 row, overwriting the oldest rows once the window is full. Rows older than `max_age` (by arrival
 time, which only grows in ring order) are dropped with a binary search. `copy()` copies the
-rows in arrival order under the lock, so the calculator sees one consistent window.
+rows in arrival order under the lock, so the calculation sees one consistent window.
 """
 
 from __future__ import annotations

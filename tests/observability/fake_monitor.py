@@ -167,6 +167,10 @@ class ContractCollector(Collector):
         yield _gauge(
             "drift_monitor_last_ingest_timestamp_seconds", "Last accepted row", ["model"], [(m, now - 1)]
         )
+        yield _gauge("drift_monitor_worker_up", "Worker alive", [], [([], 1)])
+        yield _gauge("drift_monitor_worker_resident_memory_bytes", "Worker RSS", [], [([], 330e6)])
+        yield _gauge("drift_monitor_worker_peak_resident_memory_bytes", "Worker peak RSS", [], [([], 520e6)])
+        yield _gauge("drift_monitor_server_peak_resident_memory_bytes", "Server peak RSS", [], [([], 280e6)])
         yield _gauge(
             "drift_monitor_build_info",
             "Build information",
