@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -14,29 +15,56 @@ from monitor_service.config import load_config
 from monitor_service.errors import ConfigError
 from monitor_service.serving import GracefulServer
 
+if TYPE_CHECKING:
+    from monitor_service.reference import ReferenceCheck
+    from monitor_service.schema import RowSchema
+
 EXIT_CONFIG = 2
 
 
 def _check_config(path: str) -> int:
+    """Check the file, each reference (with its contracts) and the stat tests; change nothing."""
     from monitor_service import engine
-    from monitor_service.runtime import build_runtimes
+    from monitor_service.reference import check_file
+    from monitor_service.schema import RowSchema
 
     try:
         config = load_config(path)
-        runtimes = build_runtimes(config)
-        problems = engine.warm_up(config.models)
-        if problems:
-            raise ConfigError(path, problems)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    for runtime in runtimes.values():
-        print(
-            f"{runtime.name}: {runtime.config.task}, reference {len(runtime.reference)} rows, "
-            f"{len(runtime.schema.columns)} columns"
-        )
+    problems: list[str] = []
+    for index, model in enumerate(config.models):
+        where = f"models[{index}].reference"
+        schema = RowSchema.from_model(model, config.server.max_string_length)
+        try:
+            check: ReferenceCheck = check_file(model, schema, where)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        problems.extend(f"{where}: {message}" for _, message in check.problems)
+        if not check.problems:
+            print(_summary(model.name, model.task, schema, check))
+        for note in check.notes:
+            print(f"  {where}: {note}")
+    problems.extend(engine.warm_up(config.models))
+    if problems:
+        print(ConfigError(path, problems), file=sys.stderr)
+        return EXIT_CONFIG
     print(f"{path}: OK")
     return 0
+
+
+def _summary(name: str, task: str, schema: RowSchema, check: ReferenceCheck) -> str:
+    """`m: regression, reference 50 rows; 11 columns configured (10 compared), 13 in the file, ...`."""
+    configured = schema.names
+    compared = len(check.frame.columns)
+    unused = [c for c in check.file_columns if c not in configured]
+    extra = ", not used: " + ", ".join(repr(c) for c in unused) if unused else ""
+    return (
+        f"{name}: {task}, reference {len(check.frame)} rows; {len(configured)} columns configured "
+        f"({compared} compared), {len(check.file_columns)} in the file{extra}"
+    )
 
 
 def _serve(path: str, host: str | None, port: int | None, log_level: str) -> int:

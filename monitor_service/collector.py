@@ -10,7 +10,7 @@ import platform
 import time
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor_service import __version__
@@ -33,7 +33,50 @@ class DriftCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._service_families()
+        yield from self._config_families()
+        yield from self._value_families()
         yield from self._result_families()
+
+    def _config_families(self) -> Iterator[Metric]:
+        """Settings read from each model's current config, so a reload shows at once."""
+        share = _gauge(
+            "dataset_drift_share_threshold",
+            "Configured share of drifted columns that means dataset drift.",
+            ["model"],
+        )
+        for name, runtime in self.monitor.runtimes.items():
+            share.add_metric([name], runtime.config.drift.share)
+        yield share
+
+    def _value_families(self) -> Iterator[Metric]:
+        """What the contracts met and how late the event times are (labels from the config only)."""
+        violations = CounterMetricFamily(
+            P + "contract_violations",
+            "Values that broke their column's contract (range, allowed values, contracts.max_abs), by "
+            "the action taken: reject (the batch was refused), nullify (stored as null), keep.",
+            labels=["model", "column", "action"],
+        )
+        missing = CounterMetricFamily(
+            P + "missing_codes",
+            "Values equal to one of the column's declared missing-value codes, stored as null.",
+            labels=["model", "column"],
+        )
+        lag = HistogramMetricFamily(
+            P + "event_lag_seconds",
+            "Arrival time minus event time (columns.timestamp) of each accepted row; 0 when the row "
+            "has no event time or one slightly in the future.",
+            labels=["model"],
+        )
+        for name, runtime in self.monitor.runtimes.items():
+            counts = runtime.schema.counts
+            for (column, action), count in sorted(counts.violations.items()):
+                violations.add_metric([name, column, action], count)
+            for column, count in sorted(counts.missing_codes.items()):
+                missing.add_metric([name, column], count)
+            event_lag = runtime.window.event_lag
+            if event_lag is not None:
+                lag.add_metric([name], event_lag.buckets(), event_lag.sum)
+        yield from (violations, missing, lag)
 
     def _service_families(self) -> Iterator[Metric]:
         info = _gauge(
@@ -110,11 +153,6 @@ def _drift_families(results: list[CalculationResult]) -> Iterator[Metric]:
     ratio = _gauge(
         "drifted_columns_ratio", "Drifted feature columns divided by feature columns tested.", ["model"]
     )
-    share = _gauge(
-        "dataset_drift_share_threshold",
-        "Configured share of drifted columns that means dataset drift.",
-        ["model"],
-    )
     score = _gauge(
         "column_drift_score",
         "Drift score of the column: a p-value (ks, chisquare, z) or a "
@@ -134,12 +172,11 @@ def _drift_families(results: list[CalculationResult]) -> Iterator[Metric]:
             dataset.add_metric([r.model], float(r.dataset_drift))
             drifted.add_metric([r.model], r.drifted_columns)
             ratio.add_metric([r.model], r.drifted_ratio)
-        share.add_metric([r.model], r.drift_share)
         for c in r.columns:
             score.add_metric([r.model, c.column, c.role, c.stattest], c.score)
             detected.add_metric([r.model, c.column, c.role], float(c.detected))
             threshold.add_metric([r.model, c.column, c.role], c.threshold)
-    yield from (dataset, drifted, ratio, share, score, detected, threshold)
+    yield from (dataset, drifted, ratio, score, detected, threshold)
 
 
 def _quality_families(results: list[CalculationResult]) -> Iterator[Metric]:

@@ -24,6 +24,7 @@ from monitor_service.errors import (
     StorageUnavailable,
     UnknownModel,
 )
+from monitor_service.labels import last_wins
 from monitor_service.payload import parse_items
 from monitor_service.reference import load_reference
 from monitor_service.results import CalculationResult, ResultStore
@@ -112,14 +113,16 @@ class Monitor:
     def _apply_labels(
         self, runtime: ModelRuntime, ids: list[str], targets: list[Any], now: float
     ) -> LabelsOutcome:
+        received = len(ids)
+        ids, targets, duplicates = last_wins(ids, targets)
         found = runtime.window.apply_labels(ids, targets)
         for row_id, target, matched in zip(ids, targets, found, strict=True):
             if not matched:
                 runtime.pending_labels.add(row_id, target, now)
         matched_count = sum(found)
-        self.metrics.labels_received.labels(runtime.name).inc(len(ids))
+        self.metrics.labels_received.labels(runtime.name).inc(received)
         self.metrics.labels_matched.labels(runtime.name).inc(matched_count)
-        return LabelsOutcome(runtime.name, len(ids), matched_count, len(ids) - matched_count)
+        return LabelsOutcome(runtime.name, received, matched_count, len(ids) - matched_count, duplicates)
 
     def recover(self) -> None:
         """Rebuild every window from its snapshot and log, then start a fresh log segment."""
@@ -280,6 +283,12 @@ class Monitor:
                 or model.window.max_rows != runtime.config.window.max_rows
             ):
                 needs_restart.append(f"columns or window.max_rows of model {model.name!r}")
+            if runtime and (
+                model.contracts != runtime.config.contracts
+                or model.timestamps != runtime.config.timestamps
+                or model.window.age_by != runtime.config.window.age_by
+            ):  # they shape the stored rows and the normalised reference
+                needs_restart.append(f"contracts, timestamps or window.age_by of model {model.name!r}")
         if needs_restart:
             raise ReloadNeedsRestart("a restart is needed to change " + "; ".join(needs_restart))
         problems = await self.calculator.warm_up(new.models)

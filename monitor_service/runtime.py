@@ -36,6 +36,7 @@ class LabelsOutcome:
     accepted: int
     matched: int
     pending: int
+    duplicates: int = 0  # labels dropped because a later one in the same body had the same id
 
 
 @dataclass
@@ -78,6 +79,7 @@ def build_runtimes(config: MonitorConfig) -> dict[str, ModelRuntime]:
             model.window.max_age,
             id_column=model.columns.id,
             target_column=model.columns.target,
+            age_by=model.window.age_by,
         )
         pending = PendingLabels(model.labels.pending_max, model.labels.pending_ttl)
         storage = config.storage

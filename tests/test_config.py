@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from monitor_service.config import load_config, parse_config, parse_duration
@@ -144,8 +145,143 @@ def test_check_config_cli_reports_unknown_stattest(tmp_path: Path) -> None:
     model["drift"] = {"per_column": {"carat": {"stattest": "no_such_test"}}}
     done = _check_config(write_config(tmp_path / "c.yaml", [model]))
     assert done.returncode == 2
-    assert "models[0].drift (column 'carat')" in done.stderr
-    assert "no_such_test" in done.stderr
+    assert "models[0].drift.per_column.carat.stattest: unknown stat test 'no_such_test'" in done.stderr
+
+
+def test_check_config_cli_names_an_unknown_stattest_once_with_the_closest_name(tmp_path: Path) -> None:
+    model = diamonds_model()
+    model["drift"] = {"stattest": "wasserstien"}
+    done = _check_config(write_config(tmp_path / "c.yaml", [model]))
+    assert done.returncode == 2
+    assert done.stderr.count("wasserstien") == 1, done.stderr
+    assert (
+        "models[0].drift.stattest: unknown stat test 'wasserstien'; did you mean 'wasserstein'?"
+        in done.stderr
+    )
+    assert "jensenshannon" not in done.stderr  # no list of every test
+
+
+def test_check_config_cli_names_a_stattest_of_the_wrong_type_once_with_its_columns(tmp_path: Path) -> None:
+    model = diamonds_model()
+    model["drift"] = {"stattest": "chisquare"}  # categorical only: wrong for the 7 numerical columns
+    done = _check_config(write_config(tmp_path / "c.yaml", [model]))
+    assert done.returncode == 2
+    (line,) = [line for line in done.stderr.splitlines() if "chisquare" in line]
+    assert line.startswith("  models[0].drift.stattest: stat test 'chisquare'")
+    assert "'carat'" in line and "'prediction'" in line and "'cut'" not in line
+
+
+def test_config_refuses_duplicate_keys_with_both_lines() -> None:
+    text = """
+models:
+  - name: m
+    task: regression
+    reference: r.csv
+    columns: {numerical: [a], numerical: [b]}
+    task: classification
+"""
+    problems = _problems(text)
+    assert "models[0].task (lines 4 and 7): duplicate key; YAML would keep only the last" in problems
+    assert (
+        "models[0].columns.numerical (line 6, twice): duplicate key; YAML would keep only the last"
+        in problems
+    )
+
+
+def test_config_allows_overriding_a_merged_key() -> None:
+    text = """
+defaults: &defaults {task: regression, reference: r.csv, columns: {numerical: [a]}}
+models:
+  - <<: *defaults
+    name: m
+    task: classification
+"""
+    problems = _problems(text)  # `defaults` is not a config key; the merge itself is fine
+    assert problems == ["defaults (line 2): Extra inputs are not permitted"]
+
+
+def test_config_refuses_min_rows_above_max_rows_naming_both() -> None:
+    text = """
+models:
+  - name: m
+    task: regression
+    reference: r.csv
+    columns: {numerical: [a]}
+    window:
+      max_rows: 2000
+    schedule:
+      min_rows: 50000
+"""
+    (problem,) = _problems(text)
+    assert problem.startswith(
+        "models[0].schedule.min_rows (line 10) = 50000 exceeds models[0].window.max_rows (line 8) = 2000"
+    )
+
+
+def test_config_refuses_min_rows_above_the_default_max_rows() -> None:
+    text = """
+models:
+  - {name: m, task: regression, reference: r.csv, columns: {numerical: [a]}, schedule: {min_rows: 20000}}
+"""
+    (problem,) = _problems(text)
+    assert (
+        "models[0].schedule.min_rows (line 3) = 20000 exceeds models[0].window.max_rows (default) = 10000"
+        in problem
+    )
+
+
+@pytest.mark.parametrize(
+    ("metrics", "columns", "expected"),
+    [
+        (["prediction_drift"], {"numerical": ["a"]}, "prediction_drift needs columns.prediction"),
+        (["target_drift"], {"numerical": ["a"], "prediction": "p"}, "target_drift needs columns.target"),
+    ],
+)
+def test_config_refuses_metrics_without_their_columns(
+    metrics: list[str], columns: dict[str, object], expected: str
+) -> None:
+    text = f"""
+models:
+  - name: m
+    task: regression
+    reference: r.csv
+    columns: {columns}
+    metrics: {metrics}
+"""
+    problems = _problems(text)
+    assert any(p.startswith("models[0].metrics (line 7)") and expected in p for p in problems), problems
+
+
+def test_config_default_metrics_skip_what_the_columns_do_not_allow() -> None:
+    text = """
+models:
+  - {name: m, task: regression, reference: r.csv, columns: {numerical: [a]}}
+"""
+    assert parse_config(text, "t.yaml", ROOT, environ={}).models[0].metrics
+
+
+def test_check_config_cli_reports_reference_problems_with_lines(tmp_path: Path) -> None:
+    lines = (ROOT / "datasets" / "diamonds" / "reference.csv").read_text().splitlines()[:6]
+    lines[3] = lines[3].replace(lines[3].split(",")[0], "heavy", 1)
+    reference = tmp_path / "ref.csv"
+    reference.write_text("\n".join(lines) + "\n")
+    done = _check_config(write_config(tmp_path / "c.yaml", [diamonds_model(reference=str(reference))]))
+    assert done.returncode == 2
+    assert "column 'carat' should be numerical; 1 value(s) are not, at line 4 (first 'heavy')" in done.stderr
+
+
+def test_check_config_cli_summary_counts_configured_and_file_columns(tmp_path: Path) -> None:
+    frame = pd.read_csv(ROOT / "datasets" / "diamonds" / "reference.csv").head(50)
+    frame["notes"] = "x"
+    frame["batch"] = 1
+    reference = tmp_path / "ref.csv"
+    frame.to_csv(reference, index=False)
+    done = _check_config(write_config(tmp_path / "c.yaml", [diamonds_model(reference=str(reference))]))
+    assert done.returncode == 0, done.stderr
+    assert (
+        "diamonds: regression, reference 50 rows; 12 columns configured (11 compared), "
+        "13 in the file, not used: 'notes', 'batch'"
+    ) in done.stdout
 
 
 def test_config_protect_probes_needs_a_metrics_token(tmp_path: Path) -> None:

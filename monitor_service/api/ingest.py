@@ -129,6 +129,10 @@ class LabelsAccepted(BaseModel):
     accepted: int
     matched: int = Field(description="labels joined to a row now in the window")
     pending: int = Field(description="labels kept until their row arrives (bounded by labels.pending_ttl)")
+    duplicates: int = Field(
+        default=0,
+        description="labels dropped because a later label in the body had the same id (the last wins)",
+    )
 
 
 _LABELS_DOC: dict[str, Any] = {
@@ -183,5 +187,9 @@ async def ingest_labels(model: str, request: Request, monitor: MonitorDep) -> La
     labels, source = await _read_items(request, monitor.config.server, "labels")
     outcome = monitor.add_labels(model, labels, source)
     return LabelsAccepted(
-        model=model, accepted=outcome.accepted, matched=outcome.matched, pending=outcome.pending
+        model=model,
+        accepted=outcome.accepted,
+        matched=outcome.matched,
+        pending=outcome.pending,
+        duplicates=outcome.duplicates,
     )
