@@ -68,10 +68,10 @@ class DriftCollector(Collector):
             labels=["model"],
         )
         for name, runtime in self.monitor.runtimes.items():
-            counts = runtime.schema.counts
-            for (column, action), count in sorted(counts.violations.items()):
+            violated, coded = runtime.schema.counts.copy()
+            for (column, action), count in sorted(violated.items()):
                 violations.add_metric([name, column, action], count)
-            for column, count in sorted(counts.missing_codes.items()):
+            for column, count in sorted(coded.items()):
                 missing.add_metric([name, column], count)
             event_lag = runtime.window.event_lag
             if event_lag is not None:

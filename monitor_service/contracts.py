@@ -170,7 +170,8 @@ def reason(rules: ColumnRules, value: Any) -> str:
 
 @dataclass
 class ContractCounts:
-    """Violations per (column, action) and missing codes per column, since the process started."""
+    """Violations per (column, action) and missing codes per column, since the process started
+    (log records replayed at start included)."""
 
     violations: Counter[tuple[str, str]] = field(default_factory=Counter)
     missing_codes: Counter[str] = field(default_factory=Counter)
@@ -184,6 +185,11 @@ class ContractCounts:
                     self.violations[column, action] += count
             if not refused:
                 self.missing_codes.update(tally.missing_codes)
+
+    def copy(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+        """The counts now, for a scrape (ingestion may add to them meanwhile)."""
+        with self._lock:
+            return dict(self.violations), dict(self.missing_codes)
 
 
 @dataclass

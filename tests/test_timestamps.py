@@ -177,7 +177,8 @@ def test_metrics_with_lags_and_contract_counts_pass_promtool(tmp_path: Path) -> 
         rows[0]["carat"] = -1
         assert client.post(ROWS, json={"rows": rows}).status_code == 202
         text = client.get("/metrics").text
-    assert 'drift_monitor_contract_violations_total{action="keep",column="carat",model="diamonds"} 2.0' in text
+    violations = 'drift_monitor_contract_violations_total{action="keep",column="carat",model="diamonds"}'
+    assert f"{violations} 2.0" in text
     assert 'drift_monitor_missing_codes_total{column="carat",model="diamonds"} 1.0' in text
     assert 'drift_monitor_event_lag_seconds_count{model="diamonds"} 3.0' in text
     promtool = shutil.which("promtool")
