@@ -8,18 +8,19 @@ CONFIG ?= config/example.yaml
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,example]'
+	$(PY) -m pip install -q -e '.[test,example,cluster]'
 	touch $@
 
 install: $(VENV)/.installed
 
-# Prometheus, promtool, Alertmanager, amtool and Chromium from Debian: the tests run the real programs.
+# Prometheus, promtool, Alertmanager, amtool, Chromium and nats-server from Debian: the tests run the
+# real programs (tests/cluster/ starts a 3-node NATS JetStream cluster).
 system-deps:
 	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null \
-	  && command -v chromium >/dev/null || { \
+	  && command -v chromium >/dev/null && command -v nats-server >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-	    --no-install-recommends prometheus prometheus-alertmanager chromium >/dev/null; }
+	    --no-install-recommends prometheus prometheus-alertmanager chromium nats-server >/dev/null; }
 
 run: install
 	$(VENV)/bin/drift-monitor serve --config $(CONFIG)
@@ -31,6 +32,8 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy monitor_service
 
 test: install system-deps lint
 	$(PY) -m pytest
@@ -40,3 +43,4 @@ bench: install
 	$(PY) bench/ingest.py
 	$(PY) bench/memory.py
 	$(PY) bench/durability.py
+	$(PY) bench/values.py

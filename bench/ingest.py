@@ -44,7 +44,6 @@ import importlib.util
 import os
 import pickle
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -62,9 +61,10 @@ import pandas as pd
 import yaml
 from common import MODEL, children, cpu_seconds, frame, model_config, records, rss_mb
 
+from monitor_service.child_processes import free_port
 from monitor_service.config import load_config
-from monitor_service.runtime import build_runtimes
-from monitor_service.schema import Batch, Kind, validate_rows
+from monitor_service.schema import Batch, ColumnKind, validate_rows
+from monitor_service.service import load_models
 from monitor_service.window import SlidingWindow
 
 BATCH_SIZES = (1, 100, 1000)
@@ -118,13 +118,6 @@ def machine_busy_seconds() -> float:
     return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def write_config(
     executor: str,
     tmp: Path,
@@ -147,7 +140,7 @@ def write_config(
 
 def launch(config: Path, executor: str, name: str, log: Path, log_level: str = "warning") -> Server:
     """Start `python -m monitor_service serve` on a free loopback port; output goes to `log` (appended)."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "monitor_service", "serve", "--config", str(config)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", log_level]
     with open(log, "ab") as out:
@@ -431,12 +424,14 @@ def build_bodies(seed: int) -> dict[int, list[bytes]]:
 def breakdown(config_path: Path, bodies: dict[int, list[bytes]], server_rps: dict[int, float]) -> None:
     """The handler's own stages timed in-process on the same bodies, against the server's time per request."""
     config = load_config(config_path)
-    runtime = build_runtimes(config)[MODEL]
+    model = load_models(config)[MODEL]
+    schema = model.schema
+    window = SlidingWindow({c.name: c.kind for c in schema.columns}, model.config.window.max_rows)
     now = time.time()
-    fill = [validate_rows(orjson.loads(b)["rows"], runtime.schema, now) for b in bodies[1000]]
+    fill = [validate_rows(orjson.loads(b)["rows"], schema, now) for b in bodies[1000]]
     bodies = {n: items[: BREAKDOWN_BODIES.get(n, len(items))] for n, items in bodies.items()}
-    for batch in fill * (runtime.window.max_rows // 1000 // len(fill) + 1):
-        runtime.window.append(batch, time.time())  # fill, so appends also evict, as in the server
+    for batch in fill * (window.max_rows // 1000 // len(fill) + 1):
+        window.append(batch, time.time())  # fill, so appends also evict, as in the server
 
     def per_call(fn: Any, items: list[Any]) -> float:
         best = float("inf")
@@ -453,10 +448,10 @@ def breakdown(config_path: Path, bodies: dict[int, list[bytes]], server_rps: dic
     print(f"  {header}  {'server':>7}")
     for n in (1, 1000):
         parsed = [orjson.loads(b)["rows"] for b in bodies[n]]
-        batches = [validate_rows(rows, runtime.schema, now) for rows in parsed]
+        batches = [validate_rows(rows, schema, now) for rows in parsed]
         parse_ms = per_call(orjson.loads, bodies[n])
-        validate_ms = per_call(lambda rows: validate_rows(rows, runtime.schema, now), parsed)
-        append_ms = per_call(lambda b: runtime.window.append(b, time.time()), batches)
+        validate_ms = per_call(lambda rows: validate_rows(rows, schema, now), parsed)
+        append_ms = per_call(lambda b: window.append(b, time.time()), batches)
         total = parse_ms + validate_ms + append_ms
         served = 1000 / server_rps[n] if server_rps.get(n) else float("nan")
         print(
@@ -464,8 +459,8 @@ def breakdown(config_path: Path, bodies: dict[int, list[bytes]], server_rps: dic
             f"{append_ms:>7.3f} {total:>7.3f}  {served:>7.3f}"
         )
     # A model with an id column (to join delayed labels) also keeps a row-id index in the window.
-    kinds = {**{c.name: c.kind for c in runtime.schema.columns}, "request_id": Kind.ID}
-    with_ids = SlidingWindow(kinds, runtime.window.max_rows, id_column="request_id")
+    kinds = {**{c.name: c.kind for c in schema.columns}, "request_id": ColumnKind.ID}
+    with_ids = SlidingWindow(kinds, window.max_rows, id_column="request_id")
     id_batches = []
     for number, batch in enumerate(fill):
         ids = np.array([f"req-{number}-{i}" for i in range(batch.rows)], dtype=object)
@@ -475,28 +470,28 @@ def breakdown(config_path: Path, bodies: dict[int, list[bytes]], server_rps: dic
     id_ms = per_call(lambda b: with_ids.append(b, time.time()), id_batches)
     print(f"  window.append of 1,000 rows with an id column (full window, evicting): {id_ms:.3f} ms")
     # What each calculation costs on the server's own process (event loop / GIL) before it is handed off:
-    # Monitor.calculate takes the snapshot on the event loop; with the process executor the snapshot's
+    # ModelState.calculate copies the window on the event loop; with the process executor the copy's
     # column arrays are pickled to the worker (multiprocessing's feeder thread, holding the GIL), which
     # builds the DataFrame itself; the reference crosses only when its version changed (worker cache).
     started = time.perf_counter()
-    snapshot = runtime.window.snapshot(time.time())
-    snapshot_ms = (time.perf_counter() - started) * 1000
+    rows = window.copy(time.time())
+    copy_ms = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
-    columns_bytes = len(pickle.dumps(snapshot.columns, protocol=pickle.HIGHEST_PROTOCOL))
+    columns_bytes = len(pickle.dumps(rows.columns, protocol=pickle.HIGHEST_PROTOCOL))
     columns_ms = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
-    reference_bytes = len(pickle.dumps(runtime.reference, protocol=pickle.HIGHEST_PROTOCOL))
+    reference_bytes = len(pickle.dumps(model.reference, protocol=pickle.HIGHEST_PROTOCOL))
     reference_ms = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
-    pd.DataFrame(snapshot.columns)
+    pd.DataFrame(rows.columns)
     frame_ms = (time.perf_counter() - started) * 1000
     print(
-        f"per calculation, in the server process: window.snapshot() {snapshot_ms:.0f} ms (event loop); "
-        f"process executor: pickling the snapshot's columns {columns_ms:.0f} ms / "
+        f"per calculation, in the server process: window.copy() {copy_ms:.0f} ms (event loop); "
+        f"process executor: pickling the copy's columns {columns_ms:.0f} ms / "
         f"{columns_bytes / 1e6:.0f} MB "
-        f"(feeder thread, holding the GIL);\n  the reference ({len(runtime.reference):,} rows, "
+        f"(feeder thread, holding the GIL);\n  the reference ({len(model.reference):,} rows, "
         f"{reference_ms:.0f} ms / {reference_bytes / 1e6:.0f} MB pickled) only when it changed; "
-        f"pd.DataFrame of the snapshot {frame_ms:.0f} ms, now in the worker"
+        f"pd.DataFrame of the copy {frame_ms:.0f} ms, now in the worker"
     )
 
 
@@ -537,13 +532,13 @@ CATEGORIES = (  # first match wins, searched from the innermost frame outwards
     ("window.append", ("append (monitor_service/window.py",)),
     ("read_body (request.stream)", ("read_body (monitor_service/api/deps.py",)),
     (
-        "current_frame / snapshot",
-        ("current_frame (monitor_service/monitor.py", "snapshot (monitor_service/window"),
+        "window copy for a calculation",
+        ("copy (monitor_service/window",),
     ),
-    ("calculation (engine)", ("monitor_service/engine.py",)),
-    ("durable log (storage)", ("monitor_service/storage.py",)),
+    ("calculation (engine)", ("monitor_service/engine/",)),
+    ("durable log (journal)", ("monitor_service/journal/",)),
     ("prometheus metrics", ("prometheus_client/",)),
-    ("other monitor_service code (handler, Monitor.ingest)", ("monitor_service/",)),
+    ("other monitor_service code (handler, ModelState.ingest)", ("monitor_service/",)),
     ("response model / serialisation", ("serialize_response", "jsonable_encoder", "render (starlette")),
     ("uvicorn / httptools callbacks", ("uvicorn/protocols",)),
     ("fastapi / starlette routing & deps", ("fastapi/", "starlette/")),

@@ -14,7 +14,7 @@ delta relative to the raw data size 1,000,000 x 20 x 8 bytes = 160 MB (target <=
                per value (RowSchema.categories)
 
 It also reports what a calculation adds on top of the full window in the server process: the
-arrival-ordered copy of `snapshot()` (Monitor.calculate) and, for context, the `pd.DataFrame`
+arrival-ordered `copy()` (ModelState.calculate) and, for context, the `pd.DataFrame`
 built from it (since 8c3a0f5 built in the calculation worker with the process executor, not in
 the server).
 
@@ -37,17 +37,20 @@ import pandas as pd
 from common import CATEGORICAL, NUMERICAL, VOCABULARIES, frame, model_config, records, rss_mb
 
 from monitor_service.config import ModelConfig
-from monitor_service.schema import Batch, Kind, RowSchema, validate_rows
+from monitor_service.schema import Batch, ColumnKind, RowSchema, validate_rows
 from monitor_service.window import SlidingWindow
 
 CASES = ("float", "categorical", "interned", "validated")
 DISTINCT_BATCHES = 4
 
 
-def _kinds(case: str) -> dict[str, Kind]:
+def _kinds(case: str) -> dict[str, ColumnKind]:
     if case == "float":
-        return {f"f_{i:02d}": Kind.NUMERICAL for i in range(20)}
-    return {**dict.fromkeys(NUMERICAL, Kind.NUMERICAL), **dict.fromkeys(CATEGORICAL, Kind.CATEGORICAL)}
+        return {f"f_{i:02d}": ColumnKind.NUMERICAL for i in range(20)}
+    return {
+        **dict.fromkeys(NUMERICAL, ColumnKind.NUMERICAL),
+        **dict.fromkeys(CATEGORICAL, ColumnKind.CATEGORICAL),
+    }
 
 
 def _category_json(rng: np.random.Generator, batch: int) -> list[bytes]:
@@ -62,8 +65,8 @@ def _category_json(rng: np.random.Generator, batch: int) -> list[bytes]:
 def run_case(case: str, rows: int, batch: int) -> dict[str, float]:
     rng = np.random.default_rng(0)
     kinds = _kinds(case)
-    floats = [n for n, k in kinds.items() if k is Kind.NUMERICAL]
-    cats = [n for n, k in kinds.items() if k is Kind.CATEGORICAL]
+    floats = [n for n, k in kinds.items() if k is ColumnKind.NUMERICAL]
+    cats = [n for n, k in kinds.items() if k is ColumnKind.CATEGORICAL]
     # A few distinct float batches, reused: their memory is part of the baseline, not of the window.
     float_batches = [{n: rng.normal(size=batch) for n in floats} for _ in range(DISTINCT_BATCHES)]
     cat_json = [_category_json(rng, batch) if cats else [] for _ in range(DISTINCT_BATCHES)]
@@ -103,7 +106,7 @@ def run_case(case: str, rows: int, batch: int) -> dict[str, float]:
     after = rss_mb()
     assert len(window) == rows
     # What one calculation adds in the server process: the ordered copy and the DataFrame.
-    snapshot = window.snapshot()
+    snapshot = window.copy()
     after_snapshot = rss_mb()
     df = pd.DataFrame(snapshot.columns)
     after_frame = rss_mb()

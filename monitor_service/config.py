@@ -7,9 +7,19 @@ import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor_service import yamlsource
 from monitor_service.config_checks import cross_checks
@@ -67,6 +77,24 @@ def parse_instant(value: Any) -> float:
 
 
 Instant = Annotated[float, BeforeValidator(parse_instant)]
+
+
+MIN_TOKEN_LENGTH = 16
+TOKEN_NAMES = ("ingest_token", "admin_token", "metrics_token", "read_token")
+
+
+def _token(value: Any) -> Any:
+    """A bearer token: a non-blank string without surrounding whitespace."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("a token must be a non-empty string (leave the key out for no token)")
+    if value != value.strip():
+        raise ValueError("a token must not start or end with whitespace")
+    return value
+
+
+Token = Annotated[str, BeforeValidator(_token)]
 
 
 class _Strict(BaseModel):
@@ -204,7 +232,8 @@ class TimestampsConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # Also a directory name under storage.data_dir: no separators, no leading dot, no "..".
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
     task: Literal["regression", "classification"]
     reference: Path
     moving_reference: bool = Field(
@@ -218,6 +247,13 @@ class ModelConfig(_Strict):
     metrics: list[MetricName] = Field(default_factory=lambda: list(ALL_METRICS))
     contracts: ContractsConfig = ContractsConfig()
     timestamps: TimestampsConfig = TimestampsConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _no_double_dot(cls, name: str) -> str:
+        if ".." in name:
+            raise ValueError("a model name may not contain '..'")
+        return name
 
     @model_validator(mode="after")
     def _per_column_known(self) -> ModelConfig:
@@ -245,16 +281,49 @@ class ServerConfig(_Strict):
     burst_seconds: float = Field(
         default=2.0, gt=0, description="the rate limit allows bursts of this many seconds"
     )
-    metrics_token: str | None = Field(default=None, repr=False)
+    max_reference_rows: int = Field(
+        default=2_000_000, gt=0, description="largest reference accepted by PUT .../reference, in rows"
+    )
+    metrics_token: Token | None = Field(default=None, repr=False)
     protect_probes: bool = Field(
         default=False, description="require the metrics token on /healthz and /readyz too"
     )
-    ingest_token: str | None = Field(default=None, repr=False)
-    admin_token: str | None = Field(default=None, repr=False)
+    ingest_token: Token | None = Field(default=None, repr=False)
+    admin_token: Token | None = Field(default=None, repr=False)
+    read_token: Token | None = Field(
+        default=None,
+        repr=False,
+        description="reads (model list, results, OpenAPI, docs); the admin token also works",
+    )
+    allowed_hosts: list[str] | None = Field(
+        default=None,
+        description="Host header values accepted (e.g. [localhost, 127.0.0.1]); others get 400. "
+        "Null accepts any (see docs/security.md: DNS rebinding)",
+    )
+    # Limits applied before a request reaches the app (monitor_service/guard.py; docs/security.md).
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="request line and headers; more gets 431 and a close"
+    )
+    max_headers: int = Field(default=100, ge=8, description="headers per request; more gets 431 and a close")
+    header_timeout: Duration = Field(
+        default=10.0, description="a request's head must arrive within this; else 408 and a close"
+    )
+    body_timeout: Duration = Field(
+        default=30.0, description="a request's body must arrive within this after its head; else 408"
+    )
+    max_connections: int = Field(
+        default=256, ge=1, description="open connections at most; the next one gets 503 and a close"
+    )
+    keep_alive_timeout: Duration = Field(default=5.0, description="an idle keep-alive connection is closed")
 
     @model_validator(mode="after")
     def _probe_token(self) -> ServerConfig:
         return _probes_need_token(self)
+
+    @property
+    def read_tokens(self) -> list[str]:
+        """Tokens that open reads; empty when reads are open (neither read nor admin token set)."""
+        return [t for t in (self.read_token, self.admin_token) if t is not None]
 
 
 def _probes_need_token(server: ServerConfig) -> ServerConfig:
@@ -276,10 +345,151 @@ class StorageConfig(_Strict):
     compact_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
 
 
+class ClusterTLSConfig(_Strict):
+    """TLS to the NATS servers. Any `tls://` server URL, or this section, turns TLS on."""
+
+    ca_file: Path | None = Field(default=None, description="trust these CAs instead of the system's")
+    cert_file: Path | None = Field(default=None, description="client certificate, for mutual TLS")
+    key_file: Path | None = Field(default=None, description="the client certificate's private key")
+    server_name: str | None = Field(
+        default=None, description="name to check the servers' certificates against (URLs with IPs)"
+    )
+
+    @model_validator(mode="after")
+    def _pair(self) -> ClusterTLSConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (mutual TLS needs both)")
+        return self
+
+
+class ClusterRetentionConfig(_Strict):
+    """Upper bounds of each model's stream. Windows are cut exactly on read (by rows and by age);
+    these limits only keep the disk bounded when nobody reads."""
+
+    max_age: Duration | None = Field(
+        default=None,
+        description="drop messages older than this; must cover every model's window.max_age + "
+        "labels.pending_ttl, and also bounds the windows of models without a max_age",
+    )
+    max_bytes_per_model: int | None = Field(
+        default=None, gt=0, description="cap of one model's stream on disk (per replica); oldest dropped"
+    )
+
+
+class ClusterConfig(_Strict):
+    """Cluster mode: rows, labels, calculation tasks and results live in a NATS JetStream cluster."""
+
+    # A validation error's text would otherwise quote the input, password included.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    servers: list[str] = Field(min_length=1, description="nats:// or tls:// URLs, without credentials")
+    name: str | None = Field(default=None, description="connection name in NATS monitoring (host:pid)")
+    stream_prefix: str = Field(default="DM", pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+    replicas: Literal[1, 3, 5] = Field(
+        default=3, description="copies of every stream; an even count survives no more failures"
+    )
+    user: str | None = None
+    password: SecretStr | None = Field(default=None, repr=False)
+    password_file: Path | None = None
+    nkeys_seed_file: Path | None = None
+    creds_file: Path | None = None
+    tls: ClusterTLSConfig | None = None
+    connect_timeout: Duration = 5.0
+    publish_timeout: Duration = Field(
+        default=10.0, description="how long a publish may wait for its replicated ack (then 503)"
+    )
+    duplicate_window: Duration = Field(
+        default=120.0, description="a batch retried with the same id within this time is stored once"
+    )
+    task_ack_wait: Duration = Field(
+        default=60.0, description="a calculation task not acknowledged in this time is redelivered"
+    )
+    task_max_deliver: int = Field(default=5, ge=1, le=1000)
+    retention: ClusterRetentionConfig = ClusterRetentionConfig()
+
+    @field_validator("servers")
+    @classmethod
+    def _server_urls(cls, servers: list[str]) -> list[str]:
+        problems = [problem for url in servers if (problem := _server_url_problem(url))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        if len(set(servers)) != len(servers):
+            raise ValueError("a server is listed twice")
+        return servers
+
+    @model_validator(mode="after")
+    def _one_way_to_log_in(self) -> ClusterConfig:
+        if (self.password is not None) and (self.password_file is not None):
+            raise ValueError("give password or password_file, not both")
+        has_password = self.password is not None or self.password_file is not None
+        if (self.user is None) != (not has_password):
+            raise ValueError("user and password (or password_file) go together")
+        ways = [self.user is not None, self.nkeys_seed_file is not None, self.creds_file is not None]
+        if sum(ways) > 1:
+            raise ValueError("log in one way: user and password, nkeys_seed_file, or creds_file")
+        if self.duplicate_window < self.publish_timeout:
+            raise ValueError(
+                "duplicate_window must be at least publish_timeout: a batch retried after a timed-out "
+                "publish would otherwise be stored twice"
+            )
+        return self
+
+    def files(self) -> dict[str, Path]:
+        """Every file this section names, by its key (for path resolution and existence checks)."""
+        found = {
+            key: path
+            for key in ("password_file", "nkeys_seed_file", "creds_file")
+            if (path := getattr(self, key)) is not None
+        }
+        if self.tls is not None:
+            for key in ("ca_file", "cert_file", "key_file"):
+                if (path := getattr(self.tls, key)) is not None:
+                    found[f"tls.{key}"] = path
+        return found
+
+    def stream_max_age(self, model: ModelConfig) -> float | None:
+        """Age bound of the model's stream: its window age plus the label look-back plus a margin for
+        batches in flight and clock skew (a minute, or publish_timeout if longer), or
+        retention.max_age when that is set."""
+        if self.retention.max_age is not None:
+            return self.retention.max_age
+        if model.window.max_age is None:
+            return None
+        return model.window.max_age + model.labels.pending_ttl + max(60.0, self.publish_timeout)
+
+    def window_max_age(self, model: ModelConfig) -> float | None:
+        """The age a cluster window is cut at on read: the model's own, else retention.max_age."""
+        return model.window.max_age if model.window.max_age is not None else self.retention.max_age
+
+
+def _server_url_problem(url: str) -> str | None:
+    if "@" in url:  # checked first: the messages below quote the URL
+        return "put credentials in user and password (or a file), not in a server URL: URLs get logged"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"{url!r} is not a URL: {exc}"
+    if parts.scheme not in ("nats", "tls"):
+        return f"{url!r}: use nats://host:port or tls://host:port"
+    if not parts.hostname:
+        return f"{url!r} names no host"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return f"{url!r}: a NATS server URL is scheme://host:port, nothing more"
+    if port == 0:
+        return f"{url!r}: port 0"
+    return None
+
+
 class MonitorConfig(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)  # cluster.password
+
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
     models: list[ModelConfig] = Field(min_length=1)
+    cluster: ClusterConfig | None = Field(
+        default=None, description="cluster mode on NATS JetStream (docs/cluster.md); absent: one node"
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> MonitorConfig:
@@ -287,6 +497,23 @@ class MonitorConfig(_Strict):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"model names must be unique; repeated: {repeated}")
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_keeps_windows(self) -> MonitorConfig:
+        max_age = self.cluster.retention.max_age if self.cluster else None
+        if max_age is None:
+            return self
+        short = [
+            f"{m.name} ({m.window.max_age + m.labels.pending_ttl:g} s)"
+            for m in self.models
+            if m.window.max_age is not None and max_age < m.window.max_age + m.labels.pending_ttl
+        ]
+        if short:
+            raise ValueError(
+                f"cluster.retention.max_age ({max_age:g} s) is shorter than window.max_age + "
+                f"labels.pending_ttl of {', '.join(short)}: the stream would drop rows the window holds"
+            )
         return self
 
     def model(self, name: str) -> ModelConfig | None:
@@ -299,6 +526,7 @@ _ENV_OVERRIDES: dict[str, str] = {
     "INGEST_TOKEN": "ingest_token",
     "ADMIN_TOKEN": "admin_token",
     "METRICS_TOKEN": "metrics_token",
+    "READ_TOKEN": "read_token",
 }
 _ENV_STORAGE_OVERRIDES: dict[str, str] = {"DATA_DIR": "data_dir"}
 
@@ -307,7 +535,7 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     server = dict(raw.get("server") or {})
     for env_name, key in _ENV_OVERRIDES.items():
         value = environ.get(ENV_PREFIX + env_name)
-        if value:
+        if value or (value is not None and key in TOKEN_NAMES):  # an empty token is refused, not ignored
             server[key] = value
     storage = dict(raw.get("storage") or {})
     for env_name, key in _ENV_STORAGE_OVERRIDES.items():
@@ -319,17 +547,42 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     token_file = environ.get(ENV_PREFIX + "TOKEN_FILE")
     if token_file:
         server.update(_read_token_file(Path(token_file)))
+    if isinstance(raw.get("cluster"), dict):
+        raw = {**raw, "cluster": _apply_cluster_env(raw["cluster"], environ)}
     return {**raw, "server": server}
 
 
-def _read_token_file(path: Path) -> dict[str, str]:
-    """A YAML file with `ingest_token` and/or `admin_token`, kept out of the main config."""
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+def _apply_cluster_env(cluster: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """NATS servers and credentials from the environment, into an existing `cluster:` section only
+    (the environment never switches cluster mode on by itself)."""
+    cluster = dict(cluster)
+    if servers := environ.get(ENV_PREFIX + "NATS_SERVERS"):
+        cluster["servers"] = [url.strip() for url in servers.split(",") if url.strip()]
+    if user := environ.get(ENV_PREFIX + "NATS_USER"):
+        cluster["user"] = user
+    if password := environ.get(ENV_PREFIX + "NATS_PASSWORD"):
+        cluster["password"] = password
+        cluster.pop("password_file", None)
+    return cluster
+
+
+def _read_token_file(path: Path) -> dict[str, Any]:
+    """A YAML file with any of the tokens, kept out of the main config. A key given without a value
+    is an error, never the string "None"."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(str(path), [f"cannot read the token file: {type(exc).__name__}"]) from exc
     if not isinstance(loaded, dict):
-        raise ConfigError(
-            str(path), ["token file must be a mapping with ingest_token, admin_token, metrics_token"]
-        )
-    return {k: str(v) for k, v in loaded.items() if k in ("ingest_token", "admin_token", "metrics_token")}
+        raise ConfigError(str(path), [f"token file must be a mapping with any of {', '.join(TOKEN_NAMES)}"])
+    problems = [
+        f"{key}: given without a value" for key in TOKEN_NAMES if key in loaded and loaded[key] is None
+    ]
+    unknown = sorted(str(k) for k in loaded if k not in TOKEN_NAMES)
+    problems += [f"{key}: not a token name (expected one of {', '.join(TOKEN_NAMES)})" for key in unknown]
+    if problems:
+        raise ConfigError(str(path), problems)
+    return {k: v if isinstance(v, str) else str(v) for k, v in loaded.items()}
 
 
 def parse_config(
@@ -363,7 +616,23 @@ def parse_config(
     storage = config.storage
     if storage.data_dir is not None:  # like the references: relative to the config file
         storage = storage.model_copy(update={"data_dir": (base_dir / storage.data_dir).resolve()})
-    return config.model_copy(update={"models": models, "storage": storage})
+    cluster = _resolve_cluster_files(config.cluster, base_dir, source) if config.cluster else None
+    return config.model_copy(update={"models": models, "storage": storage, "cluster": cluster})
+
+
+def _resolve_cluster_files(cluster: ClusterConfig, base_dir: Path, source: str) -> ClusterConfig:
+    """The section's files resolved against the config file's directory; each must be readable."""
+    resolved = {key: (base_dir / path).resolve() for key, path in cluster.files().items()}
+    problems = [
+        f"cluster.{key}: cannot read {path}" for key, path in resolved.items() if not os.access(path, os.R_OK)
+    ]
+    if problems:
+        raise ConfigError(source, problems)
+    top = {key: path for key, path in resolved.items() if not key.startswith("tls.")}
+    if cluster.tls is not None:
+        tls = {key[4:]: path for key, path in resolved.items() if key.startswith("tls.")}
+        return cluster.model_copy(update={**top, "tls": cluster.tls.model_copy(update=tls)})
+    return cluster.model_copy(update=top)
 
 
 def load_config(path: str | Path, environ: dict[str, str] | None = None) -> MonitorConfig:
@@ -373,3 +642,22 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Moni
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
     return parse_config(text, str(path), path.parent, environ)
+
+
+def config_warnings(config: MonitorConfig) -> list[str]:
+    """What is allowed but probably not meant: said by `check-config` and logged at start."""
+    warnings = []
+    server = config.server
+    for name in TOKEN_NAMES:
+        token = getattr(server, name)
+        if token is not None and len(token) < MIN_TOKEN_LENGTH:
+            warnings.append(
+                f"server.{name}: shorter than {MIN_TOKEN_LENGTH} characters; such tokens will be refused "
+                "in the next release (use e.g. `openssl rand -hex 24`)"
+            )
+    if server.ingest_token is not None and not server.read_tokens:
+        warnings.append(
+            "server: an ingest token is set but neither read_token nor admin_token: model list, results "
+            "and the API description are readable without a token"
+        )
+    return warnings

@@ -16,13 +16,21 @@ from typing import IO, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from pyarrow.lib import ArrowException
 
 from monitor_service import contracts
 from monitor_service.config import ModelConfig
-from monitor_service.errors import BadRequest, ConfigError, FieldError, ValidationFailed
+from monitor_service.errors import (
+    BadRequest,
+    ConfigError,
+    FieldError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from monitor_service.payload import parse_items
-from monitor_service.schema import Kind, RowSchema
+from monitor_service.schema import ColumnKind, RowSchema
 from monitor_service.values import category_column
 
 CSV_FIRST_LINE = 2  # the line of a CSV file's first row, after the header
@@ -38,10 +46,10 @@ def read_table(path: Path, schema: RowSchema | None = None) -> pd.DataFrame:
     raise ValueError(f"unsupported file type {path.suffix!r}: use .csv or .parquet")
 
 
-def read_csv(source: Path | IO[bytes], schema: RowSchema | None) -> pd.DataFrame:
+def read_csv(source: Path | IO[bytes], schema: RowSchema | None, nrows: int | None = None) -> pd.DataFrame:
     """A CSV with the schema's categorical columns read as text (pandas would make `012` the number 12)."""
-    text = {} if schema is None else {c.name: str for c in schema.columns if c.kind is Kind.CATEGORICAL}
-    return pd.read_csv(source, dtype=text)
+    text = {} if schema is None else {c.name: str for c in schema.columns if c.kind is ColumnKind.CATEGORICAL}
+    return pd.read_csv(source, dtype=text, nrows=nrows)
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ def inspect(frame: pd.DataFrame, schema: RowSchema, *, first_line: int | None = 
     notes: list[str] = []
     out: dict[str, np.ndarray] = {}
     for spec in schema.columns:
-        if spec.kind in (Kind.ID, Kind.TIMESTAMP):
+        if spec.kind in (ColumnKind.ID, ColumnKind.TIMESTAMP):
             continue  # not compared: ids and times of the reference play no part in drift
         name = spec.name
         if name not in frame.columns:
@@ -69,7 +77,7 @@ def inspect(frame: pd.DataFrame, schema: RowSchema, *, first_line: int | None = 
             continue
         rules = schema.rules_of(name)
         series = frame[name]
-        if spec.kind is Kind.NUMERICAL:
+        if spec.kind is ColumnKind.NUMERICAL:
             numbers = pd.to_numeric(series, errors="coerce")
             bad = np.flatnonzero((numbers.isna() & series.notna()).to_numpy())
             if bad.size:
@@ -187,21 +195,45 @@ def _json_frame(rows: list[Any]) -> pd.DataFrame:
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/octet-stream")
 
 
-def parse_reference(body: bytes, content_type: str, schema: RowSchema) -> pd.DataFrame:
+def _too_many(rows: int, max_rows: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the reference has more than {max_rows} rows (server.max_reference_rows)",
+        "too_many_rows",
+        row_count=rows,
+    )
+
+
+def _read_parquet(body: bytes, schema: RowSchema, max_rows: int) -> pd.DataFrame:
+    """Only the model's columns, and nothing at all when the file says it has too many rows (a
+    small, well-compressed file can expand to millions of rows)."""
+    parquet = pq.ParquetFile(io.BytesIO(body))
+    if parquet.metadata.num_rows > max_rows:
+        raise _too_many(parquet.metadata.num_rows, max_rows)
+    present = set(parquet.schema_arrow.names)
+    frame: pd.DataFrame = parquet.read(columns=[n for n in schema.names if n in present]).to_pandas()
+    return frame
+
+
+def parse_reference(body: bytes, content_type: str, schema: RowSchema, max_rows: int) -> pd.DataFrame:
     """A reference sent over HTTP (CSV, Parquet, or JSON `{"rows": [...]}`), checked like a file.
 
-    Raises BadRequest for unreadable bodies and ValidationFailed naming each bad column.
+    Raises BadRequest for unreadable bodies, PayloadTooLarge beyond `max_rows` rows, and
+    ValidationFailed naming each bad column (with the CSV lines where values are wrong).
     """
     media = content_type.split(";", 1)[0].strip().lower()
     try:
         first_line = None
         if media == "text/csv":
-            frame = read_csv(io.BytesIO(body), schema)
+            frame = read_csv(io.BytesIO(body), schema, nrows=max_rows + 1)
+            if len(frame) > max_rows:
+                raise _too_many(len(frame), max_rows)
             first_line = CSV_FIRST_LINE
         elif media in PARQUET_TYPES:
-            frame = pd.read_parquet(io.BytesIO(body))
+            frame = _read_parquet(body, schema, max_rows)
         elif media == "application/json":
             rows = parse_items(body, ndjson=False, key="rows")
+            if len(rows) > max_rows:
+                raise _too_many(len(rows), max_rows)
             bad = [
                 FieldError(("body", "rows", i), "Each row should be a JSON object", "dict_type", None)
                 for i, row in enumerate(rows)
@@ -211,10 +243,9 @@ def parse_reference(body: bytes, content_type: str, schema: RowSchema) -> pd.Dat
                 raise ValidationFailed(bad[:100], total_errors=len(bad))
             frame = _json_frame(rows)
         else:
-            raise BadRequest(
+            raise UnsupportedMediaType(
                 f"unsupported content type {media or '(none)'!r}: send text/csv, "
-                "application/vnd.apache.parquet or application/json",
-                status=415,
+                "application/vnd.apache.parquet or application/json"
             )
     except (ValueError, TypeError, OSError, pd.errors.ParserError, ArrowException) as exc:
         raise BadRequest(f"cannot read the reference: {exc}") from exc

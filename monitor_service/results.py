@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -59,9 +58,8 @@ class CalculationResult:
         return self.drifted_columns / self.tested_columns if self.tested_columns else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["drifted_columns_ratio"] = self.drifted_ratio
-        return _json_safe(out)
+        out: dict[str, Any] = _json_safe({**asdict(self), "drifted_columns_ratio": self.drifted_ratio})
+        return out
 
 
 def _json_safe(value: Any) -> Any:
@@ -73,6 +71,14 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     return value
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """A self-contained HTML report page and the Content-Security-Policy it must be served with."""
+
+    html: str
+    content_security_policy: str
 
 
 Status = Literal["waiting", "ok", "failed"]
@@ -99,41 +105,24 @@ class ModelStatus:
             "errors": self.errors,
         }
 
+    def succeeded(self, result: CalculationResult) -> ModelStatus:
+        """The status after a successful calculation."""
+        return replace(
+            self,
+            latest=result,
+            status="ok",
+            last_attempt_at=result.finished_at,
+            last_error=None,
+            calculations=self.calculations + 1,
+        )
 
-class ResultStore:
-    """Latest status per model; readers get an immutable snapshot without waiting on calculations."""
-
-    def __init__(self, models: list[str]) -> None:
-        self._status = {name: ModelStatus() for name in models}
-        self._lock = threading.Lock()
-
-    def get(self, model: str) -> ModelStatus:
-        return self._status[model]
-
-    def items(self) -> list[tuple[str, ModelStatus]]:
-        return list(self._status.items())
-
-    def record_success(self, result: CalculationResult) -> None:
-        with self._lock:
-            old = self._status[result.model]
-            self._status[result.model] = replace(
-                old,
-                latest=result,
-                status="ok",
-                last_attempt_at=result.finished_at,
-                last_error=None,
-                calculations=old.calculations + 1,
-            )
-
-    def record_failure(self, model: str, at: float, error: str) -> None:
-        """Count the failure; the last good result stays published."""
-        with self._lock:
-            old = self._status[model]
-            self._status[model] = replace(
-                old,
-                status="failed",
-                last_attempt_at=at,
-                last_error=error,
-                calculations=old.calculations + 1,
-                errors=old.errors + 1,
-            )
+    def failed(self, at: float, error: str) -> ModelStatus:
+        """The status after a failed calculation; the last good result stays published."""
+        return replace(
+            self,
+            status="failed",
+            last_attempt_at=at,
+            last_error=error,
+            calculations=self.calculations + 1,
+            errors=self.errors + 1,
+        )

@@ -31,7 +31,7 @@ MAX_REPORTED_ERRORS = 100
 _FLOAT_LIMIT = 1.7e308
 
 
-class Kind(StrEnum):
+class ColumnKind(StrEnum):
     NUMERICAL = "numerical"
     CATEGORICAL = "categorical"
     ID = "id"
@@ -41,8 +41,20 @@ class Kind(StrEnum):
 @dataclass(frozen=True)
 class ColumnSpec:
     name: str
-    kind: Kind
+    kind: ColumnKind
     required: bool
+
+
+class CategoryInterner:
+    """Per categorical column, the table of raw value -> category that `values.category_column`
+    keeps: known values cost one lookup, and a window of a million rows holds each category once
+    rather than once per cell (about 70 bytes each). Owned by the model whose window holds them."""
+
+    def __init__(self) -> None:
+        self._tables: dict[str, dict[Any, Any]] = {}
+
+    def table(self, column: str) -> dict[Any, Any]:
+        return self._tables.setdefault(column, {})
 
 
 @dataclass(frozen=True)
@@ -54,29 +66,26 @@ class RowSchema:
     # Contracts of numerical and categorical columns; a column without one gets the defaults.
     rules: Mapping[str, ColumnRules] = field(default_factory=dict)
     timestamps: TimestampPolicy = field(default_factory=TimestampPolicy)
-    # Per categorical column: raw value -> its category, one shared string object each (values.py).
-    categories: dict[str, dict[Any, Any]] = field(default_factory=dict, compare=False, repr=False)
-    counts: ContractCounts = field(default_factory=ContractCounts, compare=False, repr=False)
 
     @classmethod
     def from_model(cls, model: ModelConfig, max_string_length: int = 1024) -> RowSchema:
         cols = model.columns
         specs: list[ColumnSpec] = []
         if cols.id:
-            specs.append(ColumnSpec(cols.id, Kind.ID, required=False))
+            specs.append(ColumnSpec(cols.id, ColumnKind.ID, required=False))
         if cols.timestamp:
-            specs.append(ColumnSpec(cols.timestamp, Kind.TIMESTAMP, required=False))
-        label_kind = Kind.NUMERICAL if model.task == "regression" else Kind.CATEGORICAL
+            specs.append(ColumnSpec(cols.timestamp, ColumnKind.TIMESTAMP, required=False))
+        label_kind = ColumnKind.NUMERICAL if model.task == "regression" else ColumnKind.CATEGORICAL
         if cols.target:
             specs.append(ColumnSpec(cols.target, label_kind, required=False))
         if isinstance(cols.prediction, str):
             specs.append(ColumnSpec(cols.prediction, label_kind, required=True))
         elif cols.prediction:
-            specs.extend(ColumnSpec(name, Kind.NUMERICAL, required=True) for name in cols.prediction)
+            specs.extend(ColumnSpec(name, ColumnKind.NUMERICAL, required=True) for name in cols.prediction)
         if cols.probability:
-            specs.append(ColumnSpec(cols.probability, Kind.NUMERICAL, required=True))
-        specs.extend(ColumnSpec(name, Kind.NUMERICAL, required=True) for name in cols.numerical)
-        specs.extend(ColumnSpec(name, Kind.CATEGORICAL, required=True) for name in cols.categorical)
+            specs.append(ColumnSpec(cols.probability, ColumnKind.NUMERICAL, required=True))
+        specs.extend(ColumnSpec(name, ColumnKind.NUMERICAL, required=True) for name in cols.numerical)
+        specs.extend(ColumnSpec(name, ColumnKind.CATEGORICAL, required=True) for name in cols.categorical)
         rules = {
             name: contracts.rules_for(name, numerical, model.contracts)
             for name, numerical in value_kinds(model).items()
@@ -88,14 +97,14 @@ class RowSchema:
     def rules_of(self, name: str) -> ColumnRules:
         rules = self.rules.get(name)
         if rules is None:
-            rules = contracts.rules_for(name, self.kind_of(name) is Kind.NUMERICAL)
+            rules = contracts.rules_for(name, self.kind_of(name) is ColumnKind.NUMERICAL)
         return rules
 
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def kind_of(self, name: str) -> Kind:
+    def kind_of(self, name: str) -> ColumnKind:
         for column in self.columns:
             if column.name == name:
                 return column.kind
@@ -119,12 +128,12 @@ class _Errors:
         self.count += 1
         if len(self.items) < MAX_REPORTED_ERRORS:
             loc: tuple[str | int, ...] = (
-                ("body", "rows", row) if column is None else ("body", "rows", row, _preview(column))
+                ("body", "rows", row) if column is None else ("body", "rows", row, preview(column))
             )
-            self.items.append(FieldError(loc, msg, kind, _preview(value)))
+            self.items.append(FieldError(loc, msg, kind, preview(value)))
 
 
-def _preview(value: Any) -> Any:
+def preview(value: Any) -> Any:
     """Echo short inputs back as they were; never echo a huge string or structure."""
     if isinstance(value, str) and len(value) > 64:
         return value[:64] + "..."
@@ -202,10 +211,16 @@ def _numerical(values: list[Any], name: str, rules: ColumnRules, errors: _Errors
 
 
 def _categorical(
-    values: list[Any], name: str, schema: RowSchema, rules: ColumnRules, errors: _Errors, tally: Tally
+    values: list[Any],
+    name: str,
+    schema: RowSchema,
+    rules: ColumnRules,
+    errors: _Errors,
+    tally: Tally,
+    interner: CategoryInterner | None,
 ) -> np.ndarray:
     """A categorical column: normalised (`values.category_column`), then its contract."""
-    table = schema.categories.setdefault(rules.column, {})
+    table = interner.table(rules.column) if interner is not None else {}
     array, problems = category_column(values, table, schema.max_string_length, normalise=rules.normalise)
     if problems:
         _report(problems, name, errors)
@@ -243,8 +258,17 @@ def _transpose(rows: list[dict[str, Any]], schema: RowSchema) -> list[list[Any]]
     ]
 
 
-def validate_rows(rows: list[Any], schema: RowSchema, now: float) -> Batch:
-    """Check every row; return the batch as columns, or raise ValidationFailed listing each problem."""
+def validate_rows(
+    rows: list[Any],
+    schema: RowSchema,
+    now: float,
+    interner: CategoryInterner | None = None,
+    counts: ContractCounts | None = None,
+) -> Batch:
+    """Check every row; return the batch as columns, or raise ValidationFailed listing each problem.
+
+    With an `interner`, equal categories share one string object (see CategoryInterner); with
+    `counts`, what the contracts met is counted (live rows, not replayed ones)."""
     errors = _Errors()
     allowed = set(schema.names)
     for i, row in enumerate(rows):
@@ -268,23 +292,32 @@ def validate_rows(rows: list[Any], schema: RowSchema, now: float) -> Batch:
     tally = Tally()
     for spec, values in zip(schema.columns, transposed, strict=True):
         name = spec.name
-        if spec.kind is Kind.NUMERICAL:
+        if spec.kind is ColumnKind.NUMERICAL:
             columns[name] = _numerical(values, name, schema.rules_of(name), errors, tally)
-        elif spec.kind is Kind.CATEGORICAL:
-            columns[name] = _categorical(values, name, schema, schema.rules_of(name), errors, tally)
-        elif spec.kind is Kind.ID:
+        elif spec.kind is ColumnKind.CATEGORICAL:
+            rules = schema.rules_of(name)
+            columns[name] = _categorical(values, name, schema, rules, errors, tally, interner)
+        elif spec.kind is ColumnKind.ID:
             columns[name] = _ids(values, name, errors, schema.max_string_length)
         else:
             columns[name], problems = event_times(values, schema.timestamps, now)
             _report(problems, name, errors)
-    schema.counts.record(tally, refused=bool(errors.count))
+    if counts is not None:
+        counts.record(tally, refused=bool(errors.count))
     if errors.count:
         raise ValidationFailed(errors.items, errors.count, len(rows))
     return Batch(columns, len(rows))
 
 
-def validate_labels(items: list[Any], schema: RowSchema, target: str) -> tuple[list[str], np.ndarray]:
-    """Check `[{"id": ..., "target": ...}]`; return ids and targets typed like the target column."""
+def validate_labels(
+    items: list[Any],
+    schema: RowSchema,
+    target: str,
+    interner: CategoryInterner | None = None,
+    counts: ContractCounts | None = None,
+) -> tuple[list[str], np.ndarray]:
+    """Check `[{"id": ..., "target": ...}]`; return ids and targets typed like the target column
+    (normalised and held to its contract as in rows)."""
     errors = _Errors()
     for i, item in enumerate(items):
         if type(item) is not dict:
@@ -300,11 +333,12 @@ def validate_labels(items: list[Any], schema: RowSchema, target: str) -> tuple[l
     ids = _ids([item["id"] for item in items], "id", errors, schema.max_string_length)
     values = [item["target"] for item in items]
     rules, tally = schema.rules_of(target), Tally()
-    if schema.kind_of(target) is Kind.NUMERICAL:
+    if schema.kind_of(target) is ColumnKind.NUMERICAL:
         targets = _numerical(values, "target", rules, errors, tally)
     else:
-        targets = _categorical(values, "target", schema, rules, errors, tally)
-    schema.counts.record(tally, refused=bool(errors.count))
+        targets = _categorical(values, "target", schema, rules, errors, tally, interner)
+    if counts is not None:
+        counts.record(tally, refused=bool(errors.count))
     if errors.count:
         raise ValidationFailed(_relabel(errors.items), errors.count, len(items))
     return list(ids), targets

@@ -6,9 +6,9 @@ with a binary search on an eviction key that never decreases in ring order: the 
 (`age_by="arrival"`, the default), or the running maximum of the event times
 (`age_by="event_time"`). By event time, a row that arrives already older than `max_age` is not
 kept, and a row that arrived out of order and aged out before the rows ahead of it is left out of
-every snapshot taken with `now` until it reaches the front. `snapshot(now)` copies the rows in
-effect under the lock (in event-time order when the window ages by event time), so the calculator
-sees one consistent window; `snapshot()` copies everything as stored, in arrival order.
+every copy taken with `now` until it reaches the front. `copy(now)` copies the rows in effect under
+the lock (in event-time order when the window ages by event time), so the calculator sees one
+consistent window; `copy()` copies everything as stored, in arrival order.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from monitor_service.schema import Batch, Kind
+from monitor_service.schema import Batch, ColumnKind
 from monitor_service.timestamps import EventLag
 
 AgeBy = Literal["arrival", "event_time"]
 
 
 @dataclass(frozen=True)
-class WindowSnapshot:
+class WindowRows:
     """Rows in arrival order, one array per column, plus each row's arrival time."""
 
     columns: dict[str, np.ndarray]
@@ -43,7 +43,7 @@ class SlidingWindow:
 
     def __init__(
         self,
-        kinds: Mapping[str, Kind],
+        kinds: Mapping[str, ColumnKind],
         max_rows: int,
         max_age: float | None = None,
         *,
@@ -55,7 +55,7 @@ class SlidingWindow:
         self.max_age = max_age
         self._kinds = dict(kinds)
         # The event time column, if any: its lag is observed, and it can be what max_age measures.
-        self._event = next((name for name, kind in self._kinds.items() if kind is Kind.TIMESTAMP), None)
+        self._event = next((name for name, kind in self._kinds.items() if kind is ColumnKind.TIMESTAMP), None)
         if age_by == "event_time" and self._event is None:
             raise ValueError("a window aged by event time needs a timestamp column")
         self.age_by = age_by
@@ -137,36 +137,36 @@ class SlidingWindow:
             self._evict_older_than(now)
             return self._size
 
-    def snapshot(self, now: float | None = None) -> WindowSnapshot:
+    def copy(self, now: float | None = None) -> WindowRows:
         """A copy of the rows, taken atomically.
 
         With `now`: the rows in effect at `now` (what calculations and the export use), in
         event-time order when the window ages by event time. Without: every row held, in arrival
-        order (what a durable snapshot stores).
+        order (what a checkpoint stores).
         """
         with self._lock:
             if now is not None:
                 self._evict_older_than(now)
-            snapshot = WindowSnapshot(
+            rows = WindowRows(
                 {name: self._ordered(array) for name, array in self._data.items()},
                 self._ordered(self._arrival),
             )
         if now is None or self._by_event is None:
-            return snapshot
+            return rows
         cutoff = None if self.max_age is None else now - self.max_age
-        return _by_event_time(snapshot, self._by_event, cutoff)
+        return _by_event_time(rows, self._by_event, cutoff)
 
-    def restore(self, snapshot: WindowSnapshot) -> None:
-        """Replace the contents with a snapshot's rows (the newest `max_rows`), keeping arrival times."""
+    def restore(self, saved: WindowRows) -> None:
+        """Replace the contents with saved rows (the newest `max_rows`), keeping arrival times."""
         with self._lock:
-            count = min(snapshot.rows, self.max_rows)
+            count = min(saved.rows, self.max_rows)
             for name, array in self._data.items():
-                source = snapshot.columns.get(name)
-                if source is None:  # a column added to the config since the snapshot
+                source = saved.columns.get(name)
+                if source is None:  # a column added to the config since it was saved
                     array[:count] = np.nan if _is_float(self._kinds[name]) else None
                 else:
-                    array[:count] = source[snapshot.rows - count :]
-            self._arrival[:count] = snapshot.arrival[snapshot.rows - count :]
+                    array[:count] = source[saved.rows - count :]
+            self._arrival[:count] = saved.arrival[saved.rows - count :]
             if self._by_event is not None and count:
                 events = self._data[self._by_event][:count]
                 self._max_event = -np.inf
@@ -228,24 +228,22 @@ class SlidingWindow:
             self._drop_oldest(expired)
 
 
-def _by_event_time(snapshot: WindowSnapshot, event: str, cutoff: float | None) -> WindowSnapshot:
-    """The snapshot's rows not older than `cutoff` by event time, sorted by event time (stable)."""
-    events = snapshot.columns[event]
-    rows = np.arange(snapshot.rows)
+def _by_event_time(copied: WindowRows, event: str, cutoff: float | None) -> WindowRows:
+    """The rows not older than `cutoff` by event time, sorted by event time (stable)."""
+    events = copied.columns[event]
+    rows = np.arange(copied.rows)
     if cutoff is not None and (events < cutoff).any():
         rows = np.flatnonzero(events >= cutoff)
     kept = events[rows]
     if kept.size > 1 and (kept[1:] < kept[:-1]).any():
         rows = rows[np.argsort(kept, kind="stable")]
-    elif rows.size == snapshot.rows:
-        return snapshot
-    return WindowSnapshot(
-        {name: values[rows] for name, values in snapshot.columns.items()}, snapshot.arrival[rows]
-    )
+    elif rows.size == copied.rows:
+        return copied
+    return WindowRows({name: values[rows] for name, values in copied.columns.items()}, copied.arrival[rows])
 
 
-def _is_float(kind: Kind) -> bool:
-    return kind in (Kind.NUMERICAL, Kind.TIMESTAMP)
+def _is_float(kind: ColumnKind) -> bool:
+    return kind in (ColumnKind.NUMERICAL, ColumnKind.TIMESTAMP)
 
 
 def _clear(array: np.ndarray, start: int, count: int) -> None:

@@ -1,10 +1,7 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from monitor_service.config import load_config, parse_config, parse_duration
@@ -113,64 +110,6 @@ def test_parse_duration_rejects_nonsense(text: str | bool) -> None:
         parse_duration(text)
 
 
-def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor_service", "check-config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def test_check_config_cli_accepts_example() -> None:
-    done = _check_config(ROOT / "config" / "example.yaml")
-    assert done.returncode == 0, done.stderr
-    assert "diamonds: regression, reference 10000 rows" in done.stdout
-
-
-def test_check_config_cli_exits_2_listing_problems(tmp_path: Path) -> None:
-    bad_reference = tmp_path / "ref.csv"
-    bad_reference.write_text("carat,cut\n1.0,Ideal\n")
-    model = diamonds_model(reference=str(bad_reference))
-    model["drift"] = {"per_column": {"carat": {"stattest": "no_such_test"}}}
-    done = _check_config(write_config(tmp_path / "c.yaml", [model]))
-    assert done.returncode == 2
-    assert "models[0].reference: column 'depth' is missing" in done.stderr
-    assert "column 'prediction' is missing" in done.stderr
-
-
-def test_check_config_cli_reports_unknown_stattest(tmp_path: Path) -> None:
-    model = diamonds_model()
-    model["drift"] = {"per_column": {"carat": {"stattest": "no_such_test"}}}
-    done = _check_config(write_config(tmp_path / "c.yaml", [model]))
-    assert done.returncode == 2
-    assert "models[0].drift.per_column.carat.stattest: unknown stat test 'no_such_test'" in done.stderr
-
-
-def test_check_config_cli_names_an_unknown_stattest_once_with_the_closest_name(tmp_path: Path) -> None:
-    model = diamonds_model()
-    model["drift"] = {"stattest": "wasserstien"}
-    done = _check_config(write_config(tmp_path / "c.yaml", [model]))
-    assert done.returncode == 2
-    assert done.stderr.count("wasserstien") == 1, done.stderr
-    assert (
-        "models[0].drift.stattest: unknown stat test 'wasserstien'; did you mean 'wasserstein'?"
-        in done.stderr
-    )
-    assert "jensenshannon" not in done.stderr  # no list of every test
-
-
-def test_check_config_cli_names_a_stattest_of_the_wrong_type_once_with_its_columns(tmp_path: Path) -> None:
-    model = diamonds_model()
-    model["drift"] = {"stattest": "chisquare"}  # categorical only: wrong for the 7 numerical columns
-    done = _check_config(write_config(tmp_path / "c.yaml", [model]))
-    assert done.returncode == 2
-    (line,) = [line for line in done.stderr.splitlines() if "chisquare" in line]
-    assert line.startswith("  models[0].drift.stattest: stat test 'chisquare'")
-    assert "'carat'" in line and "'prediction'" in line and "'cut'" not in line
-
-
 def test_config_refuses_duplicate_keys_with_both_lines() -> None:
     text = """
 models:
@@ -258,30 +197,6 @@ models:
   - {name: m, task: regression, reference: r.csv, columns: {numerical: [a]}}
 """
     assert parse_config(text, "t.yaml", ROOT, environ={}).models[0].metrics
-
-
-def test_check_config_cli_reports_reference_problems_with_lines(tmp_path: Path) -> None:
-    lines = (ROOT / "datasets" / "diamonds" / "reference.csv").read_text().splitlines()[:6]
-    lines[3] = lines[3].replace(lines[3].split(",")[0], "heavy", 1)
-    reference = tmp_path / "ref.csv"
-    reference.write_text("\n".join(lines) + "\n")
-    done = _check_config(write_config(tmp_path / "c.yaml", [diamonds_model(reference=str(reference))]))
-    assert done.returncode == 2
-    assert "column 'carat' should be numerical; 1 value(s) are not, at line 4 (first 'heavy')" in done.stderr
-
-
-def test_check_config_cli_summary_counts_configured_and_file_columns(tmp_path: Path) -> None:
-    frame = pd.read_csv(ROOT / "datasets" / "diamonds" / "reference.csv").head(50)
-    frame["notes"] = "x"
-    frame["batch"] = 1
-    reference = tmp_path / "ref.csv"
-    frame.to_csv(reference, index=False)
-    done = _check_config(write_config(tmp_path / "c.yaml", [diamonds_model(reference=str(reference))]))
-    assert done.returncode == 0, done.stderr
-    assert (
-        "diamonds: regression, reference 50 rows; 12 columns configured (11 compared), "
-        "13 in the file, not used: 'notes', 'batch'"
-    ) in done.stdout
 
 
 def test_config_protect_probes_needs_a_metrics_token(tmp_path: Path) -> None:

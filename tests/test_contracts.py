@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from monitor_service.app import create_app
+from monitor_service.cli import EXIT_CONFIG, main
 from monitor_service.config import load_config, parse_config
 from monitor_service.errors import ConfigError
 from tests.conftest import ROOT, diamonds_model, rows_of, write_config
@@ -183,7 +182,9 @@ def _reference(tmp_path: Path, lines: list[str]) -> Path:
 BAD_ROW = "12.5,Ideal,E,SI1,61.0,55.0,4.0,4.0,2.5,500,510.0"  # carat 12.5, outside [0, 10]
 
 
-def test_reference_violations_refuse_the_reference_with_lines(tmp_path: Path) -> None:
+def test_reference_violations_refuse_the_reference_with_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     reference = _reference(tmp_path, [BAD_ROW, BAD_ROW.replace("Ideal", "Superb")])
     model = diamonds_model(
         reference=str(reference),
@@ -194,35 +195,25 @@ def test_reference_violations_refuse_the_reference_with_lines(tmp_path: Path) ->
             }
         },
     )
-    done = _check_config(write_config(tmp_path / "c.yaml", [model]))
-    assert done.returncode == 2
-    assert "column 'carat'" in done.stderr and "lines 7, 8" in done.stderr and "12.5" in done.stderr
-    assert "column 'cut'" in done.stderr and "line 8" in done.stderr and "Superb" in done.stderr
+    assert main(["check-config", str(write_config(tmp_path / "c.yaml", [model]))]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "column 'carat'" in err and "lines 7, 8" in err and "12.5" in err
+    assert "column 'cut'" in err and "line 8" in err and "Superb" in err
 
 
-def test_reference_violations_nulled_or_kept_are_reported_by_check_config(tmp_path: Path) -> None:
+def test_reference_violations_nulled_or_kept_are_reported_by_check_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     reference = _reference(tmp_path, [BAD_ROW, BAD_ROW.replace("12.5", "999999")])
     contracts = {"columns": {"carat": {"max": 10, "missing": [999999], "on_violation": "nullify"}}}
     model = diamonds_model(reference=str(reference), contracts=contracts)
     path = write_config(tmp_path / "c.yaml", [model])
-    done = _check_config(path)
-    assert done.returncode == 0, done.stderr
-    assert (
-        "column 'carat': 1 value(s) above the maximum 10 at line 7 (first 12.5) stored as null" in done.stdout
-    )
-    assert "column 'carat': 1 missing-value code(s) stored as null" in done.stdout
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "column 'carat': 1 value(s) above the maximum 10 at line 7 (first 12.5) stored as null" in out
+    assert "column 'carat': 1 missing-value code(s) stored as null" in out
     with TestClient(create_app(load_config(path, environ={}), start_scheduler=False)) as client:
         client.post(ROWS, json={"rows": rows_of("production", 20)})
         result = client.post("/v1/models/diamonds/calculate").json()
     carat = next(q for q in result["quality"] if q["column"] == "carat")
     assert math.isclose(carat["missing_reference"], 2 / 7)
-
-
-def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor_service", "check-config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )

@@ -30,7 +30,7 @@ def _frames(model: ModelConfig, rows: list[dict[str, Any]]) -> tuple[pd.DataFram
     reference = load_reference(model, schema, "models[0].reference")
     window = SlidingWindow({s.name: s.kind for s in schema.columns}, max_rows=100_000)
     window.append(validate_rows(rows, schema, 1.0), now=1.0)
-    return reference, pd.DataFrame(window.snapshot().columns)
+    return reference, pd.DataFrame(window.copy().columns)
 
 
 def _report_scores(snapshot: Any) -> dict[str, tuple[float, float]]:

@@ -4,6 +4,7 @@ the collector exports exactly what the JSON result says (an undefined value is a
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +14,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor_service import engine
-from monitor_service.calculator import Calculator
 from monitor_service.collector import DriftCollector
 from monitor_service.config import ModelConfig, MonitorConfig
-from monitor_service.monitor import Monitor
 from monitor_service.reference import load_reference
-from monitor_service.results import CalculationResult
-from monitor_service.runtime import build_runtimes
+from monitor_service.results import CalculationResult, ModelStatus
 from monitor_service.schema import RowSchema, validate_rows
-from monitor_service.telemetry import ServiceMetrics
+from monitor_service.service import MonitorService
 from monitor_service.window import SlidingWindow
 from tests.conftest import DIAMONDS, diamonds_model, rows_of
 
@@ -40,7 +38,7 @@ def _frames(model: ModelConfig, rows: list[dict[str, Any]]) -> tuple[pd.DataFram
     reference = load_reference(model, schema, "models[0].reference")
     window = SlidingWindow({s.name: s.kind for s in schema.columns}, max_rows=100_000)
     window.append(validate_rows(rows, schema, 1.0), now=1.0)
-    return reference, pd.DataFrame(window.snapshot().columns)
+    return reference, pd.DataFrame(window.copy().columns)
 
 
 def _small_reference(tmp_path: Path, rows: int = 300) -> str:
@@ -51,11 +49,11 @@ def _small_reference(tmp_path: Path, rows: int = 300) -> str:
 
 
 def _collected(config: MonitorConfig, result: CalculationResult) -> CollectorRegistry:
+    """The registry as the server builds it, after `result` was published."""
     registry = CollectorRegistry()
-    runtimes = build_runtimes(config)
-    monitor = Monitor(config, runtimes, Calculator("thread"), ServiceMetrics(registry, list(runtimes)))
-    registry.register(DriftCollector(monitor, "0.7.test"))
-    monitor.store.record_success(result)
+    service = MonitorService.build(config)
+    stats = [replace(s, status=ModelStatus().succeeded(result)) for s in service.stats()]
+    registry.register(DriftCollector(lambda: stats, "0.7.test"))
     return registry
 
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from monitor_service.errors import ValidationFailed
-from monitor_service.schema import Batch, ColumnSpec, Kind, RowSchema, validate_rows
+from monitor_service.schema import Batch, ColumnKind, ColumnSpec, RowSchema, validate_rows
 from monitor_service.window import SlidingWindow
 
 PROPERTIES = settings(
@@ -22,7 +22,12 @@ PROPERTIES = settings(
 
 # --- the window --------------------------------------------------------------------------------
 
-KINDS = {"n": Kind.NUMERICAL, "c": Kind.CATEGORICAL, "id": Kind.ID, "y": Kind.NUMERICAL}
+KINDS = {
+    "n": ColumnKind.NUMERICAL,
+    "c": ColumnKind.CATEGORICAL,
+    "id": ColumnKind.ID,
+    "y": ColumnKind.NUMERICAL,
+}
 IDS = ["a", "b", "c", None]
 
 
@@ -74,7 +79,7 @@ def _batch(first: int, size: int, ids: list[str | None]) -> tuple[Batch, list[di
 
 
 def _rows_of(window: SlidingWindow, now: float | None = None) -> list[dict[str, Any]]:
-    snapshot = window.snapshot(now)
+    snapshot = window.copy(now)
     assert all(len(a) == snapshot.rows for a in snapshot.columns.values())
     return [
         {
@@ -169,7 +174,7 @@ def test_window_restored_from_its_snapshot_holds_the_same_rows_and_joins_the_sam
             window.append(batch, clock)
             model.append(rows, clock)
     restored = SlidingWindow(KINDS, new_max_rows, id_column="id", target_column="y")
-    restored.restore(window.snapshot())
+    restored.restore(window.copy())
     model.max_rows = new_max_rows
     model.rows = model.rows[-new_max_rows:]
     assert _same(_rows_of(restored), model.rows)
@@ -186,12 +191,12 @@ EARLIEST = 946_684_800.0  # timestamps.earliest, 2000-01-01
 MAX_AHEAD = 86_400.0  # timestamps.max_ahead
 SCHEMA = RowSchema(
     (
-        ColumnSpec("id", Kind.ID, required=False),
-        ColumnSpec("ts", Kind.TIMESTAMP, required=False),
-        ColumnSpec("y", Kind.NUMERICAL, required=False),
-        ColumnSpec("p", Kind.NUMERICAL, required=True),
-        ColumnSpec("num", Kind.NUMERICAL, required=True),
-        ColumnSpec("cat", Kind.CATEGORICAL, required=True),
+        ColumnSpec("id", ColumnKind.ID, required=False),
+        ColumnSpec("ts", ColumnKind.TIMESTAMP, required=False),
+        ColumnSpec("y", ColumnKind.NUMERICAL, required=False),
+        ColumnSpec("p", ColumnKind.NUMERICAL, required=True),
+        ColumnSpec("num", ColumnKind.NUMERICAL, required=True),
+        ColumnSpec("cat", ColumnKind.CATEGORICAL, required=True),
     ),
     max_string_length=LIMIT,
 )
@@ -255,16 +260,16 @@ def _canonical(text: str) -> str:
     return text
 
 
-def _expected(kind: Kind, value: Any) -> tuple[bool, Any]:
+def _expected(kind: ColumnKind, value: Any) -> tuple[bool, Any]:
     """(valid, stored value) of one cell: the oracle the validator is checked against."""
     t = type(value)
-    if kind is Kind.NUMERICAL:  # finite, and within the default contracts.max_abs
+    if kind is ColumnKind.NUMERICAL:  # finite, and within the default contracts.max_abs
         if value is None:
             return True, math.nan
         if (t is int and abs(value) < 1.7e308) or (t is float and math.isfinite(value)):
             return abs(float(value)) <= 1e100, float(value)
         return False, None
-    if kind is Kind.TIMESTAMP:
+    if kind is ColumnKind.TIMESTAMP:
         if value is None:
             return True, NOW
         stamp = None
@@ -285,12 +290,12 @@ def _expected(kind: Kind, value: Any) -> tuple[bool, Any]:
     if value is None:
         return True, None
     if t is str:
-        return len(value) <= LIMIT, _canonical(value) if kind is Kind.CATEGORICAL else value
+        return len(value) <= LIMIT, _canonical(value) if kind is ColumnKind.CATEGORICAL else value
     if t is int:
         return True, str(value)
-    if t is bool and kind is Kind.CATEGORICAL:
+    if t is bool and kind is ColumnKind.CATEGORICAL:
         return True, str(value).lower()
-    if t is float and kind is Kind.CATEGORICAL and math.isfinite(value) and value.is_integer():
+    if t is float and kind is ColumnKind.CATEGORICAL and math.isfinite(value) and value.is_integer():
         return abs(value) < 2**53, str(int(value))
     return False, None
 
@@ -341,7 +346,7 @@ def test_validate_rows_returns_the_input_as_columns_or_locates_every_reported_pr
     for name, spec in SPECS.items():
         column = batch.columns[name]
         assert len(column) == len(rows)
-        expected_dtype = np.float64 if spec.kind in (Kind.NUMERICAL, Kind.TIMESTAMP) else object
+        expected_dtype = np.float64 if spec.kind in (ColumnKind.NUMERICAL, ColumnKind.TIMESTAMP) else object
         assert column.dtype == expected_dtype, name
         for i, row in enumerate(rows):
             stored = column[i].item() if column.dtype != object else column[i]

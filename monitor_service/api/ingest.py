@@ -8,19 +8,19 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
-from monitor_service.api.deps import UNAUTHORIZED, MetricsDep, MonitorDep, read_body, require_ingest_token
+from monitor_service.api.deps import UNAUTHORIZED, MetricsDep, ServiceDep, read_body, require_ingest_token
 from monitor_service.config import ServerConfig
 from monitor_service.errors import (
     BadRequest,
     FieldError,
+    MonitorError,
     PayloadTooLarge,
-    RateLimited,
-    StorageUnavailable,
     UnknownModel,
     ValidationFailed,
 )
-from monitor_service.payload import is_ndjson, parse_items
-from monitor_service.runtime import RequestBody
+from monitor_service.journal import RecordKind
+from monitor_service.model_state import ModelState, RequestBody
+from monitor_service.payload import Budget, is_ndjson, parse_items
 
 router = APIRouter(prefix="/v1/models", tags=["ingest"])
 
@@ -64,18 +64,18 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     415: {"description": "unsupported content type"},
     503: {"description": "the durable log cannot be written; nothing was stored"},
 }
-_REASONS: dict[type[Exception], str] = {
-    BadRequest: "bad_request",
-    ValidationFailed: "validation",
-    StorageUnavailable: "storage_unavailable",
-}
 
 
-async def _read_items(request: Request, server: ServerConfig, key: str) -> tuple[list[Any], RequestBody]:
-    """The items of a request body within the configured limits, and the body itself for the log."""
+async def _read_items(
+    request: Request, server: ServerConfig, state: ModelState, key: RecordKind, received: list[int]
+) -> tuple[list[Any], RequestBody]:
+    """The items of a request body within the configured limits, and the body itself for the log.
+
+    `received` gets the body's size as soon as it is read (for charging a rejected body)."""
     ndjson = is_ndjson(request.headers.get("content-type", ""))
     body = await read_body(request, server.max_body_bytes)
-    items = parse_items(body, ndjson, key)
+    received.append(len(body))
+    items = parse_items(body, ndjson, key, Budget(server.max_rows_per_request, state.fields_per_item(key)))
     if not items:
         raise ValidationFailed(
             [FieldError(("body", key), f"Send at least one item in `{key}`", "too_short", [])]
@@ -84,7 +84,7 @@ async def _read_items(request: Request, server: ServerConfig, key: str) -> tuple
         raise PayloadTooLarge(
             f"{len(items)} {key} exceed the limit of {server.max_rows_per_request} per request",
             reason="too_many_rows",
-            rows=len(items),
+            row_count=len(items),
         )
     return items, RequestBody(body, ndjson)
 
@@ -103,21 +103,26 @@ async def _read_items(request: Request, server: ServerConfig, key: str) -> tuple
     summary="Send inference rows",
 )
 async def ingest_rows(
-    model: str, request: Request, monitor: MonitorDep, metrics: MetricsDep
+    model: str, request: Request, service: ServiceDep, metrics: MetricsDep
 ) -> IngestAccepted:
     """Append a batch to the model's window. All rows land or none: any problem rejects the batch."""
     started = time.perf_counter()
-    if model not in monitor.runtimes:
+    if model not in service.models:
         metrics.requests_rejected.labels("", "unknown_model").inc()
         raise UnknownModel(model)
     rows: list[Any] = []
+    state = service.models[model]
+    received: list[int] = []
     try:
-        rows, source = await _read_items(request, monitor.config.server, "rows")
-        window_rows = monitor.ingest(model, rows, source)
-    except (BadRequest, PayloadTooLarge, ValidationFailed, StorageUnavailable, RateLimited) as exc:
-        reason = _REASONS.get(type(exc)) or getattr(exc, "reason", "bad_request")
-        metrics.requests_rejected.labels(model, reason).inc()
-        metrics.rows_rejected.labels(model, reason).inc(len(rows) or getattr(exc, "rows", 0))
+        state.check_rate_debt()
+        rows, source = await _read_items(request, service.config.server, state, "rows", received)
+        window_rows = await state.ingest(rows, source)
+    except MonitorError as exc:
+        if isinstance(exc, BadRequest | PayloadTooLarge | ValidationFailed):
+            # Rows of a batch that failed validation were already taken from the limit.
+            state.charge_rejected("rows", sum(received), len(rows))
+        metrics.requests_rejected.labels(model, exc.reason).inc()
+        metrics.rows_rejected.labels(model, exc.reason).inc(len(rows) or exc.rows)
         raise
     metrics.rows_ingested.labels(model).inc(len(rows))
     metrics.ingest_duration.labels(model).observe(time.perf_counter() - started)
@@ -178,14 +183,21 @@ _LABELS_DOC: dict[str, Any] = {
         **_ERRORS,
         409: {"description": "the model has no id/target"},
         422: {"description": "invalid labels"},
+        429: {"description": "the model's rate limit is exhausted (Retry-After)"},
     },
     summary="Send ground-truth labels",
 )
-async def ingest_labels(model: str, request: Request, monitor: MonitorDep) -> LabelsAccepted:
+async def ingest_labels(model: str, request: Request, service: ServiceDep) -> LabelsAccepted:
     """Join labels to rows by id. Labels whose rows are not in the window wait for them a while."""
-    monitor.runtime(model)
-    labels, source = await _read_items(request, monitor.config.server, "labels")
-    outcome = monitor.add_labels(model, labels, source)
+    state = service.model(model)
+    received: list[int] = []
+    try:
+        state.check_rate_debt()
+        labels, source = await _read_items(request, service.config.server, state, "labels", received)
+        outcome = await state.add_labels(labels, source)
+    except (BadRequest, PayloadTooLarge, ValidationFailed):
+        state.charge_rejected("labels", sum(received), 0)
+        raise
     return LabelsAccepted(
         model=model,
         accepted=outcome.accepted,

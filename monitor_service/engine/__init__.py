@@ -32,6 +32,7 @@ __all__ = [
     "CATEGORICAL",
     "NUMERICAL",
     "build_report",
+    "check_settings",
     "check_stattests",
     "column_drift",
     "column_options",
@@ -42,7 +43,6 @@ __all__ = [
     "labelled_rows",
     "model_quality",
     "report_html",
-    "warm_up",
 ]
 
 
@@ -88,6 +88,7 @@ def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) 
     )
 
 
-def warm_up(models: list[ModelConfig]) -> list[str]:
-    """Run in the calculation worker at start: imports Evidently there and checks the stat tests."""
+def check_settings(models: list[ModelConfig]) -> list[str]:
+    """Problems with the models' drift settings (run in the worker at start, which also imports
+    Evidently there before the first calculation, and by `check-config`)."""
     return [p for i, m in enumerate(models) for p in check_stattests(m, f"models[{i}]")]

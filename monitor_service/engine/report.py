@@ -12,6 +12,8 @@ from evidently.presets import DataDriftPreset
 from monitor_service.config import ModelConfig
 from monitor_service.engine.columns import column_options, data_definition, drift_columns
 from monitor_service.engine.drift import clean
+from monitor_service.engine.html import render_page
+from monitor_service.results import ReportPage
 
 
 def build_report(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> Any:
@@ -56,7 +58,7 @@ def _has_values(frame: pd.DataFrame, column: str) -> bool:
     return column in frame and not clean(frame[column]).empty
 
 
-def report_html(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> str:
-    """Evidently's interactive HTML report (one self-contained page) of `build_report`."""
-    html: str = build_report(model, reference, current).get_html_str(as_iframe=False)
-    return html
+def report_html(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> ReportPage:
+    """Evidently's interactive HTML report (one self-contained page) of `build_report`, with the
+    data escaped so that no value can run as script, and the policy to serve it with."""
+    return render_page(build_report(model, reference, current))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pandas as pd
@@ -83,11 +84,11 @@ def test_labels_for_unknown_ids_stay_pending_and_a_repeated_id_counts_once(clien
     }
     assert _sample(client, "drift_monitor_labels_matched_total") == 1
     assert _sample(client, "drift_monitor_labels_pending") == 1
-    monitor = client.app.state.monitor  # type: ignore[attr-defined]
-    frame = pd.DataFrame(monitor.runtimes["diamonds"].window.snapshot().columns)
+    state = client.app.state.service.models["diamonds"]  # type: ignore[attr-defined]
+    frame = pd.DataFrame(state.window_rows(time.time()).columns)
     assert frame.loc[frame["request_id"] == "d-0", "price"].tolist() == [2.0]
     client.post(ROWS, json={"rows": [{**_unlabelled(1)[0], "request_id": "nope"}]})
-    frame = pd.DataFrame(monitor.runtimes["diamonds"].window.snapshot().columns)
+    frame = pd.DataFrame(state.window_rows(time.time()).columns)
     assert frame.loc[frame["request_id"] == "nope", "price"].tolist() == [4.0]  # the last one wins
 
 

@@ -6,6 +6,8 @@ import subprocess
 import pytest
 from fastapi.testclient import TestClient
 
+from monitor_service.results import CalculationResult
+from monitor_service.worker import CalculationWorker
 from tests.conftest import rows_of
 
 
@@ -50,13 +52,17 @@ def test_calculate_on_empty_window_is_409(client: TestClient) -> None:
     assert "holds no rows" in response.json()["detail"]
 
 
+class _BrokenWorker(CalculationWorker):
+    """A worker whose engine fails the way a bad reference makes it fail."""
+
+    async def compute(self, *_args: object, **_kwargs: object) -> CalculationResult:
+        raise KeyError("carat")
+
+
 def test_failed_calculation_keeps_last_result_and_counts_error(client: TestClient) -> None:
     client.post("/v1/models/diamonds/rows", json={"rows": rows_of("production", 100)})
     first = client.post("/v1/models/diamonds/calculate").json()
-    monitor = client.app.state.monitor  # type: ignore[attr-defined]
-    runtime = monitor.runtimes["diamonds"]
-    runtime.reference = runtime.reference.drop(columns=["carat"])  # breaks the next calculation
-    runtime.reference_version += 10_000
+    client.app.state.service.worker = _BrokenWorker()  # type: ignore[attr-defined]
     failed = client.post("/v1/models/diamonds/calculate")
     assert failed.status_code == 500
     assert "KeyError" in failed.json()["detail"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from example_model_service.models import CATEGORICAL, MONITOR_MODELS, NUMERICAL, PROBABILITY_COLUMN, TARGETS
 from monitor_service.config import load_config
-from monitor_service.runtime import build_runtimes
+from monitor_service.service import load_models
 
 STACK = Path(__file__).resolve().parents[2] / "config" / "stack.yaml"
 
@@ -15,10 +15,10 @@ def test_stack_config_loads_both_models_and_their_references() -> None:
     config = load_config(STACK, environ={})
     assert config.server.host == "0.0.0.0"
     assert config.server.port == 8000  # rules/prometheus.yml scrapes monitor:8000
-    runtimes = build_runtimes(config)
-    assert set(runtimes) == set(MONITOR_MODELS.values())
-    for runtime in runtimes.values():
-        assert len(runtime.reference) == 10_000
+    loaded = load_models(config)
+    assert set(loaded) == set(MONITOR_MODELS.values())
+    for model in loaded.values():
+        assert len(model.reference) == 10_000
 
 
 def test_stack_config_columns_match_the_model_service() -> None:

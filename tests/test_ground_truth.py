@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from monitor_service.labels import PendingLabels
+from monitor_service.ground_truth import PendingLabels
 
 
 def test_pending_labels_are_taken_once_by_id() -> None:

@@ -1,4 +1,4 @@
-"""Labels that arrived before their rows: kept for a bounded time and count, joined when rows come."""
+"""Ground truth that arrived before its rows: kept for a bounded time and count, joined when rows come."""
 
 from __future__ import annotations
 

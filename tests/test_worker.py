@@ -4,10 +4,10 @@ import asyncio
 
 import pandas as pd
 
-from monitor_service.calculator import Calculator
 from monitor_service.config import ModelConfig
 from monitor_service.reference import load_reference
 from monitor_service.schema import RowSchema, validate_rows
+from monitor_service.worker import CalculationWorker
 from tests.conftest import diamonds_model, rows_of
 
 MODEL = ModelConfig.model_validate(diamonds_model())
@@ -16,41 +16,41 @@ REFERENCE = load_reference(MODEL, SCHEMA, "models[0].reference")
 COLUMNS = validate_rows(rows_of("drifted", 500), SCHEMA, 1.0).columns
 
 
-def test_calculator_sends_a_reference_version_to_the_worker_once() -> None:
+def test_worker_sends_a_reference_version_to_the_worker_process_once() -> None:
     async def scenario() -> tuple[int, int, int]:
-        calculator = Calculator("process")
+        worker = CalculationWorker("process")
         try:
-            first = await calculator.compute(MODEL, 7, REFERENCE, COLUMNS)
+            first = await worker.compute(MODEL, "v7", REFERENCE, COLUMNS)
             # Same version: the worker keeps using the reference it holds, whatever is passed now.
-            second = await calculator.compute(MODEL, 7, REFERENCE.head(50), COLUMNS)
+            second = await worker.compute(MODEL, "v7", REFERENCE.head(50), COLUMNS)
             # A new version is sent and used.
-            third = await calculator.compute(MODEL, 8, REFERENCE.head(50), COLUMNS)
+            third = await worker.compute(MODEL, "v8", REFERENCE.head(50), COLUMNS)
         finally:
-            calculator.close()
+            worker.close()
         return first.reference_rows, second.reference_rows, third.reference_rows
 
     assert asyncio.run(scenario()) == (10_000, 10_000, 50)
 
 
-def test_calculator_resends_the_reference_to_a_new_worker() -> None:
+def test_worker_resends_the_reference_to_a_new_worker() -> None:
     async def scenario() -> int:
-        calculator = Calculator("process")
+        worker = CalculationWorker("process")
         try:
-            await calculator.compute(MODEL, 11, REFERENCE.head(80), COLUMNS)
-            calculator.close()  # the next call starts a fresh worker that holds nothing
-            return (await calculator.compute(MODEL, 11, REFERENCE.head(80), COLUMNS)).reference_rows
+            await worker.compute(MODEL, "v11", REFERENCE.head(80), COLUMNS)
+            worker.close()  # the next call starts a fresh worker that holds nothing
+            return (await worker.compute(MODEL, "v11", REFERENCE.head(80), COLUMNS)).reference_rows
         finally:
-            calculator.close()
+            worker.close()
 
     assert asyncio.run(scenario()) == 80
 
 
-def test_calculator_builds_the_current_frame_in_the_worker() -> None:
+def test_worker_builds_the_current_frame_in_the_worker() -> None:
     async def scenario() -> int:
-        calculator = Calculator("thread")
+        worker = CalculationWorker("thread")
         try:
-            return (await calculator.compute(MODEL, 12, REFERENCE, COLUMNS)).current_rows
+            return (await worker.compute(MODEL, "v12", REFERENCE, COLUMNS)).current_rows
         finally:
-            calculator.close()
+            worker.close()
 
     assert asyncio.run(scenario()) == len(pd.DataFrame(COLUMNS)) == 500
