@@ -28,7 +28,8 @@ AgeBy = Literal["arrival", "event_time"]
 
 @dataclass(frozen=True)
 class WindowRows:
-    """Rows in arrival order, one array per column, plus each row's arrival time."""
+    """Rows (in arrival order, or event-time order; see `SlidingWindow.copy`), one array per column,
+    plus each row's arrival time."""
 
     columns: dict[str, np.ndarray]
     arrival: np.ndarray
