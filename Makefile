@@ -43,3 +43,4 @@ bench: install
 	$(PY) bench/ingest.py
 	$(PY) bench/memory.py
 	$(PY) bench/durability.py
+	$(PY) bench/values.py

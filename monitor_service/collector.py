@@ -10,7 +10,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterator, Sequence
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor_service import __version__
@@ -39,6 +39,8 @@ class DriftCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         stats = self.stats()
         yield from _service_families(stats, self.evidently_version)
+        yield from _config_families(stats)
+        yield from _value_families(stats)
         results = [s.status.latest for s in stats if s.status.latest is not None]
         yield from _drift_families(results)
         yield from _quality_families(results)
@@ -103,6 +105,48 @@ def _service_families(stats: Sequence[ModelStats], evidently_version: str) -> It
     yield from (received, matched, log_bytes, replayed, corrupt, invalid)
 
 
+def _config_families(stats: Sequence[ModelStats]) -> Iterator[Metric]:
+    """Settings read from each model's current config, so a reload shows at once."""
+    share = _gauge(
+        "dataset_drift_share_threshold",
+        "Configured share of drifted columns that means dataset drift.",
+        ["model"],
+    )
+    for s in stats:
+        share.add_metric([s.name], s.drift_share)
+    yield share
+
+
+def _value_families(stats: Sequence[ModelStats]) -> Iterator[Metric]:
+    """What the contracts met and how late the event times are (labels from the config only)."""
+    violations = CounterMetricFamily(
+        P + "contract_violations",
+        "Values that broke their column's contract (range, allowed values, contracts.max_abs), by "
+        "the action taken: reject (the batch was refused), nullify (stored as null), keep.",
+        labels=["model", "column", "action"],
+    )
+    missing = CounterMetricFamily(
+        P + "missing_codes",
+        "Values equal to one of the column's declared missing-value codes, stored as null.",
+        labels=["model", "column"],
+    )
+    lag = HistogramMetricFamily(
+        P + "event_lag_seconds",
+        "Arrival time minus event time (columns.timestamp) of each accepted row; 0 when the row "
+        "has no event time or one slightly in the future.",
+        labels=["model"],
+    )
+    for s in stats:
+        for (column, action), count in sorted(s.contract_violations.items()):
+            violations.add_metric([s.name, column, action], count)
+        for column, count in sorted(s.missing_codes.items()):
+            missing.add_metric([s.name, column], count)
+        if s.event_lag is not None:
+            buckets, total = s.event_lag
+            lag.add_metric([s.name], buckets, total)
+    yield from (violations, missing, lag)
+
+
 def _drift_families(results: list[CalculationResult]) -> Iterator[Metric]:
     dataset = _gauge(
         "dataset_drift", "1 when the share of drifted feature columns reaches the drift share.", ["model"]
@@ -110,11 +154,6 @@ def _drift_families(results: list[CalculationResult]) -> Iterator[Metric]:
     drifted = _gauge("drifted_columns", "Feature columns whose drift was detected.", ["model"])
     ratio = _gauge(
         "drifted_columns_ratio", "Drifted feature columns divided by feature columns tested.", ["model"]
-    )
-    share = _gauge(
-        "dataset_drift_share_threshold",
-        "Configured share of drifted columns that means dataset drift.",
-        ["model"],
     )
     score = _gauge(
         "column_drift_score",
@@ -135,12 +174,11 @@ def _drift_families(results: list[CalculationResult]) -> Iterator[Metric]:
             dataset.add_metric([r.model], float(r.dataset_drift))
             drifted.add_metric([r.model], r.drifted_columns)
             ratio.add_metric([r.model], r.drifted_ratio)
-        share.add_metric([r.model], r.drift_share)
         for c in r.columns:
             score.add_metric([r.model, c.column, c.role, c.stattest], c.score)
             detected.add_metric([r.model, c.column, c.role], float(c.detected))
             threshold.add_metric([r.model, c.column, c.role], c.threshold)
-    yield from (dataset, drifted, ratio, share, score, detected, threshold)
+    yield from (dataset, drifted, ratio, score, detected, threshold)
 
 
 def _quality_families(results: list[CalculationResult]) -> Iterator[Metric]:

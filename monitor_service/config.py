@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -20,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from monitor_service import yamlsource
+from monitor_service.config_checks import cross_checks
 from monitor_service.errors import ConfigError
 
 MetricName = Literal["data_drift", "target_drift", "prediction_drift", "data_quality", "model_quality"]
@@ -51,6 +54,29 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def parse_instant(value: Any) -> float:
+    """Unix seconds from an ISO 8601 datetime (UTC when it has no zone), a YAML date or a number."""
+    if isinstance(value, bool):
+        raise ValueError("expected an ISO 8601 datetime such as 2000-01-01T00:00:00Z, or Unix seconds")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"expected an ISO 8601 datetime such as 2000-01-01T00:00:00Z, got {value!r}"
+            ) from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    raise ValueError("expected an ISO 8601 datetime such as 2000-01-01T00:00:00Z, or Unix seconds")
+
+
+Instant = Annotated[float, BeforeValidator(parse_instant)]
 
 
 MIN_TOKEN_LENGTH = 16
@@ -122,6 +148,10 @@ class ColumnsConfig(_Strict):
 class WindowConfig(_Strict):
     max_rows: int = Field(default=10_000, gt=0, le=50_000_000)
     max_age: Duration | None = None
+    age_by: Literal["arrival", "event_time"] = Field(
+        default="arrival",
+        description="what max_age measures: the time a row arrived, or its event time (columns.timestamp)",
+    )
 
 
 class LabelsConfig(_Strict):
@@ -148,6 +178,59 @@ class DriftConfig(_Strict):
     per_column: dict[str, ColumnDriftConfig] = Field(default_factory=dict)
 
 
+OnViolation = Literal["reject", "nullify", "keep"]
+# A value of a YAML list: categories may be written as strings, numbers or booleans.
+Scalar = str | bool | int | float
+DEFAULT_MAX_ABS = 1e100
+
+
+class ColumnContract(_Strict):
+    """What one column may hold. Numbers: `min`/`max`; categories: `allowed`; both: `missing` codes."""
+
+    min: float | None = None
+    max: float | None = None
+    allowed: list[Scalar] | None = Field(default=None, min_length=1)
+    missing: list[Scalar] = Field(default_factory=list, description="values that mean null, e.g. 999999, N/A")
+    on_violation: OnViolation | None = Field(default=None, description="null: contracts.on_violation")
+    normalise: bool | None = Field(default=None, description="categories only; null: contracts.normalise")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ColumnContract:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is above max ({self.max:g})")
+        return self
+
+
+class ContractsConfig(_Strict):
+    """Per-column value contracts, and the defaults every numerical and categorical column follows."""
+
+    on_violation: OnViolation = Field(
+        default="reject",
+        description="reject: refuse the batch (422); nullify: store the value as null; keep: store it",
+    )
+    max_abs: float | None = Field(
+        default=DEFAULT_MAX_ABS,
+        gt=0,
+        description="numbers of a larger magnitude are violations (sentinels, overflows); null: no bound",
+    )
+    normalise: bool = Field(
+        default=True, description="one spelling per category: booleans, integral numbers (README)"
+    )
+    columns: dict[str, ColumnContract] = Field(default_factory=dict)
+
+
+class TimestampsConfig(_Strict):
+    """How the event time column (`columns.timestamp`) is read and which times are plausible."""
+
+    without_zone: Literal["utc", "reject"] = Field(
+        default="utc", description="ISO datetimes without a zone: read as UTC, or refuse them"
+    )
+    earliest: Instant = Field(default=946_684_800.0, description="event times before this are refused")
+    max_ahead: Duration = Field(
+        default=86_400.0, description="event times later than arrival + this are refused"
+    )
+
+
 class ModelConfig(_Strict):
     # Also a directory name under storage.data_dir: no separators, no leading dot, no "..".
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -162,6 +245,8 @@ class ModelConfig(_Strict):
     labels: LabelsConfig = LabelsConfig()
     drift: DriftConfig = DriftConfig()
     metrics: list[MetricName] = Field(default_factory=lambda: list(ALL_METRICS))
+    contracts: ContractsConfig = ContractsConfig()
+    timestamps: TimestampsConfig = TimestampsConfig()
 
     @field_validator("name")
     @classmethod
@@ -500,51 +585,33 @@ def _read_token_file(path: Path) -> dict[str, Any]:
     return {k: v if isinstance(v, str) else str(v) for k, v in loaded.items()}
 
 
-def _format_loc(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
-    """1-based line of the YAML node at `loc`, or of its nearest existing parent."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            node = None
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
 def parse_config(
     text: str, source: str, base_dir: Path, environ: dict[str, str] | None = None
 ) -> MonitorConfig:
-    """Validate YAML text; relative reference paths resolve against `base_dir`."""
+    """Validate YAML text; relative reference paths resolve against `base_dir`.
+
+    Every problem is reported at once with its path and line: duplicate keys, invalid values, and
+    settings that cannot work together (`config_checks`).
+    """
     try:
-        raw = yaml.safe_load(text)
-        root = yaml.compose(text)
+        raw, root, problems = yamlsource.load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
     if not isinstance(raw, dict):
-        raise ConfigError(source, ["the file must hold a mapping with a `models` list"])
+        raise ConfigError(source, [*problems, "the file must hold a mapping with a `models` list"])
     raw = _apply_env(raw, dict(os.environ) if environ is None else environ)
     try:
         config = MonitorConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
-            line = _line_of(root, loc)
-            where = f"{_format_loc(loc)} (line {line})" if line else _format_loc(loc)
-            problems.append(f"{where}: {err['msg']}")
+            line = yamlsource.line_of(root, loc)
+            where = yamlsource.format_loc(loc)
+            problems.append(f"{where} (line {line}): {err['msg']}" if line else f"{where}: {err['msg']}")
         raise ConfigError(source, problems) from exc
+    problems.extend(cross_checks(config, root))
+    if problems:
+        raise ConfigError(source, problems)
     models = [m.model_copy(update={"reference": (base_dir / m.reference).resolve()}) for m in config.models]
     storage = config.storage
     if storage.data_dir is not None:  # like the references: relative to the config file

@@ -14,12 +14,14 @@ import math
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 
 from monitor_service.config import ModelConfig
+from monitor_service.contracts import ContractCounts
 from monitor_service.errors import (
     CalculationFailed,
     LabelsNotConfigured,
@@ -29,7 +31,7 @@ from monitor_service.errors import (
     StorageUnavailable,
     WindowEmpty,
 )
-from monitor_service.ground_truth import PendingLabels
+from monitor_service.ground_truth import PendingLabels, last_wins
 from monitor_service.journal import Checkpoint, Journal, Record, RecordKind
 from monitor_service.log_throttle import ThrottledLog
 from monitor_service.payload import parse_items
@@ -57,6 +59,7 @@ class LabelsOutcome:
     accepted: int
     matched: int
     pending: int
+    duplicates: int = 0  # labels dropped because a later one in the same body had the same id
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,10 @@ class ModelStats:
     corrupt_records: int
     invalid_records: int
     status: ModelStatus
+    drift_share: float = 0.5  # the configured drift.share, as the config says now
+    contract_violations: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (column, action)
+    missing_codes: Mapping[str, int] = field(default_factory=dict)
+    event_lag: tuple[list[tuple[str, float]], float] | None = None  # cumulative buckets, sum
 
 
 class ModelState:
@@ -105,9 +112,11 @@ class ModelState:
             config.window.max_age,
             id_column=config.columns.id,
             target_column=config.columns.target,
+            age_by=config.window.age_by,
         )
         self._pending = PendingLabels(config.labels.pending_max, config.labels.pending_ttl)
         self._interner = CategoryInterner()
+        self._contract_counts = ContractCounts()  # live rows and labels only, not replayed ones
         self._reference = reference.reset_index(drop=True)
         # Names this reference for the worker's cache; a new id whenever the reference changes.
         self._reference_id = uuid.uuid4().hex
@@ -142,7 +151,7 @@ class ModelState:
         """
         self._take_rate(len(rows))
         now = time.time()
-        batch = validate_rows(rows, self.schema, now, self._interner)
+        batch = validate_rows(rows, self.schema, now, self._interner, self._contract_counts)
         await self._journal("rows", now, body)
         return self._apply_rows(batch, now, live=True)
 
@@ -152,7 +161,9 @@ class ModelState:
         if not columns.id or not columns.target:
             raise LabelsNotConfigured(self.name)
         self._take_rate(len(items))
-        ids, targets = validate_labels(items, self.schema, columns.target)
+        ids, targets = validate_labels(
+            items, self.schema, columns.target, self._interner, self._contract_counts
+        )
         now = time.time()
         await self._journal("labels", now, body)
         return self._apply_labels(ids, list(targets), now, live=True)
@@ -204,15 +215,17 @@ class ModelState:
         return size
 
     def _apply_labels(self, ids: list[str], targets: list[Any], now: float, *, live: bool) -> LabelsOutcome:
+        received = len(ids)
+        ids, targets, duplicates = last_wins(ids, targets)  # an id repeated in one body counts once
         found = self._window.apply_labels(ids, targets)
         for row_id, target, matched in zip(ids, targets, found, strict=True):
             if not matched:
                 self._pending.add(row_id, target, now)
         matched_count = sum(found)
         if live:
-            self._labels_received += len(ids)
+            self._labels_received += received
             self._labels_matched += matched_count
-        return LabelsOutcome(self.name, len(ids), matched_count, len(ids) - matched_count)
+        return LabelsOutcome(self.name, received, matched_count, len(ids) - matched_count, duplicates)
 
     # -- recovery and storage -----------------------------------------------------------------
 
@@ -249,7 +262,7 @@ class ModelState:
                 target = self._config.columns.target
                 if not target or not self._config.columns.id:
                     raise LabelsNotConfigured(self.name)
-                ids, targets = validate_labels(items, self.schema, target)
+                ids, targets = validate_labels(items, self.schema, target, self._interner)
                 self._apply_labels(ids, list(targets), record.arrived, live=False)
         except MonitorError as exc:  # the config changed since the record was written
             self.journal.report.invalid += 1
@@ -283,7 +296,8 @@ class ModelState:
         return self._window.evict_expired(now) >= self._config.schedule.min_rows
 
     def window_rows(self, now: float) -> WindowRows:
-        """A copy of the window's rows in arrival order (for export)."""
+        """A copy of the window's rows for export: in arrival order, or event-time order when the
+        window ages by event time."""
         return self._window.copy(now)
 
     def _rows_to_calculate(self) -> WindowRows:
@@ -365,6 +379,9 @@ class ModelState:
     def stats(self, now: float) -> ModelStats:
         self._pending.expire(now)
         report = self.journal.report
+        violations, missing_codes = self._contract_counts.copy()
+        event_lag = self._window.event_lag
+        lag = (event_lag.buckets(), event_lag.sum) if event_lag is not None else None
         return ModelStats(
             name=self.name,
             task=self._config.task,
@@ -384,4 +401,8 @@ class ModelState:
             corrupt_records=report.corrupt,
             invalid_records=report.invalid,
             status=self._status,
+            drift_share=self._config.drift.share,
+            contract_violations=violations,
+            missing_codes=missing_codes,
+            event_lag=lag,
         )

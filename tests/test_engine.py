@@ -140,8 +140,11 @@ def test_check_stattests_names_the_model_and_column() -> None:
     model = _model(drift={"per_column": {"cut": {"stattest": "wasserstein"}, "carat": {"stattest": "nope"}}})
     problems = engine.check_stattests(model, "models[3]")
     assert len(problems) == 2
-    assert problems[0].startswith("models[3].drift (column 'carat')")
-    assert "isn't applicable" in problems[1]
+    unknown = "models[3].drift.per_column.carat.stattest: unknown stat test 'nope'; known: "
+    assert problems[0].startswith(unknown) and ", ks, " in problems[0]  # nothing close: the list, once
+    assert problems[1] == (
+        "models[3].drift.per_column.cut.stattest: stat test 'wasserstein' is for numerical columns, not 'cut'"
+    )
 
 
 def _classification(tmp_path: Any) -> tuple[ModelConfig, pd.DataFrame, pd.DataFrame]:

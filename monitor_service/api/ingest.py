@@ -134,6 +134,10 @@ class LabelsAccepted(BaseModel):
     accepted: int
     matched: int = Field(description="labels joined to a row now in the window")
     pending: int = Field(description="labels kept until their row arrives (bounded by labels.pending_ttl)")
+    duplicates: int = Field(
+        default=0,
+        description="labels dropped because a later label in the body had the same id (the last wins)",
+    )
 
 
 _LABELS_DOC: dict[str, Any] = {
@@ -195,5 +199,9 @@ async def ingest_labels(model: str, request: Request, service: ServiceDep) -> La
         state.charge_rejected("labels", sum(received), 0)
         raise
     return LabelsAccepted(
-        model=model, accepted=outcome.accepted, matched=outcome.matched, pending=outcome.pending
+        model=model,
+        accepted=outcome.accepted,
+        matched=outcome.matched,
+        pending=outcome.pending,
+        duplicates=outcome.duplicates,
     )

@@ -26,7 +26,8 @@ async def export_window(
     service: ServiceDep,
     columns: Annotated[str | None, Query(description="comma-separated columns (default: all)")] = None,
 ) -> dict[str, Any]:
-    """The rows now in the window, column by column in arrival order (nulls as null)."""
+    """The rows now in the window, column by column in arrival order (event-time order with
+    `window.age_by: event_time`), nulls as null."""
     rows = service.model(model).window_rows(time.time())
     wanted = columns.split(",") if columns else list(rows.columns)
     problems = [

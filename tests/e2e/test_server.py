@@ -147,7 +147,7 @@ def test_server_exits_2_on_stattest_unknown_to_evidently(tmp_path: Path) -> None
         check=False,
     )
     assert done.returncode == 2, done.stderr
-    assert "models[0].drift (column 'carat')" in done.stderr
+    assert "models[0].drift.stattest: unknown stat test 'no_such_test'" in done.stderr
 
 
 def test_server_html_report_renders_drift_table_in_chromium(monitor: Monitor, tmp_path: Path) -> None:
