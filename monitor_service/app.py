@@ -82,6 +82,9 @@ def create_app(
     """Build the whole service from a validated config; references are loaded here."""
     registry = CollectorRegistry()
     runtimes = build_runtimes(config)
+    for runtime in runtimes.values():
+        for warning in runtime.quality_check.warnings:
+            log.warning("model %s: %s", runtime.name, warning)
     metrics = ServiceMetrics(registry, list(runtimes))
     monitor = Monitor(config, runtimes, Calculator(config.server.executor), metrics)
     registry.register(DriftCollector(monitor, version("evidently")))

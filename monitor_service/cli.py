@@ -35,6 +35,10 @@ def _check_config(path: str) -> int:
             f"{runtime.name}: {runtime.config.task}, reference {len(runtime.reference)} rows, "
             f"{len(runtime.schema.columns)} columns"
         )
+        if runtime.quality_check.summary:
+            print(f"  {runtime.quality_check.summary}")
+        for warning in runtime.quality_check.warnings:
+            print(f"warning: {runtime.name}: {warning}", file=sys.stderr)
     print(f"{path}: OK")
     return 0
 

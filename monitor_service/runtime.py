@@ -12,6 +12,7 @@ import pandas as pd
 from monitor_service.config import ModelConfig, MonitorConfig
 from monitor_service.errors import ConfigError
 from monitor_service.labels import PendingLabels
+from monitor_service.model_quality.checks import QualityCheck, check_model_quality
 from monitor_service.ratelimit import RowRateLimiter
 from monitor_service.reference import checked, load_reference
 from monitor_service.schema import RowSchema
@@ -54,6 +55,7 @@ class ModelRuntime:
     replay: ReplayReport = field(default_factory=ReplayReport)
     compaction: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    quality_check: QualityCheck = field(default_factory=QualityCheck)
 
     @property
     def name(self) -> str:
@@ -103,7 +105,11 @@ def build_runtimes(config: MonitorConfig) -> dict[str, ModelRuntime]:
         if (rate := config.server.max_rows_per_second) is not None:
             burst = max(rate * config.server.burst_seconds, config.server.max_rows_per_request)
             limiter = RowRateLimiter(rate, burst)
-        runtimes[model.name] = ModelRuntime(model, schema, window, reference, pending, model_log, limiter)
+        quality = check_model_quality(config, index, reference)  # against the reference in use
+        problems.extend(quality.errors)
+        runtimes[model.name] = ModelRuntime(
+            model, schema, window, reference, pending, model_log, limiter, quality_check=quality
+        )
     if problems:
         raise ConfigError("references", problems)
     return runtimes

@@ -30,8 +30,13 @@ CATEGORICAL = ["cut", "color", "clarity"]
 FEATURES = NUMERICAL + CATEGORICAL
 
 
+# Edge cases of the computation itself: quality and target drift on any number of labels (the
+# minimum evidence they need by default is tested in tests/test_quality_engine.py).
+ANY_LABELS = {"min_labelled_rows": 1, "min_labelled_rows_target_drift": 1}
+
+
 def _model(**overrides: Any) -> ModelConfig:
-    return ModelConfig.model_validate(diamonds_model(**overrides))
+    return ModelConfig.model_validate(diamonds_model(**{"quality": ANY_LABELS, **overrides}))
 
 
 def _frames(model: ModelConfig, rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -121,6 +126,16 @@ def _assert_consistent(result: CalculationResult, config: MonitorConfig, current
         assert _agrees(quality["new_category"], get("drift_monitor_column_new_category_ratio", column))
     for name, value in as_json["model_quality"].items():
         assert _agrees(value, get("drift_monitor_model_quality", {**model, "metric": name})), name
+    detail = as_json["model_quality_detail"]
+    for item in detail["metrics"] if detail else []:
+        labels = {**model, "metric": item["metric"]}
+        assert _agrees(item["lower"], get("drift_monitor_model_quality_lower", labels)), item
+        assert _agrees(item["upper"], get("drift_monitor_model_quality_upper", labels)), item
+        assert item["lower"] <= item["value"] <= item["upper"], item
+    for skip in detail["skipped"] if detail else []:
+        labels = {**model, "metric": skip["metric"], "reason": skip["reason"]}
+        assert get("drift_monitor_model_quality_skipped", labels) == 1.0, skip
+        assert get("drift_monitor_model_quality", {**model, "metric": skip["metric"]}) is None
 
 
 def _quality(result: CalculationResult) -> dict[str, Any]:
