@@ -100,10 +100,13 @@ def estimate(
     scores, predicted = scores[keep], predicted_positive[keep].astype(np.float64)
     if len(scores) == 0:
         return [], [(m, "no_rows") for m in wanted]
+    # Every metric is a sum over rows: work in the order of the scores, which ROC AUC needs.
+    ranked = formulas.RankedScores(scores)
+    scores, predicted = ranked.sort(scores), ranked.sort(predicted)
     expected = calibration.main(scores)
     point = {k: float(v) for k, v in _metrics(expected, predicted).items()}
-    point["roc_auc"] = float(formulas.roc_auc(scores, expected, 1 - expected))
-    draws = _simulate(calibration, scores, predicted, resamples, seed)
+    point["roc_auc"] = float(ranked.roc_auc_sorted(expected, 1 - expected))
+    draws = _simulate(calibration, ranked, scores, predicted, resamples, seed)
     values, skipped = [], []
     for metric in wanted:
         if not np.isfinite(point[metric]):
@@ -115,9 +118,15 @@ def estimate(
 
 
 def _simulate(
-    calibration: Calibration, scores: np.ndarray, predicted: np.ndarray, resamples: int, seed: int
+    calibration: Calibration,
+    ranked: formulas.RankedScores,
+    scores: np.ndarray,
+    predicted: np.ndarray,
+    resamples: int,
+    seed: int,
 ) -> dict[str, np.ndarray]:
-    """Metrics of `resamples` label draws, each from one of the bootstrap calibrators."""
+    """Metrics of `resamples` label draws, each from one of the bootstrap calibrators (rows in the
+    order of `ranked`)."""
     rng = np.random.default_rng(seed)
     curves = calibration.resampled or (calibration.main,)
     probabilities = np.stack([curve(scores) for curve in curves])
@@ -129,7 +138,7 @@ def _simulate(
         which = np.arange(start, start + size) % len(curves)
         drawn = (rng.random((size, n)) < probabilities[which]).astype(np.float64)
         values = _metrics(drawn, predicted)
-        values["roc_auc"] = formulas.roc_auc(scores, drawn, 1 - drawn)
+        values["roc_auc"] = ranked.roc_auc_sorted(drawn, 1 - drawn)
         for name, array in values.items():
             parts.setdefault(name, []).append(array)
     return {name: np.concatenate(arrays) for name, arrays in parts.items()}

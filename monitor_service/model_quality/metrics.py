@@ -94,18 +94,21 @@ def regression(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray | N
     error = truth - predicted
     nonzero = truth != 0
     ape = np.where(nonzero, np.abs(error) / np.where(nonzero, np.abs(truth), 1.0), 0.0)
-    columns = np.stack([np.abs(error), error**2, ape, nonzero.astype(np.float64), truth, truth**2], axis=1)
+    centred = truth - truth.mean() if len(truth) else truth  # R² without cancellation
+    columns = np.stack(
+        [np.ones_like(error), np.abs(error), error**2, ape, nonzero.astype(np.float64), centred, centred**2],
+        axis=1,
+    )
     sums = columns.sum(axis=0) if weights is None else weights @ columns
-    n = float(len(truth))
-    abs_sum, sq_sum, ape_sum, ape_n, y_sum, y_sq_sum = (sums[..., i] for i in range(6))
-    total = y_sq_sum - y_sum**2 / n if n else np.zeros_like(y_sum)
-    # Relative to the scale of the targets: a constant target leaves only rounding error here.
-    constant = total <= 1e-12 * np.maximum(y_sq_sum, 1e-300)
+    n, abs_sum, sq_sum, ape_sum, ape_n, y_sum, y_sq_sum = (sums[..., i] for i in range(7))
     with np.errstate(divide="ignore", invalid="ignore"):
+        total = np.where(n > 0, y_sq_sum - y_sum**2 / np.where(n > 0, n, 1), 0.0)
+        # Relative to the scale of the targets: a constant target leaves only rounding error here.
+        constant = total <= 1e-12 * np.maximum(y_sq_sum, 1e-300)
         return {
-            "mae": abs_sum / n,
-            "rmse": np.sqrt(sq_sum / n),
-            "mape": np.where(ape_n > 0, 100.0 * ape_sum / np.where(ape_n > 0, ape_n, 1), np.nan),
+            "mae": _divide(abs_sum, n),
+            "rmse": np.sqrt(_divide(sq_sum, n)),
+            "mape": _divide(100.0 * ape_sum, ape_n),
             "r2": np.where(constant | (n < 2), np.nan, 1.0 - sq_sum / np.where(constant, 1.0, total)),
         }
 
@@ -120,21 +123,43 @@ def regression_reason(metric: str, truth: np.ndarray) -> str | None:
     return None
 
 
-def roc_auc(scores: np.ndarray, positive_weights: np.ndarray, negative_weights: np.ndarray) -> np.ndarray:
-    """Area under the ROC curve with weighted rows: each row counts `positive_weights` times as a
-    positive and `negative_weights` times as a negative (0/1 for labelled rows; counts for
-    bootstrap resamples; calibrated probabilities for estimates). Ties count one half.
+class RankedScores:
+    """Scores sorted once and grouped by equal value: the ROC AUC of any weighting of the rows.
 
-    Weights are (rows,) or (resamples, rows); scores are sorted once for every resample.
+    Weights given to `roc_auc_sorted` are in the order of `order` (use `sort` on per-row arrays):
+    bootstrap counts and simulated labels are drawn directly in that order, which saves a gather
+    per resample.
     """
-    order = np.argsort(scores, kind="stable")
-    sorted_scores = scores[order]
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    positives = np.add.reduceat(np.asarray(positive_weights)[..., order], starts, axis=-1)
-    negatives = np.add.reduceat(np.asarray(negative_weights)[..., order], starts, axis=-1)
-    below = np.cumsum(negatives, axis=-1) - negatives
-    pairs = positives.sum(axis=-1) * negatives.sum(axis=-1)
-    return _divide((positives * (below + 0.5 * negatives)).sum(axis=-1), pairs)
+
+    def __init__(self, scores: np.ndarray) -> None:
+        self.order = np.argsort(scores, kind="stable")
+        ordered = scores[self.order]
+        self.starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(scores) else self.order
+
+    def sort(self, values: np.ndarray) -> np.ndarray:
+        return values[..., self.order]
+
+    def roc_auc_sorted(self, positive_weights: np.ndarray, negative_weights: np.ndarray) -> np.ndarray:
+        """Area under the ROC curve with weighted rows: each row counts `positive_weights` times as
+        a positive and `negative_weights` times as a negative (0/1 for labelled rows; counts for
+        bootstrap resamples; calibrated probabilities for estimates). Ties count one half.
+        Weights are (rows,) or (resamples, rows), in sorted order."""
+        if len(self.starts) == positive_weights.shape[-1]:  # no ties: no grouping needed
+            positives, negatives = positive_weights, negative_weights
+        else:
+            positives = np.add.reduceat(positive_weights, self.starts, axis=-1)
+            negatives = np.add.reduceat(negative_weights, self.starts, axis=-1)
+        below = np.cumsum(negatives, axis=-1) - negatives
+        pairs = positives.sum(axis=-1) * negatives.sum(axis=-1)
+        return _divide((positives * (below + 0.5 * negatives)).sum(axis=-1), pairs)
+
+
+def roc_auc(scores: np.ndarray, positive_weights: np.ndarray, negative_weights: np.ndarray) -> np.ndarray:
+    """ROC AUC of weighted rows in their own order (see `RankedScores.roc_auc_sorted`)."""
+    ranked = RankedScores(scores)
+    return ranked.roc_auc_sorted(
+        ranked.sort(np.asarray(positive_weights)), ranked.sort(np.asarray(negative_weights))
+    )
 
 
 def roc_auc_reason(truth_positive: np.ndarray) -> str | None:

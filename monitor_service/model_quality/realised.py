@@ -219,12 +219,14 @@ def _auc(data: Labelled, out: Realised, confidence: float, resamples: int, seed:
     if reason is not None:
         out.skipped.append(QualitySkip("roc_auc", reason))
         return
-    scores = data.scores[has_score]
-    pos = positive.astype(np.float64)
-    value = float(formulas.roc_auc(scores, pos, 1 - pos))
+    ranked = formulas.RankedScores(data.scores[has_score])
+    pos = ranked.sort(positive.astype(np.float64))
+    neg = 1 - pos
+    value = float(ranked.roc_auc_sorted(pos, neg))
+    # Poisson counts are independent per row: drawn straight in the sorted order.
     draws = [
-        formulas.roc_auc(scores, weights * pos, weights * (1 - pos))
-        for weights in bootstrap_weights(_rng(seed, "roc_auc"), len(scores), resamples)
+        ranked.roc_auc_sorted(weights * pos, weights * neg)
+        for weights in bootstrap_weights(_rng(seed, "roc_auc"), len(pos), resamples)
     ]
     low, high = percentile_interval(np.concatenate(draws), confidence)
-    out.metrics.append(QualityValue("roc_auc", value, low, high, len(scores), "bootstrap"))
+    out.metrics.append(QualityValue("roc_auc", value, low, high, len(pos), "bootstrap"))

@@ -106,9 +106,11 @@ class ClassMapper:
         """Class index per value; -1 for values that are no class, -2 for missing ones."""
         series = pd.Series(values, dtype=object)
         missing = series.isna().to_numpy()
-        lookup = {v: self.find(str(v)) for v in pd.unique(series[~missing])}
-        mapped = series.map(lambda v: -2 if v is None else (-1 if lookup.get(v) is None else lookup[v]))
-        out = mapped.to_numpy(dtype=np.int64, na_value=-2)
+        lookup = {}
+        for value in pd.unique(series[~missing]):
+            found = self.find(str(value))
+            lookup[value] = -1 if found is None else found
+        out = series.map(lookup).to_numpy(dtype=np.float64, na_value=-2.0).astype(np.int64)
         out[missing] = -2
         return out
 
