@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from example_model_service.models import CATEGORICAL, MONITOR_MODELS, NUMERICAL, PROBABILITY_COLUMN, TARGETS
+from example_model_service.models import (
+    CATEGORICAL,
+    MONITOR_MODELS,
+    NUMERICAL,
+    PRICE_BANDS,
+    PROBABILITY_COLUMN,
+    TARGETS,
+    TASKS,
+)
 from monitor_service.config import load_config
 from monitor_service.runtime import build_runtimes
 
 STACK = Path(__file__).resolve().parents[2] / "config" / "stack.yaml"
 
 
-def test_stack_config_loads_both_models_and_their_references() -> None:
+def test_stack_config_loads_every_model_and_its_reference() -> None:
     config = load_config(STACK, environ={})
     assert config.server.host == "0.0.0.0"
     assert config.server.port == 8000  # rules/prometheus.yml scrapes monitor:8000
@@ -27,10 +35,21 @@ def test_stack_config_columns_match_the_model_service() -> None:
         monitored = config.model(name)
         assert monitored is not None
         columns = monitored.columns
-        assert monitored.task == model
+        assert monitored.task == TASKS[model]
         assert columns.id == "request_id"
         assert columns.target == TARGETS[model]
         assert columns.prediction == "prediction"
         assert columns.numerical == NUMERICAL
         assert columns.categorical == CATEGORICAL
         assert columns.probability == (PROBABILITY_COLUMN if model == "classification" else None)
+
+
+def test_stack_config_measures_the_multiclass_model_on_its_bands() -> None:
+    config = load_config(STACK, environ={})
+    runtimes = build_runtimes(config)
+    bands = runtimes[MONITOR_MODELS["price_band"]]
+    assert bands.quality_check.errors == [] and bands.quality_check.warnings == []
+    assert "multiclass, 5 classes" in bands.quality_check.summary
+    monitored = config.model(MONITOR_MODELS["price_band"])
+    assert monitored is not None
+    assert monitored.quality.classes == [name for name, _ in PRICE_BANDS]
