@@ -51,8 +51,6 @@ REASONS: dict[str, str] = {
     "class_absent": "no labelled row of this class in the window",
     "too_many_classes": "more classes than quality.max_classes: per-class recall is not exported",
     "no_reference_labels": "the reference has no rows with a label and a prediction",
-    "no_probability_column": "estimates need columns.probability",
-    "estimate_disabled": "quality.estimate is false",
     "reference_single_class": "the reference's labels hold a single class: no calibration",
     "no_rows": "no row of the window carries a prediction",
     "label_arrival_bias": "labels arrive at different rates per predicted class: target drift would lie",
