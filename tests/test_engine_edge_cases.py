@@ -217,7 +217,12 @@ def test_engine_tiny_window_of_two_rows(config: MonitorConfig, tmp_path: Path, r
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns} == {*FEATURES, "price", "prediction"}
     assert result.labelled_rows == 2
-    assert set(result.model_quality) == {"mae", "rmse", "mape", "r2"}
+    # R² of two rows has a value but no interval (most resamples repeat one row): no number then.
+    assert set(result.model_quality) == {"mae", "rmse", "mape"}
+    assert result.model_quality_detail is not None
+    assert [(s.metric, s.reason) for s in result.model_quality_detail.skipped] == [
+        ("r2", "insufficient_labels")
+    ]
     _assert_consistent(result, config, 2)
 
 

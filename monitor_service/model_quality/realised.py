@@ -93,6 +93,15 @@ class Realised:
     mape_zero_targets: int = 0
 
 
+def _add(out: Realised, value: QualityValue) -> None:
+    """A metric with its interval; one whose resamples are mostly undefined (R² of two rows) has no
+    interval, and no number without one: too few labels."""
+    if math.isfinite(value.lower) and math.isfinite(value.upper):
+        out.metrics.append(value)
+    else:
+        out.skipped.append(QualitySkip(value.metric, "insufficient_labels"))
+
+
 def _rng(seed: int, name: str) -> np.random.Generator:
     """One stream per metric: adding or removing a metric does not move the others' draws."""
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
@@ -137,7 +146,7 @@ def _regression(data: Labelled, out: Realised, confidence: float, resamples: int
     for metric in defined:
         low, high = percentile_interval(np.concatenate(samples[metric]), confidence)
         rows = nonzero if metric == "mape" else data.rows
-        out.metrics.append(QualityValue(metric, float(point[metric]), low, high, rows, "bootstrap"))
+        _add(out, QualityValue(metric, float(point[metric]), low, high, rows, "bootstrap"))
 
 
 def _classification(data: Labelled, out: Realised, confidence: float, resamples: int, seed: int) -> None:
@@ -171,7 +180,7 @@ def _classification(data: Labelled, out: Realised, confidence: float, resamples:
             )
         else:
             low, high = percentile_interval(drawn[metric], confidence)
-            out.metrics.append(QualityValue(metric, value, low, high, data.rows, "bootstrap"))
+            _add(out, QualityValue(metric, value, low, high, data.rows, "bootstrap"))
     _class_recall(data, out, matrix, confidence)
 
 
@@ -229,4 +238,4 @@ def _auc(data: Labelled, out: Realised, confidence: float, resamples: int, seed:
         for weights in bootstrap_weights(_rng(seed, "roc_auc"), len(pos), resamples)
     ]
     low, high = percentile_interval(np.concatenate(draws), confidence)
-    out.metrics.append(QualityValue("roc_auc", value, low, high, len(pos), "bootstrap"))
+    _add(out, QualityValue("roc_auc", value, low, high, len(pos), "bootstrap"))
