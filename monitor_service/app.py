@@ -70,7 +70,7 @@ def create_app(
         except BaseException:
             service.close()  # no worker process or open log may outlive a failed start
             raise
-        for warning in config_warnings(config):
+        for warning in [*config_warnings(config), *service.warnings]:
             log.warning("%s", warning)
         if start_scheduler:
             scheduler.start()

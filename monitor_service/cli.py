@@ -29,6 +29,7 @@ EXIT_DATA = 4  # a stored checkpoint cannot be read (see --accept-data-loss)
 def _check_config(path: str) -> int:
     """Check the file, each reference (with its contracts) and the stat tests; create and change nothing."""
     from monitor_service import engine
+    from monitor_service.model_quality.checks import check_model_quality
     from monitor_service.reference import check_file
     from monitor_service.schema import RowSchema
 
@@ -38,6 +39,7 @@ def _check_config(path: str) -> int:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
     problems: list[str] = []
+    warnings: list[str] = []
     for index, model in enumerate(config.models):
         where = f"models[{index}].reference"
         schema = RowSchema.from_model(model, config.server.max_string_length)
@@ -47,15 +49,21 @@ def _check_config(path: str) -> int:
             problems.extend(exc.problems)
             continue
         problems.extend(f"{where}: {message}" for _, message in check.problems)
-        if not check.problems:
-            print(_summary(model.name, model.task, schema, check))
+        if check.problems:
+            continue
+        print(_summary(model.name, model.task, schema, check))
         for note in check.notes:
             print(f"  {where}: {note}")
+        quality = check_model_quality(config, index, check.frame)
+        problems.extend(quality.errors)
+        warnings.extend(f"{model.name}: {warning}" for warning in quality.warnings)
+        if quality.summary:
+            print(f"  {quality.summary}")
     problems.extend(engine.check_settings(config.models))
     if problems:
         print(ConfigError(path, problems), file=sys.stderr)
         return EXIT_CONFIG
-    for warning in config_warnings(config):
+    for warning in [*config_warnings(config), *warnings]:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{path}: OK")
     return 0

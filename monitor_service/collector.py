@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from monitor_service import __version__
+from monitor_service.model_quality.exposition import model_quality_families
 from monitor_service.model_state import ModelStats
 from monitor_service.results import CalculationResult
 
@@ -200,9 +201,6 @@ def _quality_families(results: list[CalculationResult]) -> Iterator[Metric]:
         "Rows in the current window and the reference at the last calculation.",
         ["model", "dataset"],
     )
-    quality = _gauge(
-        "model_quality", "Model quality on the labelled rows of the window.", ["model", "metric"]
-    )
     labelled = _gauge("labelled_rows", "Rows of the window with a label at the last calculation.", ["model"])
     for r in results:
         rows.add_metric([r.model, "current"], r.current_rows)
@@ -214,8 +212,7 @@ def _quality_families(results: list[CalculationResult]) -> Iterator[Metric]:
                 out_of_range.add_metric([r.model, q.column], q.out_of_range)
             if q.new_category is not None:
                 new_category.add_metric([r.model, q.column], q.new_category)
-        for metric, value in r.model_quality.items():
-            quality.add_metric([r.model, metric], value)
-        if r.model_quality or r.labelled_rows:
+        if r.model_quality_detail is not None or r.labelled_rows:
             labelled.add_metric([r.model], r.labelled_rows)
-    yield from (missing, out_of_range, new_category, rows, quality, labelled)
+    yield from (missing, out_of_range, new_category, rows, labelled)
+    yield from model_quality_families(results)

@@ -15,8 +15,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -97,6 +99,18 @@ def _token(value: Any) -> Any:
 Token = Annotated[str, BeforeValidator(_token)]
 
 
+def _label_text(value: Any) -> Any:
+    """A class label written as YAML `true`, `1` or `1.0` is the class the data spells that way."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return str(int(value))
+    return value
+
+
+LabelText = Annotated[str, BeforeValidator(_label_text)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -113,7 +127,11 @@ class ColumnsConfig(_Strict):
     probability: str | None = Field(
         default=None, description="binary classification: probability of `positive_label` (for ROC AUC)"
     )
-    positive_label: str = Field(default="1", description="binary classification: the positive class")
+    positive_label: LabelText = Field(
+        default="1",
+        description="binary classification: the positive class; booleans match in any usual spelling "
+        "(true, TRUE, True, 1)",
+    )
     numerical: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
 
@@ -231,6 +249,77 @@ class TimestampsConfig(_Strict):
     )
 
 
+QualityMetricName = Literal[
+    "mae",
+    "rmse",
+    "mape",
+    "r2",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+]
+REGRESSION_QUALITY: tuple[QualityMetricName, ...] = ("mae", "rmse", "mape", "r2")
+
+
+class QualityConfig(_Strict):
+    """Model quality: the evidence it needs, its intervals and baseline, and estimates without labels.
+
+    Documented in docs/model-quality.md.
+    """
+
+    metrics: list[QualityMetricName] | None = Field(
+        default=None, description="the quality metrics to compute; null: every metric of the task"
+    )
+    min_labelled_rows: int = Field(
+        default=100, ge=1, description="below this many labelled rows a metric is `insufficient_labels`"
+    )
+    min_labelled_rows_target_drift: int = Field(
+        default=500, ge=1, description="target drift is tested only on at least this many labelled rows"
+    )
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="level of every quality interval")
+    resamples: int = Field(default=1000, ge=100, le=20_000, description="bootstrap and simulation draws")
+    baseline: dict[QualityMetricName, float] = Field(
+        default_factory=dict,
+        description="the quality the alert compares with, per metric; wins over the reference's own",
+    )
+    classes: list[LabelText] | None = Field(
+        default=None,
+        min_length=2,
+        description="classification: the classes (default: those of the reference's target and predictions)",
+    )
+    max_classes: int = Field(
+        default=20, ge=2, le=200, description="per-class recall is exported for at most this many classes"
+    )
+    estimate: bool = Field(
+        default=True,
+        description="binary classification with a probability column: estimate quality without labels (CBPE)",
+    )
+    label_bias_alpha: float = Field(
+        default=0.01, gt=0, lt=1, description="significance of the label-arrival bias test"
+    )
+    label_bias_min_difference: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="label-arrival bias needs labelled shares per predicted class this far apart",
+    )
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct_classes(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("classes must be distinct")
+        return value
+
+
 class ModelConfig(_Strict):
     # Also a directory name under storage.data_dir: no separators, no leading dot, no "..".
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -254,6 +343,45 @@ class ModelConfig(_Strict):
         if ".." in name:
             raise ValueError("a model name may not contain '..'")
         return name
+
+    quality: QualityConfig = QualityConfig()
+
+    @field_validator("metrics")
+    @classmethod
+    def _quality_has_columns(cls, metrics: list[MetricName], info: ValidationInfo) -> list[MetricName]:
+        """Listed explicitly, model_quality needs the label and one prediction column."""
+        columns = info.data.get("columns")
+        if "model_quality" not in metrics or not isinstance(columns, ColumnsConfig):
+            return metrics
+        if not columns.target:
+            raise ValueError("model_quality needs columns.target, the column of the true label")
+        if not isinstance(columns.prediction, str):
+            raise ValueError(
+                "model_quality needs columns.prediction: one column with the predicted value or label"
+                + (" (a list of probability columns gives no label)" if columns.prediction else "")
+            )
+        return metrics
+
+    @field_validator("quality")
+    @classmethod
+    def _quality_fits_task(cls, quality: QualityConfig, info: ValidationInfo) -> QualityConfig:
+        task, columns = info.data.get("task"), info.data.get("columns")
+        named = [*(quality.metrics or []), *quality.baseline]
+        if task == "regression":
+            wrong = sorted({m for m in named if m not in REGRESSION_QUALITY})
+            if wrong:
+                raise ValueError(
+                    f"{wrong} are classification metrics; a regression model has {REGRESSION_QUALITY}"
+                )
+            if quality.classes is not None:
+                raise ValueError("classes are for classification models")
+        elif task == "classification":
+            wrong = sorted({m for m in named if m in REGRESSION_QUALITY})
+            if wrong:
+                raise ValueError(f"{wrong} are regression metrics")
+            if "roc_auc" in named and isinstance(columns, ColumnsConfig) and not columns.probability:
+                raise ValueError("roc_auc needs columns.probability, the probability of positive_label")
+        return quality
 
     @model_validator(mode="after")
     def _per_column_known(self) -> ModelConfig:
@@ -490,6 +618,8 @@ class MonitorConfig(_Strict):
     cluster: ClusterConfig | None = Field(
         default=None, description="cluster mode on NATS JetStream (docs/cluster.md); absent: one node"
     )
+    # The YAML document the config was parsed from, for `where()`; None when built in code.
+    _yaml_root: yaml.Node | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _unique_names(self) -> MonitorConfig:
@@ -518,6 +648,11 @@ class MonitorConfig(_Strict):
 
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)
+
+    def where(self, loc: tuple[str | int, ...]) -> str:
+        """`models[0].columns.target (line 12)`: a config path, with its line when the file is known."""
+        line = yamlsource.line_of(self._yaml_root, loc) if self._yaml_root is not None else None
+        return f"{yamlsource.format_loc(loc)} (line {line})" if line else yamlsource.format_loc(loc)
 
 
 _ENV_OVERRIDES: dict[str, str] = {
@@ -617,7 +752,9 @@ def parse_config(
     if storage.data_dir is not None:  # like the references: relative to the config file
         storage = storage.model_copy(update={"data_dir": (base_dir / storage.data_dir).resolve()})
     cluster = _resolve_cluster_files(config.cluster, base_dir, source) if config.cluster else None
-    return config.model_copy(update={"models": models, "storage": storage, "cluster": cluster})
+    config = config.model_copy(update={"models": models, "storage": storage, "cluster": cluster})
+    config._yaml_root = root
+    return config
 
 
 def _resolve_cluster_files(cluster: ClusterConfig, base_dir: Path, source: str) -> ClusterConfig:

@@ -34,6 +34,7 @@ from monitor_service.errors import (
 from monitor_service.ground_truth import PendingLabels, last_wins
 from monitor_service.journal import Checkpoint, Journal, Record, RecordKind
 from monitor_service.log_throttle import ThrottledLog
+from monitor_service.model_quality.changes import quality_changes
 from monitor_service.payload import parse_items
 from monitor_service.ratelimit import RowRateLimiter
 from monitor_service.results import CalculationResult, ModelStatus, ReportPage
@@ -319,6 +320,8 @@ class ModelState:
                 self._status = self._status.failed(time.time(), message)
                 raise CalculationFailed(f"calculation for model {self.name!r} failed: {message}") from exc
             result = replace(result, duration_seconds=time.perf_counter() - started)
+            for level, message in quality_changes(self._status.latest, result):
+                log.log(level, message)  # a quality metric started or stopped being computed
             self._status = self._status.succeeded(result)
             if self._config.moving_reference:
                 current = pd.DataFrame(rows.columns)[list(self._reference.columns)]

@@ -13,6 +13,7 @@ from monitor_service.config import ModelConfig, MonitorConfig
 from monitor_service.errors import ConfigError, ReloadNeedsRestart, UnknownModel
 from monitor_service.journal import Journal, MemoryJournal
 from monitor_service.journal.local import LocalJournal
+from monitor_service.model_quality.checks import check_model_quality
 from monitor_service.model_state import ModelState, ModelStats
 from monitor_service.ratelimit import RowRateLimiter
 from monitor_service.reference import checked, load_reference
@@ -29,6 +30,7 @@ class LoadedModel:
     """A model's row schema and checked reference, as read from the config (no storage touched)."""
 
     config: ModelConfig
+    index: int
     schema: RowSchema
     reference: pd.DataFrame
 
@@ -44,7 +46,7 @@ def load_models(config: MonitorConfig) -> dict[str, LoadedModel]:
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        loaded[model.name] = LoadedModel(model, schema, reference)
+        loaded[model.name] = LoadedModel(model, index, schema, reference)
     if problems:
         raise ConfigError("references", problems)
     return loaded
@@ -103,6 +105,7 @@ class MonitorService:
         self.models = models
         self.worker = worker
         self.ready = False
+        self.warnings: list[str] = []  # said once at start (model quality checks of the references)
         self._observe = observe_calculation
 
     @classmethod
@@ -116,11 +119,20 @@ class MonitorService:
         """Every model from the config (references loaded and checked); nothing started yet.
         `observe_calculation(model, seconds)` is told the wall time of every calculation."""
         models: dict[str, ModelState] = {}
+        problems: list[str] = []
+        warnings: list[str] = []
         for name, loaded in load_models(config).items():
             journal = _journal(config, loaded.config, accept_data_loss)
             reference = _saved_or_configured(loaded, journal)
+            quality = check_model_quality(config, loaded.index, reference)  # the reference in use
+            problems.extend(quality.errors)
+            warnings.extend(f"model {name}: {warning}" for warning in quality.warnings)
             models[name] = ModelState(loaded.config, loaded.schema, reference, journal, _limiter(config))
-        return cls(config, models, CalculationWorker(config.server.executor), observe_calculation)
+        if problems:
+            raise ConfigError("references", problems)
+        service = cls(config, models, CalculationWorker(config.server.executor), observe_calculation)
+        service.warnings = warnings
+        return service
 
     def model(self, name: str) -> ModelState:
         try:

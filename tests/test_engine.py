@@ -105,7 +105,8 @@ def test_engine_skips_target_drift_without_labels_and_reports_empty_columns() ->
     roles = {(c.column, c.role) for c in result.columns}
     assert ("price", "target") not in roles
     assert [(s.column, s.reason) for s in result.skipped] == [
-        ("depth", "no non-null values in the current window")
+        ("depth", "no non-null values in the current window"),
+        ("price", "no_labels"),
     ]
     assert result.tested_columns == 8
 
@@ -224,11 +225,22 @@ def test_engine_regression_quality_equals_direct_computation() -> None:
     )
 
 
-def test_engine_single_class_labels_skip_quality_but_keep_drift(tmp_path: Any) -> None:
+def test_engine_single_class_labels_give_every_defined_metric_and_keep_drift(tmp_path: Any) -> None:
     model, reference, current = _classification(tmp_path)
-    current["expensive"] = "1"  # every labelled row is of one class
+    current["expensive"] = "0"  # every labelled row is of one class: the negative one
     result = engine.compute(model, reference, current)
-    assert result.model_quality == {}
+    predicted_positive = (current["label"] == "1").to_numpy()
+    assert predicted_positive.any()
+    # accuracy and precision are defined (precision is 0: every positive prediction is wrong), F1
+    # too (0); recall has no positive label to find, ROC AUC no pair to order.
+    assert result.model_quality == pytest.approx(
+        {"accuracy": 1 - predicted_positive.mean(), "precision": 0.0, "f1": 0.0}
+    )
+    detail = result.model_quality_detail
+    assert detail is not None
+    assert {(s.metric, s.reason) for s in detail.skipped} == {
+        ("recall", "no_positive_labels"),
+        ("roc_auc", "single_class"),
+    }
     assert result.labelled_rows == len(current)
-    assert any(s.column == "expensive" and "single class" in s.reason for s in result.skipped)
     assert {c.column for c in result.columns if c.role == "feature"} == {"carat", "cut"}

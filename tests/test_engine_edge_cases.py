@@ -4,7 +4,6 @@ the collector exports exactly what the JSON result says (an undefined value is a
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +13,26 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor_service import engine
-from monitor_service.collector import DriftCollector
 from monitor_service.config import ModelConfig, MonitorConfig
 from monitor_service.reference import load_reference
-from monitor_service.results import CalculationResult, ModelStatus
+from monitor_service.results import CalculationResult
 from monitor_service.schema import RowSchema, validate_rows
-from monitor_service.service import MonitorService
 from monitor_service.window import SlidingWindow
 from tests.conftest import DIAMONDS, diamonds_model, rows_of
+from tests.support.collected import registry_with
 
 NUMERICAL = ["carat", "depth", "table", "x", "y", "z"]
 CATEGORICAL = ["cut", "color", "clarity"]
 FEATURES = NUMERICAL + CATEGORICAL
 
 
+# Edge cases of the computation itself: quality and target drift on any number of labels (the
+# minimum evidence they need by default is tested in tests/test_quality_engine.py).
+ANY_LABELS = {"min_labelled_rows": 1, "min_labelled_rows_target_drift": 1}
+
+
 def _model(**overrides: Any) -> ModelConfig:
-    return ModelConfig.model_validate(diamonds_model(**overrides))
+    return ModelConfig.model_validate(diamonds_model(**{"quality": ANY_LABELS, **overrides}))
 
 
 def _frames(model: ModelConfig, rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -50,11 +53,7 @@ def _small_reference(tmp_path: Path, rows: int = 300) -> str:
 
 def _collected(config: MonitorConfig, result: CalculationResult) -> CollectorRegistry:
     """The registry as the server builds it, after `result` was published."""
-    registry = CollectorRegistry()
-    service = MonitorService.build(config)
-    stats = [replace(s, status=ModelStatus().succeeded(result)) for s in service.stats()]
-    registry.register(DriftCollector(lambda: stats, "0.7.test"))
-    return registry
+    return registry_with(config, result)
 
 
 def _agrees(expected: Any, sample: float | None) -> bool:
@@ -119,6 +118,16 @@ def _assert_consistent(result: CalculationResult, config: MonitorConfig, current
         assert _agrees(quality["new_category"], get("drift_monitor_column_new_category_ratio", column))
     for name, value in as_json["model_quality"].items():
         assert _agrees(value, get("drift_monitor_model_quality", {**model, "metric": name})), name
+    detail = as_json["model_quality_detail"]
+    for item in detail["metrics"] if detail else []:
+        labels = {**model, "metric": item["metric"]}
+        assert _agrees(item["lower"], get("drift_monitor_model_quality_lower", labels)), item
+        assert _agrees(item["upper"], get("drift_monitor_model_quality_upper", labels)), item
+        assert item["lower"] <= item["value"] <= item["upper"], item
+    for skip in detail["skipped"] if detail else []:
+        labels = {**model, "metric": skip["metric"], "reason": skip["reason"]}
+        assert get("drift_monitor_model_quality_skipped", labels) == 1.0, skip
+        assert get("drift_monitor_model_quality", {**model, "metric": skip["metric"]}) is None
 
 
 def _quality(result: CalculationResult) -> dict[str, Any]:
@@ -200,7 +209,12 @@ def test_engine_tiny_window_of_two_rows(config: MonitorConfig, tmp_path: Path, r
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns} == {*FEATURES, "price", "prediction"}
     assert result.labelled_rows == 2
-    assert set(result.model_quality) == {"mae", "rmse", "mape", "r2"}
+    # R² of two rows has a value but no interval (most resamples repeat one row): no number then.
+    assert set(result.model_quality) == {"mae", "rmse", "mape"}
+    assert result.model_quality_detail is not None
+    assert [(s.metric, s.reason) for s in result.model_quality_detail.skipped] == [
+        ("r2", "insufficient_labels")
+    ]
     _assert_consistent(result, config, 2)
 
 
