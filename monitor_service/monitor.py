@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from monitor_service.bodies import decode_labels, decode_rows
 from monitor_service.calculator import Calculator
 from monitor_service.config import MonitorConfig
 from monitor_service.errors import (
@@ -24,7 +25,6 @@ from monitor_service.errors import (
     StorageUnavailable,
     UnknownModel,
 )
-from monitor_service.payload import parse_items
 from monitor_service.reference import load_reference
 from monitor_service.results import CalculationResult, ResultStore
 from monitor_service.runtime import LabelsOutcome, ModelRuntime, RequestBody, use_reference
@@ -73,12 +73,24 @@ class Monitor:
         Raises ValidationFailed (nothing logged or appended) or StorageUnavailable (nothing appended).
         """
         runtime = self.runtime(name)
-        if runtime.limiter is not None and (wait := runtime.limiter.try_take(len(rows))):
-            raise RateLimited(
-                f"model {name!r} takes at most {runtime.limiter.rate:g} rows/s", wait, len(rows)
-            )
+        self._take(runtime, len(rows))
         now = time.time()
-        batch = validate_rows(rows, runtime.schema, now)
+        return self._append(runtime, validate_rows(rows, runtime.schema, now), now, source)
+
+    def ingest_batch(self, name: str, batch: Batch, now: float, source: RequestBody | None = None) -> int:
+        """Like `ingest` for a batch already decoded and validated (bodies.decode_rows) at `now`."""
+        runtime = self.runtime(name)
+        self._take(runtime, batch.rows)
+        return self._append(runtime, batch, now, source)
+
+    @staticmethod
+    def _take(runtime: ModelRuntime, rows: int) -> None:
+        if runtime.limiter is not None and (wait := runtime.limiter.try_take(rows)):
+            raise RateLimited(
+                f"model {runtime.name!r} takes at most {runtime.limiter.rate:g} rows/s", wait, rows
+            )
+
+    def _append(self, runtime: ModelRuntime, batch: Batch, now: float, source: RequestBody | None) -> int:
         self._log(runtime, "rows", now, source)
         return self._apply_rows(runtime, batch, now)
 
@@ -97,7 +109,7 @@ class Monitor:
 
     def _log(self, runtime: ModelRuntime, kind: RecordKind, now: float, source: RequestBody | None) -> None:
         if runtime.log is not None and source is not None:
-            runtime.log.append(Record(kind, now, source.ndjson, source.body))
+            runtime.log.append(Record(kind, now, source.body_format, source.body))
 
     def _apply_rows(self, runtime: ModelRuntime, batch: Batch, now: float) -> int:
         size = runtime.window.append(batch, now)
@@ -146,16 +158,14 @@ class Monitor:
 
     def _replay(self, runtime: ModelRuntime, record: Record) -> None:
         try:
-            items = parse_items(record.body, record.ndjson, record.kind)
             if record.kind == "rows":
-                self._apply_rows(
-                    runtime, validate_rows(items, runtime.schema, record.arrived), record.arrived
-                )
+                batch = decode_rows(record.body, record.body_format, runtime.schema, record.arrived)
+                self._apply_rows(runtime, batch, record.arrived)
             else:
                 target = runtime.config.columns.target
                 if not target or not runtime.config.columns.id:
                     raise CalculationNotPossible("the model no longer has id and target columns")
-                ids, targets = validate_labels(items, runtime.schema, target)
+                ids, targets = decode_labels(record.body, record.body_format, runtime.schema, target)
                 self._apply_labels(runtime, ids, list(targets), record.arrived)
         except MonitorError as exc:  # the config changed since the record was written
             runtime.replay.corrupt += 1

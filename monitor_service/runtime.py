@@ -24,10 +24,10 @@ _REFERENCE_VERSIONS = itertools.count(1)
 
 @dataclass(frozen=True)
 class RequestBody:
-    """A request body as received, for the durable log."""
+    """A request body as received and its format (bodies.py), for the durable log."""
 
     body: bytes
-    ndjson: bool
+    body_format: int
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,22 @@ over the cells; every problem is reported with its row index and column.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import operator
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from monitor_service.config import ModelConfig
 from monitor_service.errors import FieldError, ValidationFailed
+
+if TYPE_CHECKING:
+    from monitor_service.rowcodec import RowCodec
 
 MAX_REPORTED_ERRORS = 100
 # Integers beyond this magnitude cannot be held by a float64 without overflow.
@@ -76,6 +81,13 @@ class RowSchema:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @functools.cached_property
+    def codec(self) -> RowCodec:
+        """The model's one-pass decoder of row bodies (built on first use)."""
+        from monitor_service.rowcodec import RowCodec
+
+        return RowCodec(self)
+
     def kind_of(self, name: str) -> Kind:
         for column in self.columns:
             if column.name == name:
@@ -92,17 +104,33 @@ class Batch:
 
 
 class _Errors:
-    def __init__(self) -> None:
+    """Problems found, in FastAPI's error shape; at most MAX_REPORTED_ERRORS kept, all counted.
+
+    Cell locations are `("body", "rows", row, column)` for row bodies and `("body", "columns",
+    column, row)` for columnar ones, so each points into the body as it was sent."""
+
+    def __init__(self, columnar: bool = False) -> None:
         self.items: list[FieldError] = []
         self.count = 0
+        self.columnar = columnar
 
     def add(self, row: int, column: str | None, msg: str, kind: str, value: Any) -> None:
         self.count += 1
         if len(self.items) < MAX_REPORTED_ERRORS:
-            loc: tuple[str | int, ...] = (
-                ("body", "rows", row) if column is None else ("body", "rows", row, _preview(column))
-            )
+            loc: tuple[str | int, ...]
+            if column is None:
+                loc = ("body", "rows", row)
+            elif self.columnar:
+                loc = ("body", "columns", _preview(column), row)
+            else:
+                loc = ("body", "rows", row, _preview(column))
             self.items.append(FieldError(loc, msg, kind, _preview(value)))
+
+    def add_column(self, column: str, msg: str, kind: str, value: Any = None) -> None:
+        """A problem with a whole column of a columnar body."""
+        self.count += 1
+        if len(self.items) < MAX_REPORTED_ERRORS:
+            self.items.append(FieldError(("body", "columns", _preview(column)), msg, kind, _preview(value)))
 
 
 def _preview(value: Any) -> Any:
@@ -146,6 +174,8 @@ def _numbers(values: list[Any], name: str, errors: _Errors) -> np.ndarray:
 def _strings(
     values: list[Any], name: str, errors: _Errors, limit: int, what: str, *, allow_bool: bool = True
 ) -> np.ndarray:
+    """Strings (ids, categories) as an object array: integers (and, where allowed, booleans as
+    "true"/"false") become strings; longer than `limit` characters or any other type is an error."""
     fast = _STRING_TYPES.issuperset(map(type, values))
     if fast and max(map(len, filter(None, values)), default=0) <= limit:
         array = np.empty(len(values), dtype=object)
@@ -175,6 +205,38 @@ def _share(values: np.ndarray, seen: dict[Any, Any]) -> np.ndarray:
         seen.clear()
     values[:] = list(map(seen.setdefault, values, values))
     return values
+
+
+# The JSON types a category may arrive as (RowCodec's fast decoder accepts exactly these; keep
+# both in step when category normalisation changes).
+CATEGORY_TYPES: tuple[type, ...] = (str, int, bool)
+
+
+def categories(
+    values: list[Any],
+    name: str,
+    errors: _Errors,
+    limit: int,
+    seen: dict[Any, Any],
+    *,
+    lengths_checked: bool = False,
+) -> np.ndarray:
+    """A categorical column: every value normalised to its category string (see `_strings`), each
+    category one shared string object (`_share`), or errors. The one place categories are read.
+
+    `lengths_checked`: the caller already refused strings longer than `limit`."""
+    if _STRING_TYPES.issuperset(map(type, values)) and (
+        lengths_checked or max(map(len, filter(None, values)), default=0) <= limit
+    ):
+        if len(seen) > MAX_INTERNED:
+            seen.clear()
+        array = np.empty(len(values), dtype=object)
+        array[:] = list(map(seen.setdefault, values, values))  # the usual case, in one pass
+        return array
+    strings = _strings(values, name, errors, limit, "a string, integer or boolean")
+    if not errors.count:  # unhashable bad values must not reach the category table
+        strings = _share(strings, seen)
+    return strings
 
 
 def _timestamps(values: list[Any], name: str, errors: _Errors, now: float) -> np.ndarray:
@@ -240,16 +302,56 @@ def validate_rows(rows: list[Any], schema: RowSchema, now: float) -> Batch:
                 errors.add(i, key, "Field required", "missing", None)
     if errors.count or transposed is None:
         raise ValidationFailed(errors.items, errors.count, len(rows))
+    return _check_columns(transposed, len(rows), schema, now, errors)
+
+
+def validate_columns(columns: Any, schema: RowSchema, now: float) -> Batch:
+    """Check a columnar body's `columns` object (`{name: [value per row]}`) with the same rules as
+    rows: every configured column that is required present, no unknown ones, all of one length."""
+    errors = _Errors(columnar=True)
+    if type(columns) is not dict:
+        raise ValidationFailed(
+            [FieldError(("body", "columns"), "`columns` should be an object of lists", "dict_type", None)]
+        )
+    allowed = set(schema.names)
+    for name in sorted(set(columns) - allowed):
+        errors.add_column(name, "Unknown column", "extra_forbidden")
+    lengths: dict[str, int] = {}
+    for spec in schema.columns:
+        values = columns.get(spec.name)
+        if values is None:
+            if spec.required:
+                errors.add_column(spec.name, "Field required", "missing")
+        elif type(values) is not list:
+            errors.add_column(spec.name, "Each column should be a list of values", "list_type", values)
+        else:
+            lengths[spec.name] = len(values)
+    counts = Counter(lengths.values())
+    rows = counts.most_common(1)[0][0] if counts else 0
+    for name, length in lengths.items():
+        if length != rows:
+            errors.add_column(
+                name, f"All columns should have the same length: {length}, not {rows}", "length"
+            )
+    if errors.count:
+        raise ValidationFailed(errors.items, errors.count)
+    transposed = [columns.get(spec.name) or [None] * rows for spec in schema.columns]
+    return _check_columns(transposed, rows, schema, now, errors)
+
+
+def _check_columns(
+    transposed: list[list[Any]], rows: int, schema: RowSchema, now: float, errors: _Errors
+) -> Batch:
+    """The values of each column (in schema order) checked and converted; raises ValidationFailed."""
     columns: dict[str, np.ndarray] = {}
     limit = schema.max_string_length
     for spec, values in zip(schema.columns, transposed, strict=True):
         if spec.kind is Kind.NUMERICAL:
             columns[spec.name] = _numbers(values, spec.name, errors)
         elif spec.kind is Kind.CATEGORICAL:
-            strings = _strings(values, spec.name, errors, limit, "a string, integer or boolean")
-            if not errors.count:  # unhashable bad values must not reach the category table
-                strings = _share(strings, schema.categories.setdefault(spec.name, {}))
-            columns[spec.name] = strings
+            columns[spec.name] = categories(
+                values, spec.name, errors, limit, schema.categories.setdefault(spec.name, {})
+            )
         elif spec.kind is Kind.ID:
             columns[spec.name] = _strings(
                 values, spec.name, errors, limit, "a string or integer", allow_bool=False
@@ -257,8 +359,8 @@ def validate_rows(rows: list[Any], schema: RowSchema, now: float) -> Batch:
         else:
             columns[spec.name] = _timestamps(values, spec.name, errors, now)
     if errors.count:
-        raise ValidationFailed(errors.items, errors.count, len(rows))
-    return Batch(columns, len(rows))
+        raise ValidationFailed(errors.items, errors.count, rows)
+    return Batch(columns, rows)
 
 
 def validate_labels(items: list[Any], schema: RowSchema, target: str) -> tuple[list[str], np.ndarray]:

@@ -30,7 +30,8 @@ from monitor_service.errors import StorageUnavailable
 log = logging.getLogger(__name__)
 
 MAGIC = b"DMW1"
-# magic, body length, crc32 of (time, kind, body), arrival time, kind (0 rows, 1 labels), ndjson flag
+# magic, body length, crc32 of (time, kind, body), arrival time, kind (0 rows, 1 labels), body format
+# (bodies.py: 0 JSON, 1 NDJSON, 2 Arrow, +16 gzip; logs written before formats existed hold 0 or 1)
 _HEADER = struct.Struct("<4sIIdBB")
 _KINDS = ("rows", "labels")
 SNAPSHOT = "snapshot.pkl"
@@ -46,14 +47,14 @@ class Record:
 
     kind: RecordKind
     arrived: float
-    ndjson: bool
+    body_format: int
     body: bytes
 
     def encode(self) -> bytes:
-        meta = struct.pack("<dBB", self.arrived, _KINDS.index(self.kind), self.ndjson)
+        meta = struct.pack("<dBB", self.arrived, _KINDS.index(self.kind), self.body_format)
         crc = zlib.crc32(self.body, zlib.crc32(meta))
         return _HEADER.pack(
-            MAGIC, len(self.body), crc, self.arrived, _KINDS.index(self.kind), self.ndjson
+            MAGIC, len(self.body), crc, self.arrived, _KINDS.index(self.kind), self.body_format
         ) + (self.body)
 
 
@@ -74,10 +75,10 @@ def read_segment(path: Path, report: ReplayReport) -> Iterator[Record]:
         if len(data) - offset < _HEADER.size:
             problem = "truncated header"
         else:
-            magic, length, crc, arrived, kind, ndjson = _HEADER.unpack_from(data, offset)
+            magic, length, crc, arrived, kind, body_format = _HEADER.unpack_from(data, offset)
             start = offset + _HEADER.size
             body = data[start : start + length]
-            meta = struct.pack("<dBB", arrived, kind, ndjson)
+            meta = struct.pack("<dBB", arrived, kind, body_format)
             if magic != MAGIC or kind >= len(_KINDS):
                 problem = "bad record header"
             elif len(body) < length:
@@ -89,7 +90,7 @@ def read_segment(path: Path, report: ReplayReport) -> Iterator[Record]:
             log.error("%s at byte %d of %s: the rest of this segment is skipped", problem, offset, path)
             return
         report.records += 1
-        yield Record(_KINDS[kind], arrived, bool(ndjson), bytes(body))
+        yield Record(_KINDS[kind], arrived, body_format, bytes(body))
         offset = start + length
 
 
