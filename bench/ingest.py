@@ -1,35 +1,33 @@
-"""Ingest throughput and latency of the real server, idle and while calculations run, per executor.
+"""Ingest throughput and latency of the real server against the parser floor, with wrk as the load.
 
-Starts one real server per executor kind (`python -m monitor_service serve`, `server.executor:
-process` and `thread`) on free loopback ports, both up for the whole run, with a 20-column model
-(15 numerical, 5 categorical; a 100k-row Parquet reference) whose window holds 100k rows
-(prefilled, so every measured append also evicts, as in steady state). Then, for each load
+Starts, for the whole run, on free loopback ports:
 
-  idle   nothing else runs
-  calc   a thread calls POST /v1/models/bench/calculate back to back (a calculation on the full
-         100k-row window against the 100k-row reference is always running or being set up)
+  floor   bench/floor_app.py: a bare ASGI app that only reads the body and parses it with orjson, on
+          uvicorn with httptools and uvloop as the monitor shipped before its guard (nothing the
+          monitor does can be faster than this on the same server)
+  ours    `python -m monitor_service serve` as shipped (the guard, the one-pass decoder, gc.freeze),
+          process executor, the 20-column model of common.py (15 numerical, 5 categorical), a
+          100k-row Parquet reference, window.max_rows 100k prefilled so every append also evicts
+  NAME    (--compare-tree NAME=DIR, repeatable) the monitor from another source tree, same config
 
-it measures, alternating the two servers phase by phase and repeating the whole matrix --rounds
-times (the machine is noisy; it prints each round, the medians, and for each phase the round in
-which other processes used the least CPU):
+and runs wrk (`-t1`, a C client that costs the server far less CPU than a Python one) phase by
+phase, every server in turn within a phase, the whole matrix --rounds times:
 
-  rows/s and requests/s with 1-, 100- and 1,000-row batches over --connections keep-alive
-  connections (closed loop: each connection sends its next request when the answer arrived), and
-  p50/p99/max latency of 1,000-row batches over one connection (one request in flight, so the
-  latency is the server's, not queueing behind the bench's own requests).
+  1000-row x4    1,000-row JSON `{"rows": [...]}` batches over 4 keep-alive connections: rows/s
+  1-row x4       single-row requests: requests/s
+  columns-10k x4 10,000-row `{"columns": {...}}` JSON bodies (monitor only; the floor has no rules)
+  arrow-10k x4   10,000-row Arrow IPC stream bodies
+  1000-row x1    one request in flight: the server's own latency (p50/p99/max)
+  ... calc       the same while a thread calls POST /calculate back to back (a 100k-row window
+                 against a 100k-row reference is always being calculated or handed over)
 
-The client is an asyncio protocol in this process (on uvloop when it is installed, else on the
-standard loop; the script prints which) writing pre-serialised requests and reading answers by
-Content-Length, so it costs little: its CPU time per phase is printed next to the server's (both
-share the machine's cores). Bodies are JSON `{"rows": [...]}` with full float64
-precision (about 0.5 KB per row).
+Each phase prints rows/s, requests/s and latency, and the monitor's ratio to the floor of the same
+phase and round; then the medians and the per-round ratios. Finally the in-process cost of each
+decoding stage on the same bodies. Bodies carry full float64 precision (about 0.5 KB per JSON row).
+Phases are 10 s by default: shorter ones can miss the full garbage collections a busy server does
+every few seconds (see bench/README.md).
 
-Finally it prints an in-process breakdown of the handler's own stages (orjson parse,
-schema.validate_rows, window.append) per 1- and 1,000-row request next to the server's time per
-request, and profiles the first server (process executor) with py-spy when available (`pip install
-py-spy`, or --py-spy PATH): 1-row and 1,000-row batches idle, 1,000-row batches under calc.
-
-    python bench/ingest.py [--duration 2.5] [--rounds 2] [--connections 8] [--executors process,thread]
+    python bench/ingest.py [--duration 10] [--rounds 3] [--compare-tree NAME=DIR ...] [--skip-calc]
 """
 
 from __future__ import annotations
@@ -694,7 +692,11 @@ def main() -> None:
     parser.add_argument("--window-rows", type=int, default=100_000, help="window max_rows (prefilled)")
     parser.add_argument("--reference-rows", type=int, default=100_000)
     parser.add_argument(
-        "--compare-tree", type=Path, default=None, help="also measure the monitor from this source tree"
+        "--compare-tree",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also measure the monitor from this source tree (repeatable)",
     )
     parser.add_argument("--skip-calc", action="store_true", help="no phases with calculations running")
     args = parser.parse_args()
@@ -710,8 +712,9 @@ def main() -> None:
     ours = start_server("process", tmp, reference, args.window_rows, name="ours")
     floor = start_floor(tmp)
     servers = [floor, ours]
-    if args.compare_tree:
-        servers.append(start_tree(args.compare_tree.resolve(), tmp, reference, args.window_rows, "before"))
+    for spec in args.compare_tree:
+        name, _, tree = spec.rpartition("=")
+        servers.append(start_tree(Path(tree).resolve(), tmp, reference, args.window_rows, name or "before"))
     monitors = [s for s in servers if s is not floor]
     try:
         for server in servers:

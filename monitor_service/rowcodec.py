@@ -15,7 +15,6 @@ collector (`gc=False`: they hold no containers), which keeps collections rare wh
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from typing import Annotated, Any, Union
 
@@ -84,7 +83,6 @@ class RowCodec:
         self._lines = msgspec.json.Decoder(row)
         self._columns = msgspec.json.Decoder(column_envelope)
         self._attrs = attrs
-        self._getters = [operator.attrgetter(attr) for attr in attrs]
         # Colons that column names themselves contain (each present member adds its name's).
         self._name_colons = [name.count(":") for name in schema.names]
 
@@ -131,9 +129,8 @@ class RowCodec:
     def _from_structs(self, rows: list[Any], body: bytes, envelope: int, now: float) -> Batch | None:
         if not rows:
             return None
-        # Column by column: a list per column rather than a tuple per row (fewer objects for the
-        # garbage collector to track).
-        columns: list[list[Any]] = [list(map(getter, rows)) for getter in self._getters]
+        # A tuple per row in C, transposed in C: half the time of reading attribute by attribute.
+        columns: list[Sequence[Any]] = list(zip(*map(msgspec.structs.astuple, rows), strict=True))
         n = len(rows)
         members = envelope
         for spec, values, colons in zip(self.specs, columns, self._name_colons, strict=True):
