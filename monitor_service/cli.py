@@ -122,7 +122,9 @@ def _serve(path: str, host: str | None, port: int | None, log_level: str, accept
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
     ready = f"drift monitor ready on {describe(sock)}: models {', '.join(m.name for m in config.models)}"
-    server = GracefulServer(uvicorn_config(app, config.server, log_level), ready_message=ready)
+    server = GracefulServer(
+        uvicorn_config(app, config.server, log_level), ready_message=ready, freeze_gc=True
+    )
     try:
         server.run(sockets=[sock])
     except SystemExit:  # uvicorn exits 3 when the lifespan start-up fails

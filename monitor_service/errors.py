@@ -228,9 +228,14 @@ class StorageUnavailable(MonitorError):
     msg: str = "the durable log cannot be written; nothing was stored"
     detail: str = field(default="", repr=False)
     retry_after: int = 5
+    row_count: int = 0
 
     def __str__(self) -> str:
         return self.msg
+
+    @property
+    def rows(self) -> int:
+        return self.row_count
 
     @property
     def headers(self) -> dict[str, str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from monitor_service.bodies import JSON, Limits, decode_rows, labels_of
 from monitor_service.config import ModelConfig
 from monitor_service.contracts import ContractCounts
 from monitor_service.errors import (
@@ -35,7 +36,6 @@ from monitor_service.ground_truth import PendingLabels, last_wins
 from monitor_service.journal import Checkpoint, Journal, Record, RecordKind
 from monitor_service.log_throttle import ThrottledLog
 from monitor_service.model_quality.changes import quality_changes
-from monitor_service.payload import parse_items
 from monitor_service.ratelimit import RowRateLimiter
 from monitor_service.results import CalculationResult, ModelStatus, ReportPage
 from monitor_service.schema import Batch, CategoryInterner, RowSchema, validate_labels, validate_rows
@@ -48,10 +48,11 @@ _BYTES_PER_FIELD = 32
 
 @dataclass(frozen=True)
 class RequestBody:
-    """A request body as received, for the journal."""
+    """A request body as received and its format (bodies.py: JSON, NDJSON, Arrow; gzip), for the
+    journal, which keeps it as sent so replay decodes it exactly as the request was."""
 
     body: bytes
-    ndjson: bool
+    body_format: int = JSON
 
 
 @dataclass(frozen=True)
@@ -145,29 +146,49 @@ class ModelState:
 
     # -- rows and labels ----------------------------------------------------------------------
 
-    async def ingest(self, rows: list[Any], body: RequestBody | None = None) -> int:
-        """Validate a batch, store it in the journal, then append it; return the window size.
+    async def ingest_body(self, source: RequestBody, limits: Limits) -> tuple[int, int]:
+        """Decode and validate a request body of rows (any format), store it in the journal, then
+        append it; return (rows accepted, window size).
 
-        Raises RateLimited, ValidationFailed (nothing stored) or StorageUnavailable (nothing appended).
-        """
+        Raises the API's 4xx errors (nothing stored), RateLimited, or StorageUnavailable (nothing
+        appended)."""
+        now = time.time()
+        batch = decode_rows(
+            source.body, source.body_format, self.schema, now, limits, self._interner, self._contract_counts
+        )
+        self._take_rate(batch.rows)
+        await self._journal("rows", now, source, batch.rows)
+        return batch.rows, self._apply_rows(batch, now, live=True)
+
+    async def ingest(self, rows: list[Any], body: RequestBody | None = None) -> int:
+        """Validate rows given as Python objects (tests, embedding), store `body` when given, then
+        append them; return the window size."""
         self._take_rate(len(rows))
         now = time.time()
         batch = validate_rows(rows, self.schema, now, self._interner, self._contract_counts)
-        await self._journal("rows", now, body)
+        await self._journal("rows", now, body, len(rows))
         return self._apply_rows(batch, now, live=True)
+
+    async def add_labels_body(self, source: RequestBody, limits: Limits) -> LabelsOutcome:
+        """Decode a request body of labels (JSON or NDJSON), then `add_labels`."""
+        self._require_label_columns()
+        return await self.add_labels(labels_of(source.body, source.body_format, limits), source)
 
     async def add_labels(self, items: list[Any], body: RequestBody | None = None) -> LabelsOutcome:
         """Join ground-truth labels to the window's rows by id; keep the others waiting for a while."""
+        target = self._require_label_columns()
+        self._take_rate(len(items))
+        ids, targets = validate_labels(items, self.schema, target, self._interner, self._contract_counts)
+        now = time.time()
+        await self._journal("labels", now, body, len(items))
+        return self._apply_labels(ids, list(targets), now, live=True)
+
+    def _require_label_columns(self) -> str:
+        """The target column, or LabelsNotConfigured when labels cannot be joined."""
         columns = self._config.columns
         if not columns.id or not columns.target:
             raise LabelsNotConfigured(self.name)
-        self._take_rate(len(items))
-        ids, targets = validate_labels(
-            items, self.schema, columns.target, self._interner, self._contract_counts
-        )
-        now = time.time()
-        await self._journal("labels", now, body)
-        return self._apply_labels(ids, list(targets), now, live=True)
+        return columns.target
 
     def fields_per_item(self, kind: RecordKind) -> int:
         """Fields one row (or label) of a body holds at most: the budget of a body's parse."""
@@ -195,11 +216,12 @@ class ModelState:
         if self._limiter is not None and (wait := self._limiter.try_take(count)):
             raise RateLimited(f"model {self.name!r} takes at most {self._limiter.rate:g} rows/s", wait, count)
 
-    async def _journal(self, kind: RecordKind, now: float, body: RequestBody | None) -> None:
+    async def _journal(self, kind: RecordKind, now: float, body: RequestBody | None, items: int) -> None:
         if body is not None:
             try:
-                await self.journal.append(Record(kind, now, body.ndjson, body.body))
+                await self.journal.append(Record(kind, now, body.body_format, body.body))
             except StorageUnavailable as exc:
+                exc.row_count = items
                 self._problems.log(
                     logging.WARNING, "storage", "model %s: %s refused: %s", self.name, kind, exc.detail or exc
                 )
@@ -255,14 +277,14 @@ class ModelState:
 
     def _replay(self, record: Record) -> None:
         try:
-            items = parse_items(record.body, record.ndjson, record.kind)
             if record.kind == "rows":
-                batch = validate_rows(items, self.schema, record.arrived, self._interner)
+                batch = decode_rows(
+                    record.body, record.body_format, self.schema, record.arrived, interner=self._interner
+                )
                 self._apply_rows(batch, record.arrived, live=False)
             else:
-                target = self._config.columns.target
-                if not target or not self._config.columns.id:
-                    raise LabelsNotConfigured(self.name)
+                target = self._require_label_columns()
+                items = labels_of(record.body, record.body_format)
                 ids, targets = validate_labels(items, self.schema, target, self._interner)
                 self._apply_labels(ids, list(targets), record.arrived, live=False)
         except MonitorError as exc:  # the config changed since the record was written

@@ -9,12 +9,14 @@ categorical column then passes its contract (`contracts`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import operator
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +27,9 @@ from monitor_service.contracts import ColumnRules, ContractCounts, Tally
 from monitor_service.errors import FieldError, ValidationFailed
 from monitor_service.timestamps import TimestampPolicy, event_times
 from monitor_service.values import Problem, category_column
+
+if TYPE_CHECKING:
+    from monitor_service.rowcodec import RowCodec
 
 MAX_REPORTED_ERRORS = 100
 # Integers beyond this magnitude cannot be held by a float64 without overflow.
@@ -104,6 +109,13 @@ class RowSchema:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @functools.cached_property
+    def codec(self) -> RowCodec:
+        """The model's one-pass decoder of row bodies (built on first use)."""
+        from monitor_service.rowcodec import RowCodec
+
+        return RowCodec(self)
+
     def kind_of(self, name: str) -> ColumnKind:
         for column in self.columns:
             if column.name == name:
@@ -119,18 +131,40 @@ class Batch:
     rows: int
 
 
+# The JSON types a category may arrive as on the fast path (rowcodec's typed decoder accepts exactly
+# these); anything else (e.g. 12.0, which normalises to "12") takes the general path, which applies
+# the same rules (values.category_column) and reports what it refuses.
+CATEGORY_TYPES: tuple[type, ...] = (str, int, bool)
+
+
 class _Errors:
-    def __init__(self) -> None:
+    """Problems found, in FastAPI's error shape; at most MAX_REPORTED_ERRORS kept, all counted.
+
+    Cell locations are `("body", "rows", row, column)` for row bodies and `("body", "columns",
+    column, row)` for columnar ones, so each points into the body as it was sent."""
+
+    def __init__(self, columnar: bool = False) -> None:
         self.items: list[FieldError] = []
         self.count = 0
+        self.columnar = columnar
 
     def add(self, row: int, column: str | None, msg: str, kind: str, value: Any) -> None:
         self.count += 1
         if len(self.items) < MAX_REPORTED_ERRORS:
-            loc: tuple[str | int, ...] = (
-                ("body", "rows", row) if column is None else ("body", "rows", row, preview(column))
-            )
+            loc: tuple[str | int, ...]
+            if column is None:
+                loc = ("body", "rows", row)
+            elif self.columnar:
+                loc = ("body", "columns", preview(column), row)
+            else:
+                loc = ("body", "rows", row, preview(column))
             self.items.append(FieldError(loc, msg, kind, preview(value)))
+
+    def add_column(self, column: str, msg: str, kind: str, value: Any = None) -> None:
+        """A problem with a whole column of a columnar body."""
+        self.count += 1
+        if len(self.items) < MAX_REPORTED_ERRORS:
+            self.items.append(FieldError(("body", "columns", preview(column)), msg, kind, preview(value)))
 
 
 def preview(value: Any) -> Any:
@@ -232,7 +266,7 @@ def _categorical(
 
 def _contract(
     checked: contracts.Checked,
-    values: list[Any],
+    values: Sequence[Any] | np.ndarray,
     name: str,
     rules: ColumnRules,
     errors: _Errors,
@@ -288,6 +322,60 @@ def validate_rows(
                 errors.add(i, key, "Field required", "missing", None)
     if errors.count or transposed is None:
         raise ValidationFailed(errors.items, errors.count, len(rows))
+    return check_columns(transposed, len(rows), schema, now, errors, interner, counts)
+
+
+def validate_columns(
+    columns: Any,
+    schema: RowSchema,
+    now: float,
+    interner: CategoryInterner | None = None,
+    counts: ContractCounts | None = None,
+) -> Batch:
+    """Check a columnar body's `columns` object (`{name: [value per row]}`) with the same rules as
+    rows: every configured column that is required present, no unknown ones, all of one length."""
+    errors = _Errors(columnar=True)
+    if type(columns) is not dict:
+        raise ValidationFailed(
+            [FieldError(("body", "columns"), "`columns` should be an object of lists", "dict_type", None)]
+        )
+    allowed = set(schema.names)
+    for name in sorted(set(columns) - allowed):
+        errors.add_column(name, "Unknown column", "extra_forbidden")
+    lengths: dict[str, int] = {}
+    for spec in schema.columns:
+        values = columns.get(spec.name)
+        if values is None:
+            if spec.required:
+                errors.add_column(spec.name, "Field required", "missing")
+        elif type(values) is not list:
+            errors.add_column(spec.name, "Each column should be a list of values", "list_type", values)
+        else:
+            lengths[spec.name] = len(values)
+    by_length = Counter(lengths.values())
+    rows = by_length.most_common(1)[0][0] if by_length else 0
+    for name, length in lengths.items():
+        if length != rows:
+            errors.add_column(
+                name, f"All columns should have the same length: {length}, not {rows}", "length"
+            )
+    if errors.count:
+        raise ValidationFailed(errors.items, errors.count)
+    transposed = [columns.get(spec.name) or [None] * rows for spec in schema.columns]
+    return check_columns(transposed, rows, schema, now, errors, interner, counts)
+
+
+def check_columns(
+    transposed: list[list[Any]],
+    rows: int,
+    schema: RowSchema,
+    now: float,
+    errors: _Errors,
+    interner: CategoryInterner | None = None,
+    counts: ContractCounts | None = None,
+) -> Batch:
+    """The values of each column (in schema order) typed, normalised and held to their contracts:
+    the one place cell values are checked, for every body format; raises ValidationFailed."""
     columns: dict[str, np.ndarray] = {}
     tally = Tally()
     for spec, values in zip(schema.columns, transposed, strict=True):
@@ -305,8 +393,8 @@ def validate_rows(
     if counts is not None:
         counts.record(tally, refused=bool(errors.count))
     if errors.count:
-        raise ValidationFailed(errors.items, errors.count, len(rows))
-    return Batch(columns, len(rows))
+        raise ValidationFailed(errors.items, errors.count, rows)
+    return Batch(columns, rows)
 
 
 def validate_labels(

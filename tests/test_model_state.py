@@ -81,7 +81,7 @@ def test_model_state_recovers_the_window_from_its_journal(tmp_path: Path) -> Non
     first = _state(journal())
     first.recover()
     rows = _unlabelled(3)
-    asyncio.run(first.ingest(rows, RequestBody(json.dumps({"rows": rows}).encode(), ndjson=False)))
+    asyncio.run(first.ingest(rows, RequestBody(json.dumps({"rows": rows}).encode())))
     first.journal.close()  # no checkpoint: everything is replayed from the log
     second = _state(journal())
     second.recover()
