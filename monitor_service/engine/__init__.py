@@ -26,6 +26,7 @@ from monitor_service.engine.data_quality import column_quality
 from monitor_service.engine.drift import ColumnSkipped, check_stattests, column_drift
 from monitor_service.engine.quality import labelled_rows, model_quality
 from monitor_service.engine.report import build_report, report_html
+from monitor_service.engine.tests_suite import run_tests
 from monitor_service.results import CalculationResult, ColumnDrift, ColumnQuality, SkippedColumn
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "labelled_rows",
     "model_quality",
     "report_html",
+    "run_tests",
     "warm_up",
 ]
 
@@ -85,6 +87,7 @@ def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) 
         skipped=tuple(skipped),
         model_quality=quality_values,
         labelled_rows=labelled,
+        tests=run_tests(model, reference, current),
     )
 
 
