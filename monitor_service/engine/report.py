@@ -58,5 +58,10 @@ def _has_values(frame: pd.DataFrame, column: str) -> bool:
 
 def report_html(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> str:
     """Evidently's interactive HTML report (one self-contained page) of `build_report`."""
-    html: str = build_report(model, reference, current).get_html_str(as_iframe=False)
+    return snapshot_html(build_report(model, reference, current))
+
+
+def snapshot_html(snapshot: Any) -> str:
+    """One self-contained HTML page of an Evidently snapshot (built now, or loaded from its JSON)."""
+    html: str = snapshot.get_html_str(as_iframe=False)
     return html
