@@ -14,7 +14,8 @@ probability at most `tests.false_failure_rate`, split evenly over the tests (Bon
   reference's minimum and maximum (distribution-free for continuous values, conservative with ties);
 - new categories: a binomial bound with the Good-Turing estimate of the unseen mass, (f1 + 1)/(m + 1)
   (f1: categories seen once in the reference);
-- duplicated rows: a Poisson bound on pairs of equal rows, from the reference's own collision rate;
+- duplicated rows: a Poisson bound on pairs of equal rows, from an upper limit of the
+  reference's own rate of equal pairs;
 - constant column: only tested when a constant window would be rare (sum of p_v^n below the bound).
 
 bench/tests_suite.py measures the false-failure rate of each test, naive and calibrated, on
@@ -25,13 +26,14 @@ tests, for the stored report, and tests/test_tests_suite.py proves both give the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom, hypergeom, poisson
+from scipy.stats import binom, chi2, hypergeom, poisson
 
 from monitor_service.config import CustomTestConfig, ModelConfig, TestKind
 from monitor_service.engine.columns import NUMERICAL, quality_columns
@@ -88,8 +90,9 @@ def plan_tests(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFram
         candidates = [c for c in _auto_candidates(model) if not _excluded(c, settings.exclude)]
         stochastic = sum(kind in _STOCHASTIC for kind, _ in candidates)
         alpha = settings.false_failure_rate / max(1, stochastic)
+        present = _Present(ref, cur)
         for kind, column in candidates:
-            check = _auto_check(model, kind, column, ref, cur, alpha)
+            check = _auto_check(model, kind, column, ref, cur, present, alpha)
             checks.append(_with(check, critical=True) if kind in settings.critical else check)
     checks.extend(_custom_check(t, cur) for t in settings.custom)
     return checks
@@ -162,12 +165,27 @@ def _with(check: Check, **changes: Any) -> Check:
     return Check(**{**check.__dict__, **changes})
 
 
+class _Present:
+    """Non-null values of each column of both frames, computed once per plan."""
+
+    def __init__(self, ref: pd.DataFrame, cur: pd.DataFrame) -> None:
+        self._frames = {"ref": ref, "cur": cur}
+        self._cache: dict[tuple[str, str], pd.Series] = {}
+
+    def __call__(self, side: str, column: str) -> pd.Series:
+        key = (side, column)
+        if key not in self._cache:
+            self._cache[key] = self._frames[side][column].dropna()
+        return self._cache[key]
+
+
 def _auto_check(
     model: ModelConfig,
     kind: TestKind,
     column: str | None,
     ref: pd.DataFrame,
     cur: pd.DataFrame,
+    present: _Present,
     alpha: float,
 ) -> Check:
     name = kind if column is None else f"{kind}:{column}"
@@ -179,7 +197,7 @@ def _auto_check(
         high, why = _duplicates_bound(n, ref, alpha)
         return Check(name, kind, None, False, "count", high=high, why=why)
     assert column is not None
-    ref_values, cur_values = ref[column].dropna(), cur[column].dropna()
+    ref_values, cur_values = present("ref", column), present("cur", column)
     base = Check(name, kind, column, False, "count")
     if kind == "missing_share":
         missing_ref = len(ref) - len(ref_values)
@@ -199,7 +217,7 @@ def _auto_check(
             return _with(base, skip=f"the reference has more than {MAX_CATEGORIES} categories")
         singletons = int((counts == 1).sum())
         unseen = (singletons + 1) / (len(ref_values) + 1)
-        high = float(binom.ppf(1 - alpha, len(cur_values), unseen)) if len(cur_values) else 0.0
+        high = _binomial_bound(len(cur_values), unseen, alpha)
         categories = tuple(sorted(str(v) for v in counts.index))
         why = f"{len(categories)} reference categories, {singletons} seen once"
         return _with(base, high=high, categories=categories, why=why)
@@ -234,6 +252,7 @@ def _custom_check(test: CustomTestConfig, cur: pd.DataFrame) -> Check:
     return _with(base, high=high)
 
 
+@functools.lru_cache(maxsize=4096)
 def _missing_bound(n: int, m: int, missing_ref: int, alpha: float) -> float:
     """Most nulls a window of n rows may hold: the largest x whose one-sided Fisher exact p-value,
     P(X >= x) for X ~ Hypergeometric(n + m, missing_ref + x, n), is still at least alpha."""
@@ -243,9 +262,11 @@ def _missing_bound(n: int, m: int, missing_ref: int, alpha: float) -> float:
     def p_value(x: int) -> float:
         return float(hypergeom.sf(x - 1, n + m, missing_ref + x, n))
 
-    low, high = 0, n  # p_value(0) == 1; p_value falls as x grows
-    if p_value(high) >= alpha:
-        return float(n)
+    low, high = 0, 1  # p_value(0) == 1; p_value falls as x grows: find a failing x, then bisect
+    while p_value(high) >= alpha:
+        if high == n:
+            return float(n)
+        low, high = high, min(n, 2 * high)
     while high - low > 1:
         middle = (low + high) // 2
         if p_value(middle) >= alpha:
@@ -255,6 +276,7 @@ def _missing_bound(n: int, m: int, missing_ref: int, alpha: float) -> float:
     return float(low)
 
 
+@functools.lru_cache(maxsize=4096)
 def _range_bound(n: int, m: int, alpha: float) -> float:
     """Most window values allowed outside the reference's [min, max]: the smallest k with
     P(K > k) <= alpha, where K counts the window values above the reference's maximum or below its
@@ -283,17 +305,35 @@ def _range_bound(n: int, m: int, alpha: float) -> float:
 
 
 def _duplicates_bound(n: int, ref: pd.DataFrame, alpha: float) -> tuple[float, str]:
-    """Most duplicated rows a window of n rows may hold: a Poisson bound with mean C(n, 2) q, q the
-    chance that two reference rows are equal (plus one pair, so a reference without any still allows
-    for what it could not show)."""
+    """Most duplicated rows a window of n rows may hold. Equal pairs are rare events: the reference's
+    count of equal pairs bounds (Poisson upper limit at alpha/2) the chance q that two rows are equal,
+    and the window's duplicates are bounded (Poisson, alpha/2) with mean C(n, 2) q. The reference's
+    own sampling noise is part of the bound, so a reference that happens to hold few pairs does not
+    make a larger window fail (the window's C(n, 2) pairs can outnumber the reference's)."""
     m = len(ref)
     if m < 2 or n < 2:
         return 0.0, "too few rows"
     counts = ref.value_counts(dropna=False).to_numpy(dtype=float)
-    pairs = float(np.sum(counts * (counts - 1)) / 2)
-    q = (pairs + 1) / (m * (m - 1) / 2)
-    mean = n * (n - 1) / 2 * q
-    return float(poisson.ppf(1 - alpha, mean)), f"reference: {int(pairs)} pairs of equal rows"
+    pairs = int(np.sum(counts * (counts - 1)) / 2)
+    mean = n * (n - 1) / (m * (m - 1)) * _poisson_upper_limit(pairs, alpha / 2)
+    return _poisson_bound(mean, alpha / 2), f"reference: {pairs} pairs of equal rows"
+
+
+@functools.lru_cache(maxsize=4096)
+def _poisson_upper_limit(count: int, alpha: float) -> float:
+    """The exact upper confidence limit of a Poisson mean after observing `count` events."""
+    return float(chi2.ppf(1 - alpha, 2 * (count + 1)) / 2)
+
+
+@functools.lru_cache(maxsize=4096)
+def _binomial_bound(n: int, p: float, alpha: float) -> float:
+    """The smallest k with P(X > k) <= alpha for X ~ Binomial(n, p)."""
+    return float(binom.ppf(1 - alpha, n, p)) if n else 0.0
+
+
+@functools.lru_cache(maxsize=4096)
+def _poisson_bound(mean: float, alpha: float) -> float:
+    return float(poisson.ppf(1 - alpha, mean))
 
 
 def _describe(check: Check, value: float) -> str:

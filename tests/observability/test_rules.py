@@ -30,6 +30,7 @@ EXPECTED_ALERTS = {
     "DriftMonitorPredictionDrift",
     "DriftMonitorHighMissingValues",
     "DriftMonitorModelQualityDrop",
+    "DriftMonitorCriticalTestFailed",
     "DriftMonitorDown",
     "DriftMonitorNoDataIngested",
     "DriftMonitorCalculationsFailing",
