@@ -9,6 +9,7 @@ and tags carry the calculation's verdict, which Evidently UI lists and filters o
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ from monitor_service.engine.tests_suite import Check, plan_tests, tested_columns
 from monitor_service.results import CalculationResult
 
 TAG = "drift-monitor"
+log = logging.getLogger(__name__)
 
 
 def build_snapshot(
@@ -49,17 +51,23 @@ def build_snapshot(
     metric_results = dict(main.metric_results)
     top_level = list(main.top_level_metrics)
     widgets = list(main.widgets)
+    extra: dict[str, str] = {}
     if checks:
-        tests = _tests_report(model, checks, reference, current).to_snapshot_model()
-        metric_results.update(tests.metric_results)
-        top_level += tests.top_level_metrics
-        widgets += tests.widgets
+        try:
+            tests = _tests_report(model, checks, reference, current).to_snapshot_model()
+        except Exception as exc:  # Evidently refuses some data; the drift report is still worth keeping
+            log.warning("model %s: the test suite could not be added to the report: %s", model.name, exc)
+            extra["tests_in_report"] = f"left out: {type(exc).__name__}: {exc}"[:500]
+        else:
+            metric_results.update(tests.metric_results)
+            top_level += tests.top_level_metrics
+            widgets += tests.widgets
     at = datetime.fromtimestamp(result.finished_at, UTC)
     merged = SnapshotModel(
         report=main.report,
         name=f"{model.name} {at.isoformat(timespec='seconds')}",
         timestamp=at.replace(tzinfo=None),  # Evidently's own timestamps are naive
-        metadata={**main.metadata, **verdict_metadata(result)},
+        metadata={**main.metadata, **verdict_metadata(result), **extra},
         tags=verdict_tags(result),
         metric_results=metric_results,
         top_level_metrics=top_level,
