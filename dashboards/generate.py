@@ -47,6 +47,16 @@ DRIFT_MAPPINGS: list[Json] = [
     }
 ]
 
+TEST_MAPPINGS: list[Json] = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "Fail", "color": "red", "index": 0},
+            "1": {"text": "Pass", "color": "green", "index": 1},
+        },
+    }
+]
+
 
 # ----------------------------------------------------------------------------- building blocks
 
@@ -809,11 +819,72 @@ def data_quality() -> Json:
         12,
         8,
     )
+    layout.row("Test suites")
+    layout.add(
+        stat(
+            "Failed tests now",
+            "Pass/fail tests of the latest calculation that failed, per model: the data-stability tests "
+            "derived from the reference (missing values, values outside the reference's range, unseen "
+            "categories, constant columns, duplicated rows, row count) and the model's own. Their bounds "
+            "are calibrated so that a window without problems fails any of them rarely (see "
+            "docs/reports.md); the stored report of the calculation shows each test's value and bound.",
+            [
+                target(
+                    f"count by (model) (drift_monitor_test_passed{M} == 0) "
+                    f"or (0 * count by (model) (drift_monitor_test_passed{M}))",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
+            unit="none",
+            steps=thresholds((None, "green"), (1, "red")),
+            decimals=0,
+        ),
+        6,
+        8,
+    )
+    layout.add(
+        table(
+            "Failed tests",
+            "Each failed test of the latest calculation with what it measured: offending rows for the "
+            "auto-derived tests, a share of rows for custom ones, distinct values for constant-column "
+            "tests. Critical tests (tests.critical in the model's config) raise "
+            "DriftMonitorCriticalTestFailed after 15 minutes.",
+            [
+                target(
+                    'max by (model, test, critical) (drift_monitor_test_value{model=~"$model"} '
+                    "+ on (job, instance, model, test) group_left (critical) "
+                    '(drift_monitor_test_passed{model=~"$model"} == 0))',
+                    instant=True,
+                    table=True,
+                )
+            ],
+            unit="none",
+            steps=GREEN_ONLY,
+            rename={"model": "Model", "test": "Test", "critical": "Critical", "Value": "Measured"},
+            sort_by="Critical",
+        ),
+        18,
+        8,
+    )
+    layout.add(
+        state_timeline(
+            "Tests over time",
+            "One row per model and test: green while the test passed, red while it failed, blank while it "
+            "could not be evaluated (e.g. a window too small for the condition to mean anything).",
+            [target(f"min by (model, test) (drift_monitor_test_passed{M})", "{{model}} / {{test}}")],
+            steps=thresholds((None, "red"), (1, "green")),
+            mappings=TEST_MAPPINGS,
+        ),
+        24,
+        10,
+    )
     return dashboard(
         "drift-monitor-data-quality",
         "Drift monitor / Data quality",
         "Is the live data complete and within what the model was trained on? Missing values, "
-        "out-of-range values and unseen categories per column, and the rows behind each calculation.",
+        "out-of-range values and unseen categories per column, the rows behind each calculation, and "
+        "the pass/fail test suites.",
         layout,
         [MODEL_VARIABLE, COLUMN_VARIABLE],
     )

@@ -14,12 +14,13 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from monitor_service import __version__
-from monitor_service.api import admin, docs, health, ingest, models, reference, window
+from monitor_service.api import admin, docs, health, ingest, models, reference, reports, window
 from monitor_service.api.deps import require_read_token
 from monitor_service.collector import DriftCollector
 from monitor_service.config import MonitorConfig, config_warnings
 from monitor_service.errors import ConfigError, MonitorError, SnapshotUnreadable
 from monitor_service.process_memory import ProcessMemoryCollector, trim_memory, tune_malloc
+from monitor_service.reports_collector import ReportsCollector
 from monitor_service.scheduler import Scheduler
 from monitor_service.service import MonitorService
 from monitor_service.telemetry import ServiceMetrics
@@ -56,6 +57,7 @@ def create_app(
     ProcessCollector(registry=registry)
     worker = service.worker
     registry.register(ProcessMemoryCollector(worker.pids if worker.kind == "process" else None))
+    registry.register(ReportsCollector(service.reports, service.exporters))
     scheduler = Scheduler(service)
 
     @asynccontextmanager
@@ -100,7 +102,7 @@ def create_app(
     app.add_exception_handler(MonitorError, _error_response)
     if config.server.allowed_hosts is not None:  # against DNS rebinding (docs/security.md)
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.server.allowed_hosts)
-    for router in (health, ingest, models, reference, window, admin):
+    for router in (health, ingest, models, reports, reference, window, admin):
         app.include_router(router.router)
     app.include_router(docs.create_router(dependencies=[Depends(require_read_token)]))
     return app

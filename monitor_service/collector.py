@@ -45,6 +45,7 @@ class DriftCollector(Collector):
         results = [s.status.latest for s in stats if s.status.latest is not None]
         yield from _drift_families(results)
         yield from _quality_families(results)
+        yield from _test_families(results)
 
 
 def _service_families(stats: Sequence[ModelStats], evidently_version: str) -> Iterator[Metric]:
@@ -216,3 +217,23 @@ def _quality_families(results: list[CalculationResult]) -> Iterator[Metric]:
             labelled.add_metric([r.model], r.labelled_rows)
     yield from (missing, out_of_range, new_category, rows, labelled)
     yield from model_quality_families(results)
+
+
+def _test_families(results: list[CalculationResult]) -> Iterator[Metric]:
+    passed = _gauge(
+        "test_passed",
+        "1 when the test passed in the last calculation, 0 when it failed (absent when not testable).",
+        ["model", "test", "critical"],
+    )
+    value = _gauge(
+        "test_value",
+        "What the test compared: rows, offending rows, a share of rows, or distinct values.",
+        ["model", "test"],
+    )
+    for r in results:
+        for t in r.tests:
+            if t.status == "skip" or t.value is None:
+                continue
+            passed.add_metric([r.model, t.name, "true" if t.critical else "false"], float(t.status == "pass"))
+            value.add_metric([r.model, t.name], t.value)
+    yield from (passed, value)

@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -320,6 +321,79 @@ class QualityConfig(_Strict):
         return value
 
 
+TestKind = Literal["row_count", "missing_share", "value_range", "new_category", "constant", "duplicates"]
+AUTO_TEST_KINDS: tuple[TestKind, ...] = (
+    "row_count",
+    "missing_share",
+    "value_range",
+    "new_category",
+    "constant",
+    "duplicates",
+)
+_COLUMN_KINDS = {"missing_share", "value_range", "new_category", "constant"}
+TEST_NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+class CustomTestConfig(_Strict):
+    """A pass/fail condition written by the user; shares are fractions of the window's rows."""
+
+    name: str = Field(pattern=TEST_NAME_PATTERN)
+    kind: TestKind
+    column: str | None = None
+    critical: bool = False
+    min: float | None = Field(default=None, description="row_count: fewest rows; value_range: lower bound")
+    max: float | None = Field(default=None, description="row_count: most rows; value_range: upper bound")
+    max_share: float | None = Field(
+        default=None, ge=0, le=1, description="share of rows allowed to break the condition"
+    )
+    values: list[str] | None = Field(default=None, description="new_category: the allowed categories")
+
+    @model_validator(mode="after")
+    def _shape(self) -> CustomTestConfig:
+        if (self.kind in _COLUMN_KINDS) != (self.column is not None):
+            raise ValueError(
+                f"kind {self.kind} " + ("needs a column" if self.kind in _COLUMN_KINDS else "takes no column")
+            )
+        if self.kind == "row_count" and self.min is None and self.max is None:
+            raise ValueError("row_count needs min and/or max")
+        if self.kind == "value_range" and (self.min is None or self.max is None):
+            raise ValueError("value_range needs min and max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is above max")
+        if self.kind == "new_category" and not self.values:
+            raise ValueError("new_category needs the list of allowed values")
+        return self
+
+
+class TestsConfig(_Strict):
+    """Pass/fail tests run with every calculation (exported as drift_monitor_test_passed)."""
+
+    __test__ = False  # not a pytest class
+
+    auto: bool = Field(default=True, description="derive data-stability tests from the reference")
+    false_failure_rate: float = Field(
+        default=0.01,
+        gt=0,
+        lt=0.5,
+        description="chance that a window without drift fails any auto test (split over the tests)",
+    )
+    critical: list[TestKind] = Field(
+        default_factory=list, description="kinds of auto tests whose failure is critical (alerts)"
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="auto tests left out, by name (missing_share:carat) or kind"
+    )
+    custom: list[CustomTestConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> TestsConfig:
+        names = [t.name for t in self.custom]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"custom test names must be unique; repeated: {repeated}")
+        return self
+
+
 class ModelConfig(_Strict):
     # Also a directory name under storage.data_dir: no separators, no leading dot, no "..".
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -383,11 +457,17 @@ class ModelConfig(_Strict):
                 raise ValueError("roc_auc needs columns.probability, the probability of positive_label")
         return quality
 
+    tests: TestsConfig = TestsConfig()
+
     @model_validator(mode="after")
     def _per_column_known(self) -> ModelConfig:
         unknown = sorted(set(self.drift.per_column) - set(self.columns.all_names()))
         if unknown:
             raise ValueError(f"drift.per_column names columns that are not declared: {unknown}")
+        tested = {t.column for t in self.tests.custom if t.column is not None}
+        unknown = sorted(tested - set(self.columns.features) - set(self.columns.prediction_columns))
+        if unknown:
+            raise ValueError(f"tests.custom names columns that are not features or predictions: {unknown}")
         if self.columns.probability and self.task != "classification":
             raise ValueError("columns.probability is for classification models")
         return self
@@ -609,11 +689,62 @@ def _server_url_problem(url: str) -> str | None:
     return None
 
 
+class ReportsConfig(_Strict):
+    """Evidently snapshots kept per calculation under `storage.data_dir/<model>/reports/`."""
+
+    enabled: bool = True
+    every: StrictInt | Duration = Field(
+        default=300.0,
+        description="an integer: every N-th calculation; a duration (5m): at most once per period",
+    )
+    keep: int | None = Field(default=1000, ge=1, description="most reports kept per model")
+    max_age: Duration | None = Field(default=30 * 86400.0, description="reports older than this go")
+    max_bytes: int | None = Field(default=1024**3, gt=0, description="most bytes kept per model")
+
+    @model_validator(mode="after")
+    def _positive(self) -> ReportsConfig:
+        if isinstance(self.every, int) and self.every < 1:
+            raise ValueError("every: a number of calculations must be at least 1")
+        return self
+
+
+class EvidentlyUIExport(_Strict):
+    """Push every stored snapshot into an Evidently workspace: a directory or a remote UI."""
+
+    workspace: Path | None = Field(default=None, description="a local workspace that `evidently ui` serves")
+    url: str | None = Field(default=None, pattern=r"^https?://", description="a remote Evidently UI")
+    secret: str | None = Field(default=None, repr=False, description="env DRIFT_MONITOR_EVIDENTLY_SECRET")
+    project_prefix: str = Field(default="", max_length=64, description="project name = prefix + model")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> EvidentlyUIExport:
+        if (self.workspace is None) == (self.url is None):
+            raise ValueError("set exactly one of workspace (a directory) or url (a remote Evidently UI)")
+        return self
+
+
+class MlflowExport(_Strict):
+    """Log each stored calculation to an MLflow experiment per model (needs the `mlflow` extra)."""
+
+    tracking_uri: str = Field(min_length=1, description="http(s)://host:port of the MLflow server")
+    experiment_prefix: str = Field(default="drift-monitor/", max_length=200)
+    run_per: Literal["calculation", "day"] = "calculation"
+    log_report: bool = Field(default=True, description="attach the HTML report as an artifact")
+
+
+class ExportersConfig(_Strict):
+    evidently_ui: EvidentlyUIExport | None = None
+    mlflow: MlflowExport | None = None
+    queue_size: int = Field(default=16, ge=1, le=1024, description="pushes waiting; more are dropped")
+
+
 class MonitorConfig(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)  # cluster.password
 
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
+    reports: ReportsConfig = ReportsConfig()
+    exporters: ExportersConfig = ExportersConfig()
     models: list[ModelConfig] = Field(min_length=1)
     cluster: ClusterConfig | None = Field(
         default=None, description="cluster mode on NATS JetStream (docs/cluster.md); absent: one node"
@@ -679,6 +810,13 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
             storage[key] = value
     if storage:
         raw = {**raw, "storage": storage}
+    secret = environ.get(ENV_PREFIX + "EVIDENTLY_SECRET")
+    exporters = raw.get("exporters")
+    if secret and isinstance(exporters, dict) and isinstance(exporters.get("evidently_ui"), dict):
+        raw = {
+            **raw,
+            "exporters": {**exporters, "evidently_ui": {**exporters["evidently_ui"], "secret": secret}},
+        }
     token_file = environ.get(ENV_PREFIX + "TOKEN_FILE")
     if token_file:
         server.update(_read_token_file(Path(token_file)))
@@ -751,8 +889,15 @@ def parse_config(
     storage = config.storage
     if storage.data_dir is not None:  # like the references: relative to the config file
         storage = storage.model_copy(update={"data_dir": (base_dir / storage.data_dir).resolve()})
+    exporters = config.exporters
+    ui = exporters.evidently_ui
+    if ui is not None and ui.workspace is not None:  # like data_dir: relative to the config file
+        ui = ui.model_copy(update={"workspace": (base_dir / ui.workspace).resolve()})
+        exporters = exporters.model_copy(update={"evidently_ui": ui})
     cluster = _resolve_cluster_files(config.cluster, base_dir, source) if config.cluster else None
-    config = config.model_copy(update={"models": models, "storage": storage, "cluster": cluster})
+    config = config.model_copy(
+        update={"models": models, "storage": storage, "cluster": cluster, "exporters": exporters}
+    )
     config._yaml_root = root
     return config
 

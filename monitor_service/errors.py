@@ -80,6 +80,18 @@ class UnknownModel(MonitorError):
 
 
 @dataclass
+class NotFound(MonitorError):
+    """Something the request names does not exist (a stored report, ...)."""
+
+    status = 404
+    reason = "not_found"
+    msg: str
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+@dataclass
 class BadRequest(MonitorError):
     """The body cannot be read at all (malformed JSON or NDJSON, an unreadable file)."""
 

@@ -28,7 +28,6 @@ from monitor_service.errors import (
     LabelsNotConfigured,
     MonitorError,
     RateLimited,
-    ReportUnavailable,
     StorageUnavailable,
     WindowEmpty,
 )
@@ -37,7 +36,7 @@ from monitor_service.journal import Checkpoint, Journal, Record, RecordKind
 from monitor_service.log_throttle import ThrottledLog
 from monitor_service.model_quality.changes import quality_changes
 from monitor_service.ratelimit import RowRateLimiter
-from monitor_service.results import CalculationResult, ModelStatus, ReportPage
+from monitor_service.results import CalculationResult, ModelStatus
 from monitor_service.schema import Batch, CategoryInterner, RowSchema, validate_labels, validate_rows
 from monitor_service.window import SlidingWindow, WindowRows
 from monitor_service.worker import CalculationWorker
@@ -62,6 +61,14 @@ class LabelsOutcome:
     matched: int
     pending: int
     duplicates: int = 0  # labels dropped because a later one in the same body had the same id
+
+
+@dataclass(frozen=True)
+class Calculated:
+    """A calculation's result and, when asked for, Evidently's snapshot JSON of it."""
+
+    result: CalculationResult
+    snapshot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -329,8 +336,10 @@ class ModelState:
             raise WindowEmpty(self.name)
         return rows
 
-    async def calculate(self, worker: CalculationWorker) -> CalculationResult:
-        """Run one calculation now and publish it; on failure, log and count it and raise."""
+    async def calculate(self, worker: CalculationWorker, *, snapshot: bool = False) -> Calculated:
+        """Run one calculation now and publish it; with `snapshot`, also build Evidently's snapshot of
+        the same rows for the report store (a failure there keeps the result). On failure, log and
+        count it and raise CalculationFailed."""
         async with self._lock:
             started = time.perf_counter()
             rows = self._rows_to_calculate()
@@ -345,25 +354,32 @@ class ModelState:
             for level, message in quality_changes(self._status.latest, result):
                 log.log(level, message)  # a quality metric started or stopped being computed
             self._status = self._status.succeeded(result)
+            text = await self._snapshot(worker, rows, result) if snapshot else None
             if self._config.moving_reference:
                 current = pd.DataFrame(rows.columns)[list(self._reference.columns)]
                 try:
                     await self._swap_reference(current)
                 except StorageUnavailable:  # the result stands; the next calculation keeps the old one
                     log.exception("model %s: the moving reference could not be persisted", self.name)
-            return result
+            return Calculated(result, text)
 
-    async def report(self, worker: CalculationWorker) -> ReportPage:
-        """Evidently's HTML report of the current window against the reference."""
-        async with self._lock:
-            rows = self._rows_to_calculate()
-            try:
-                return await worker.report(self._config, self._reference_id, self._reference, rows.columns)
-            except Exception as exc:  # Evidently's plots refuse some data (e.g. ranges near 1e308)
-                log.warning("HTML report of model %s failed: %s: %s", self.name, type(exc).__name__, exc)
-                raise ReportUnavailable(
-                    f"Evidently cannot render a report of this window: {type(exc).__name__}"
-                ) from exc
+    async def _snapshot(
+        self, worker: CalculationWorker, rows: WindowRows, result: CalculationResult
+    ) -> str | None:
+        try:
+            return await worker.snapshot(
+                self._config, self._reference_id, self._reference, rows.columns, result
+            )
+        except Exception as exc:  # Evidently's plots refuse some data; the result stands without it
+            self._problems.log(
+                logging.WARNING,
+                "snapshot",
+                "model %s: no report stored: %s: %s",
+                self.name,
+                type(exc).__name__,
+                exc,
+            )
+            return None
 
     # -- reference and configuration ----------------------------------------------------------
 

@@ -29,6 +29,9 @@ def plan_reload(running: MonitorConfig, new: MonitorConfig) -> ReloadPlan:
         restart.append("the list of models")
     if new.server != running.server or new.storage != running.storage:
         restart.append("server or storage settings")
+    for section in ("reports", "exporters", "cluster"):
+        if getattr(new, section) != getattr(running, section):
+            restart.append(f"the {section} settings")
     changed: list[str] = []
     references: list[str] = []
     for model in new.models:

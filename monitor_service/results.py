@@ -38,6 +38,25 @@ class SkippedColumn:
     reason: str
 
 
+TestStatus = Literal["pass", "fail", "skip"]
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One pass/fail test of a calculation (engine/tests_suite.py). `skip`: not testable here, e.g.
+    a column without values, or a window too small for the condition to mean anything."""
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    kind: str
+    column: str | None
+    status: TestStatus
+    critical: bool
+    value: float | None
+    description: str
+
+
 @dataclass(frozen=True)
 class QualityValue:
     """A quality metric with its interval (`confidence` level) and the rows it rests on."""
@@ -137,6 +156,11 @@ class CalculationResult:
     labelled_rows: int = 0
     model_quality_detail: ModelQualityResult | None = None
     label_bias: LabelBias | None = None
+    tests: tuple[TestOutcome, ...] = ()
+
+    @property
+    def failed_tests(self) -> list[TestOutcome]:
+        return [t for t in self.tests if t.status == "fail"]
 
     @property
     def drifted_ratio(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -11,14 +12,17 @@ import pandas as pd
 
 from monitor_service.config import ModelConfig, MonitorConfig
 from monitor_service.errors import ConfigError, ReloadNeedsRestart, UnknownModel
+from monitor_service.exporters import ExportDispatcher, build_exporters
 from monitor_service.journal import Journal, MemoryJournal
 from monitor_service.journal.local import LocalJournal
+from monitor_service.log_throttle import ThrottledLog
 from monitor_service.model_quality.checks import check_model_quality
 from monitor_service.model_state import ModelState, ModelStats
 from monitor_service.ratelimit import RowRateLimiter
 from monitor_service.reference import checked, load_reference
 from monitor_service.reload import plan_reload
-from monitor_service.results import CalculationResult, ReportPage
+from monitor_service.reports import ReportStore
+from monitor_service.results import CalculationResult
 from monitor_service.schema import RowSchema
 from monitor_service.worker import CalculationWorker
 
@@ -106,7 +110,10 @@ class MonitorService:
         self.worker = worker
         self.ready = False
         self.warnings: list[str] = []  # said once at start (model quality checks of the references)
+        self.reports: dict[str, ReportStore] = {}
+        self.exporters = ExportDispatcher([])
         self._observe = observe_calculation
+        self._problems = ThrottledLog(log)
 
     @classmethod
     def build(
@@ -132,6 +139,12 @@ class MonitorService:
             raise ConfigError("references", problems)
         service = cls(config, models, CalculationWorker(config.server.executor), observe_calculation)
         service.warnings = warnings
+        service.reports = {
+            name: ReportStore.for_model(name, config.storage.data_dir, config.reports) for name in models
+        }
+        service.exporters = ExportDispatcher(
+            build_exporters(config.exporters, config.models), config.exporters.queue_size
+        )
         return service
 
     def model(self, name: str) -> ModelState:
@@ -154,19 +167,35 @@ class MonitorService:
             raise ConfigError("drift settings", problems)
         self.ready = True
 
-    async def calculate(self, name: str) -> CalculationResult:
+    async def calculate(self, name: str, *, keep_report: bool = False) -> CalculationResult:
         """One calculation of a model now (scheduled or asked for); failures are logged, counted
-        in the model's status and raised as CalculationFailed."""
+        in the model's status and raised as CalculationFailed. Its Evidently report is stored when
+        `reports.every` says it is due (or `keep_report`), then handed to the exporters."""
         state = self.model(name)
+        store = self.reports[name]
+        wanted = store.due(time.time()) or (keep_report and store.settings.enabled)
         started = time.perf_counter()
         try:
-            return await state.calculate(self.worker)
+            calculated = await state.calculate(self.worker, snapshot=wanted)
         finally:
             if self._observe is not None:
                 self._observe(name, time.perf_counter() - started)
+        if calculated.snapshot is not None:
+            await self._keep(store, calculated.result, calculated.snapshot)
+        return calculated.result
 
-    async def report(self, name: str) -> ReportPage:
-        return await self.model(name).report(self.worker)
+    async def _keep(self, store: ReportStore, result: CalculationResult, snapshot: str) -> None:
+        try:
+            await asyncio.to_thread(store.put, result, snapshot)
+        except OSError as exc:  # counted by the store; the result stands
+            self._problems.log(logging.ERROR, "reports", "model %s: report not stored: %s", store.model, exc)
+            return
+        self.exporters.submit(store.model, result, snapshot)
+
+    def report_store(self, name: str) -> ReportStore:
+        """The stored reports of a model (UnknownModel for others)."""
+        self.model(name)
+        return self.reports[name]
 
     async def reload(self, new: MonitorConfig) -> list[str]:
         """Apply a changed config to the running models and return the names changed; raise
@@ -196,13 +225,16 @@ class MonitorService:
         return list(plan.changed_models)
 
     async def shutdown(self) -> None:
-        """Graceful stop: checkpoint every window that needs it (a fast next start), then close."""
+        """Graceful stop: checkpoint every window that needs it (a fast next start), push what the
+        exporters still hold (bounded), then close."""
         for state in self.models.values():
             await state.close()
         self.worker.close()
+        await asyncio.to_thread(self.exporters.close, 10.0)
 
     def close(self) -> None:
         """Stop the worker and close the journals without checkpoints (a failed start)."""
         self.worker.close()
+        self.exporters.close(0.0)
         for state in self.models.values():
             state.journal.close()

@@ -26,10 +26,10 @@ import pandas as pd
 
 from monitor_service.config import ModelConfig
 from monitor_service.process_memory import trim_memory
-from monitor_service.results import CalculationResult, ReportPage
+from monitor_service.results import CalculationResult
 
 ExecutorKind = Literal["process", "thread"]
-Job = Literal["compute", "report"]
+Job = Literal["compute", "snapshot"]
 
 
 class NeedReference(Exception):
@@ -59,10 +59,11 @@ def _run_job(
     reference: pd.DataFrame | None,
     columns: dict[str, np.ndarray],
     cached: bool,
+    result: CalculationResult | None = None,
 ) -> Any:
     """In the worker; its frames are freed on return, then the heap is trimmed."""
     try:
-        return _calculate(job, model, version, reference, columns, cached)
+        return _calculate(job, model, version, reference, columns, cached, result)
     finally:
         trim_memory()
 
@@ -74,9 +75,11 @@ def _calculate(
     reference: pd.DataFrame | None,
     columns: dict[str, np.ndarray],
     cached: bool,
+    result: CalculationResult | None,
 ) -> Any:
     """Build the current frame in the worker and call the engine."""
     from monitor_service import engine
+    from monitor_service.engine.snapshot import build_snapshot
 
     if cached:
         reference = _WorkerReferences.get(model.name, version, reference)
@@ -84,7 +87,8 @@ def _calculate(
     current = pd.DataFrame(columns)
     if job == "compute":
         return engine.compute(model, reference, current)
-    return engine.report_html(model, reference, current)
+    assert result is not None
+    return build_snapshot(model, reference, current, result)
 
 
 def _check_settings(models: list[ModelConfig]) -> list[str]:
@@ -176,11 +180,17 @@ class CalculationWorker:
         result: CalculationResult = await self._job("compute", model, version, reference, columns)
         return result
 
-    async def report(
-        self, model: ModelConfig, version: str, reference: pd.DataFrame, columns: dict[str, np.ndarray]
-    ) -> ReportPage:
-        page: ReportPage = await self._job("report", model, version, reference, columns)
-        return page
+    async def snapshot(
+        self,
+        model: ModelConfig,
+        version: str,
+        reference: pd.DataFrame,
+        columns: dict[str, np.ndarray],
+        result: CalculationResult,
+    ) -> str:
+        """Evidently's snapshot JSON of a calculation (its report and test suite), to be stored."""
+        text: str = await self._job("snapshot", model, version, reference, columns, result)
+        return text
 
     async def _job(
         self,
@@ -189,16 +199,17 @@ class CalculationWorker:
         version: str,
         reference: pd.DataFrame,
         columns: dict[str, np.ndarray],
+        result: CalculationResult | None = None,
     ) -> Any:
         if self.kind == "thread":
-            return await self._submit(_run_job, job, model, version, reference, columns, False)
+            return await self._submit(_run_job, job, model, version, reference, columns, False, result)
         try:
             if self._sent.get(model.name) == version:  # the worker holds it: do not pickle it again
                 try:
-                    return await self._submit(_run_job, job, model, version, None, columns, True)
+                    return await self._submit(_run_job, job, model, version, None, columns, True, result)
                 except NeedReference:
                     pass
-            outcome = await self._submit(_run_job, job, model, version, reference, columns, True)
+            outcome = await self._submit(_run_job, job, model, version, reference, columns, True, result)
             self._sent[model.name] = version
             return outcome
         finally:

@@ -27,6 +27,7 @@ from monitor_service.engine.drift import ColumnSkipped, check_stattests, column_
 from monitor_service.engine.label_bias import target_drift_gate, window_label_bias
 from monitor_service.engine.quality import model_quality, reference_quality
 from monitor_service.engine.report import build_report, report_html
+from monitor_service.engine.tests_suite import run_tests
 from monitor_service.results import CalculationResult, ColumnDrift, ColumnQuality, SkippedColumn
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "model_quality",
     "reference_quality",
     "report_html",
+    "run_tests",
 ]
 
 
@@ -90,6 +92,7 @@ def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) 
         labelled_rows=labelled,
         model_quality_detail=detail,
         label_bias=bias,
+        tests=run_tests(model, reference, current),
     )
 
 

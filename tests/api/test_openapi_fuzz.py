@@ -40,6 +40,7 @@ OPERATIONS = [
     ("GET", "/v1/models/{model}/results"),
     ("POST", "/v1/models/{model}/calculate"),
     ("GET", "/v1/models/{model}/report"),
+    ("GET", "/v1/models/{model}/reports"),
     ("GET", "/v1/models/{model}/window"),
     ("PUT", "/v1/models/{model}/reference"),
     ("POST", "/v1/admin/reload"),

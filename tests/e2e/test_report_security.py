@@ -105,6 +105,8 @@ def test_report_runs_no_script_from_rows_or_labels(monitor: RunningProcess, tmp_
 
     # The report is admin-only; Chromium cannot send a header, so the page is fetched here and served
     # to Chromium from a file, with the Content-Security-Policy the server sent as a <meta> inside.
+    calculated = requests.post(f"{base}/v1/models/expensive/calculate", headers=auth, timeout=120)
+    assert calculated.status_code == 200, calculated.text  # stores the calculation's report
     report = requests.get(f"{base}/v1/models/expensive/report", headers=auth, timeout=120)
     assert report.status_code == 200, report.text[:2000]
     assert report.headers["x-content-type-options"] == "nosniff"

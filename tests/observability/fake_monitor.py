@@ -65,6 +65,7 @@ class ContractCollector(Collector):
         yield from self._drift()
         yield from self._quality()
         yield from self._health(n, now)
+        yield from self._tests_and_reports(n, now)
 
     def _drift(self) -> Iterator[Any]:
         m = [MODEL]
@@ -236,6 +237,38 @@ class ContractCollector(Collector):
             "Build information",
             ["version", "evidently_version", "python_version"],
             [(["0.1.0", "0.7.23", "3.11.7"], 1)],
+        )
+
+    def _tests_and_reports(self, n: int, now: float) -> Iterator[Any]:
+        """A failing critical test (DriftMonitorCriticalTestFailed's condition), a passing one, a
+        stored report and an exporter that works."""
+        tests = [("missing_share:age", "true", 0.0, 42.0), ("row_count", "false", 1.0, 5000.0)]
+        yield _gauge(
+            "drift_monitor_test_passed",
+            "Test outcome (0/1)",
+            ["model", "test", "critical"],
+            [([MODEL, test, critical], passed) for test, critical, passed, _ in tests],
+        )
+        yield _gauge(
+            "drift_monitor_test_value",
+            "What the test compared",
+            ["model", "test"],
+            [([MODEL, test], value) for test, _, _, value in tests],
+        )
+        newest = [([MODEL], now - 30)]
+        yield _gauge("drift_monitor_last_report_timestamp_seconds", "Newest stored report", ["model"], newest)
+        yield _gauge("drift_monitor_reports_stored", "Reports kept", ["model"], [([MODEL], 12)])
+        yield _gauge("drift_monitor_reports_stored_bytes", "Bytes kept", ["model"], [([MODEL], 9_600_000)])
+        yield _counter("drift_monitor_report_write_errors", "Reports not stored", ["model"], [([MODEL], 0)])
+        ui = ["evidently_ui"]
+        yield _counter("drift_monitor_exports", "Pushes", ["exporter"], [(ui, n)])
+        yield _counter("drift_monitor_export_failures", "Failed pushes", ["exporter"], [(ui, 0)])
+        yield _counter("drift_monitor_exports_dropped", "Dropped pushes", ["exporter"], [(ui, 0)])
+        yield _gauge(
+            "drift_monitor_export_last_success_timestamp_seconds",
+            "Last push",
+            ["exporter"],
+            [(ui, now - 30)],
         )
 
 

@@ -44,6 +44,7 @@ EXPECTED_PENDING = {
     ("DriftMonitorHighMissingValues", "age"),
     ("DriftMonitorModelQualityDrop", ""),
     ("DriftMonitorEstimatedQualityDrop", ""),
+    ("DriftMonitorCriticalTestFailed", ""),
 }
 
 
@@ -105,6 +106,7 @@ def test_prometheus_loads_rules_and_evaluates_them_without_errors(prometheus: Ru
     assert {group["name"] for group in groups} == {
         "drift_monitor.recording",
         "drift_monitor.drift",
+        "drift_monitor.tests",
         "drift_monitor.health",
     }
     unhealthy = [
@@ -147,6 +149,10 @@ def test_drift_alerts_from_a_real_scrape_carry_job_instance_and_annotations(
     feature = alerts[("DriftMonitorFeatureDrift", "age")]["annotations"]
     assert feature["description"].endswith("ks score 0.01, threshold 0.05.")
     assert alerts[("DriftMonitorDatasetDrift", "")]["annotations"]["value"] == "50%"
+    # result alerts link to the stored report in force; health alerts have no report
+    report = alerts[("DriftMonitorCriticalTestFailed", "")]["annotations"]["report"]
+    assert report.startswith(f"/v1/models/{MODEL}/report?at=")
+    assert float(report.split("at=")[1]) > 1.7e9
 
 
 def test_every_dashboard_query_returns_data(prometheus: RunningProcess) -> None:

@@ -31,6 +31,7 @@ EXPECTED_ALERTS = {
     "DriftMonitorHighMissingValues",
     "DriftMonitorModelQualityDrop",
     "DriftMonitorEstimatedQualityDrop",
+    "DriftMonitorCriticalTestFailed",
     "DriftMonitorDown",
     "DriftMonitorNoDataIngested",
     "DriftMonitorCalculationsFailing",
