@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from monitor_service.config import ReportsConfig
+from monitor_service.files import replace_atomically
 from monitor_service.results import CalculationResult, ReportPage
 
 log = logging.getLogger(__name__)
@@ -57,21 +58,7 @@ class DirectoryBackend:
         os.chmod(directory, 0o700)
 
     def write(self, name: str, data: bytes) -> None:
-        tmp = self.directory / f".{name}.{secrets.token_hex(8)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.directory / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a failed write leaves nothing behind on a full disk
-            raise
-        _fsync_directory(self.directory)
+        replace_atomically(self.directory / name, data)
 
     def read(self, name: str) -> bytes:
         fd = os.open(self.directory / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -348,11 +335,3 @@ def _render_page(snapshot_json: str) -> ReportPage:
 def _min_of(*values: int | None) -> int | None:
     present = [v for v in values if v is not None]
     return min(present) if present else None
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

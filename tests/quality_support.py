@@ -8,10 +8,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from monitor_service.config import ModelConfig
-from monitor_service.reference import load_reference
-from monitor_service.schema import RowSchema, validate_rows
-from monitor_service.window import SlidingWindow
 from tests.conftest import DIAMONDS
 
 FEATURES = {"numerical": ["carat", "depth"], "categorical": ["color"]}
@@ -78,15 +74,6 @@ def multiclass_model(reference: Path, **overrides: Any) -> dict[str, Any]:
         },
         **overrides,
     }
-
-
-def frames(model: ModelConfig, rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reference and current exactly as the monitor builds them: validation, window, snapshot."""
-    schema = RowSchema.from_model(model)
-    reference = load_reference(model, schema, "models[0].reference")
-    window = SlidingWindow({s.name: s.kind for s in schema.columns}, max_rows=100_000)
-    window.append(validate_rows(rows, schema, 1.0), now=1.0)
-    return reference, pd.DataFrame(window.copy().columns)
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

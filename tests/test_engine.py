@@ -12,25 +12,14 @@ from evidently.presets import DataDriftPreset
 
 from monitor_service import engine
 from monitor_service.config import ModelConfig
-from monitor_service.reference import load_reference
-from monitor_service.schema import RowSchema, validate_rows
-from monitor_service.window import SlidingWindow
 from tests.conftest import DIAMONDS, diamonds_model, rows_of
+from tests.support.frames import frames
 
 FEATURES = ["carat", "depth", "table", "x", "y", "z", "cut", "color", "clarity"]
 
 
 def _model(**overrides: Any) -> ModelConfig:
     return ModelConfig.model_validate(diamonds_model(**overrides))
-
-
-def _frames(model: ModelConfig, rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reference and current exactly as the monitor builds them: validation, window, snapshot."""
-    schema = RowSchema.from_model(model)
-    reference = load_reference(model, schema, "models[0].reference")
-    window = SlidingWindow({s.name: s.kind for s in schema.columns}, max_rows=100_000)
-    window.append(validate_rows(rows, schema, 1.0), now=1.0)
-    return reference, pd.DataFrame(window.copy().columns)
 
 
 def _report_scores(snapshot: Any) -> dict[str, tuple[float, float]]:
@@ -45,7 +34,7 @@ def _report_scores(snapshot: Any) -> dict[str, tuple[float, float]]:
 @pytest.mark.parametrize(("split", "count"), [("production", 300), ("production", 2000), ("drifted", 1500)])
 def test_engine_scores_equal_direct_evidently_preset(split: str, count: int) -> None:
     model = _model()
-    reference, current = _frames(model, rows_of(split, count))
+    reference, current = frames(model, rows_of(split, count))
     result = engine.compute(model, reference, current)
     definition = DataDefinition(numerical_columns=FEATURES[:6], categorical_columns=FEATURES[6:])
     snapshot = Report([DataDriftPreset()]).run(
@@ -71,7 +60,7 @@ def test_engine_applies_configured_stattests_like_value_drift() -> None:
         "per_column": {"carat": {"stattest": "ks", "threshold": 0.01}, "cut": {"threshold": 0.3}},
     }
     model = _model(drift=drift)
-    reference, current = _frames(model, rows_of("drifted", 800))
+    reference, current = frames(model, rows_of("drifted", 800))
     result = engine.compute(model, reference, current)
     direct = _report_scores(engine.build_report(model, reference, current))
     by_column = {c.column: c for c in result.columns}
@@ -85,8 +74,8 @@ def test_engine_applies_configured_stattests_like_value_drift() -> None:
 
 def test_engine_detects_drift_on_the_shifted_segment_only() -> None:
     model = _model()
-    reference, calm = _frames(model, rows_of("production", 2000))
-    _, shifted = _frames(model, rows_of("drifted", 2000))
+    reference, calm = frames(model, rows_of("production", 2000))
+    _, shifted = frames(model, rows_of("drifted", 2000))
     assert engine.compute(model, reference, calm).dataset_drift is False
     result = engine.compute(model, reference, shifted)
     assert result.dataset_drift is True
@@ -100,7 +89,7 @@ def test_engine_skips_target_drift_without_labels_and_reports_empty_columns() ->
     rows = [{k: v for k, v in r.items() if k != "price"} for r in rows_of("production", 300)]
     for row in rows:
         row["depth"] = None
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     roles = {(c.column, c.role) for c in result.columns}
     assert ("price", "target") not in roles
@@ -117,7 +106,7 @@ def test_engine_quality_counts_missing_out_of_range_and_new_categories() -> None
     rows[0]["carat"] = None
     rows[1]["carat"] = 99.0
     rows[2]["cut"] = "Astonishing"
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     quality = {q.column: q for q in engine.compute(model, reference, current).quality}
     assert quality["carat"].missing_current == pytest.approx(0.1)
     assert quality["carat"].missing_reference == 0.0
@@ -129,7 +118,7 @@ def test_engine_quality_counts_missing_out_of_range_and_new_categories() -> None
 
 def test_engine_handles_infinities_like_evidently() -> None:
     model = _model()
-    reference, current = _frames(model, rows_of("production", 200))
+    reference, current = frames(model, rows_of("production", 200))
     current.loc[:50, "carat"] = np.inf
     result = engine.compute(model, reference, current)
     direct = _report_scores(engine.build_report(model, reference, current))
@@ -181,7 +170,7 @@ def _classification(tmp_path: Any) -> tuple[ModelConfig, pd.DataFrame, pd.DataFr
         }
     )
     current_rows = classify(pd.read_csv(DIAMONDS / "production.csv").head(700)).to_dict(orient="records")
-    reference, current = _frames(model, current_rows)
+    reference, current = frames(model, current_rows)
     return model, reference, current
 
 
@@ -212,7 +201,7 @@ def test_engine_classification_quality_equals_direct_computation(tmp_path: Any) 
 
 def test_engine_regression_quality_equals_direct_computation() -> None:
     model = _model()
-    reference, current = _frames(model, rows_of("drifted", 400))
+    reference, current = frames(model, rows_of("drifted", 400))
     result = engine.compute(model, reference, current)
     error = current["price"] - current["prediction"]
     quality = result.model_quality

@@ -12,8 +12,9 @@ from monitor_service import engine
 from monitor_service.config import ModelConfig, MonitorConfig
 from monitor_service.engine.label_bias import label_bias
 from tests.conftest import diamonds_model, rows_of
-from tests.quality_support import binary_frame, binary_model, frames, records
+from tests.quality_support import binary_frame, binary_model, records
 from tests.support.collected import registry_with
+from tests.support.frames import frames
 
 
 def _classifier(tmp_path: Path) -> tuple[dict[str, object], ModelConfig]:

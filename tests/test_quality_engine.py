@@ -18,8 +18,9 @@ from monitor_service.model_quality.changes import quality_changes
 from monitor_service.model_quality.spec import REASONS
 from monitor_service.results import CalculationResult, ModelQualityResult
 from tests.conftest import diamonds_model, rows_of
-from tests.quality_support import binary_frame, binary_model, cut_frame, frames, multiclass_model, records
+from tests.quality_support import binary_frame, binary_model, cut_frame, multiclass_model, records
 from tests.support.collected import registry_with
+from tests.support.frames import frames
 
 
 def _detail(result: CalculationResult) -> ModelQualityResult:

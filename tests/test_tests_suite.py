@@ -21,24 +21,13 @@ from monitor_service.engine.tests_suite import (
     plan_tests,
     run_tests,
 )
-from monitor_service.reference import load_reference
 from monitor_service.results import TestOutcome
-from monitor_service.schema import RowSchema, validate_rows
-from monitor_service.window import SlidingWindow
 from tests.conftest import diamonds_model, rows_of
+from tests.support.frames import frames
 
 
 def _model(**overrides: Any) -> ModelConfig:
     return ModelConfig.model_validate(diamonds_model(**overrides))
-
-
-def _frames(model: ModelConfig, rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reference and current exactly as the monitor builds them: validation, window, snapshot."""
-    schema = RowSchema.from_model(model)
-    reference = load_reference(model, schema, "models[0].reference")
-    window = SlidingWindow({s.name: s.kind for s in schema.columns}, max_rows=100_000)
-    window.append(validate_rows(rows, schema, 1.0), now=1.0)
-    return reference, pd.DataFrame(window.copy().columns)
 
 
 def _by_name(outcomes: tuple[TestOutcome, ...]) -> dict[str, TestOutcome]:
@@ -88,7 +77,7 @@ def test_missing_bound_is_the_last_count_the_fisher_test_accepts(n: int, m: int,
 
 def test_suite_passes_windows_without_drift_and_fails_drifted_ones_only_where_broken() -> None:
     model = _model()
-    reference, current = _frames(model, rows_of("production", 3000))
+    reference, current = frames(model, rows_of("production", 3000))
     outcomes = run_tests(model, reference, current)
     assert outcomes, "the auto suite is on by default"
     assert {o.status for o in outcomes} <= {"pass", "skip"}
@@ -105,7 +94,7 @@ def test_suite_passes_windows_without_drift_and_fails_drifted_ones_only_where_br
 
 def test_suite_fails_each_kind_of_problem_by_name() -> None:
     model = _model()
-    reference, current = _frames(model, _broken_rows(2000))
+    reference, current = frames(model, _broken_rows(2000))
     tests = _by_name(run_tests(model, reference, current))
     failed = {name for name, t in tests.items() if t.status == "fail"}
     assert failed == {
@@ -125,7 +114,7 @@ def test_suite_fails_each_kind_of_problem_by_name() -> None:
 
 def test_suite_marks_configured_kinds_critical_and_leaves_out_excluded_tests() -> None:
     model = _model(tests={"critical": ["missing_share"], "exclude": ["constant", "value_range:depth"]})
-    reference, current = _frames(model, _broken_rows(500))
+    reference, current = frames(model, _broken_rows(500))
     tests = _by_name(run_tests(model, reference, current))
     assert tests["missing_share:carat"].critical and tests["missing_share:carat"].status == "fail"
     assert not tests["duplicates"].critical
@@ -151,7 +140,7 @@ def test_suite_runs_custom_tests_from_the_config() -> None:
         {"name": "table_varies", "kind": "constant", "column": "table"},
     ]
     model = _model(tests={"auto": False, "custom": custom})
-    reference, current = _frames(model, _broken_rows(500))
+    reference, current = frames(model, _broken_rows(500))
     tests = _by_name(run_tests(model, reference, current))
     assert set(tests) == {c["name"] for c in custom}
     assert tests["enough_rows"].status == "fail" and tests["enough_rows"].critical
@@ -164,13 +153,13 @@ def test_suite_runs_custom_tests_from_the_config() -> None:
 
 def test_suite_is_off_when_neither_auto_nor_custom() -> None:
     model = _model(tests={"auto": False})
-    reference, current = _frames(model, rows_of("production", 300))
+    reference, current = frames(model, rows_of("production", 300))
     assert run_tests(model, reference, current) == ()
 
 
 def test_suite_skips_a_constant_test_a_small_window_could_fail_by_chance() -> None:
     model = _model()
-    reference, current = _frames(model, rows_of("production", 5))
+    reference, current = frames(model, rows_of("production", 5))
     tests = _by_name(run_tests(model, reference, current))
     assert tests["constant:cut"].status == "skip"  # five rows of five cuts are often all alike
     assert "not rare" in tests["constant:cut"].description
@@ -179,7 +168,7 @@ def test_suite_skips_a_constant_test_a_small_window_could_fail_by_chance() -> No
 
 def test_engine_result_carries_the_tests() -> None:
     model = _model()
-    reference, current = _frames(model, _broken_rows(500))
+    reference, current = frames(model, _broken_rows(500))
     result = engine.compute(model, reference, current)
     assert {t.name for t in result.failed_tests} >= {"missing_share:carat", "constant:table"}
 
@@ -227,7 +216,7 @@ def test_suite_verdicts_equal_evidently_tests_on_the_same_conditions(window: str
             }
         }
     model = _model(**overrides)
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     ours = {t.name: t for t in run_tests(model, reference, current) if t.status != "skip"}
     theirs = _evidently_statuses(model, reference, current)
     assert set(ours) == set(theirs)
@@ -243,7 +232,7 @@ def test_suite_handles_a_column_without_values_in_the_window() -> None:
     rows = rows_of("production", 300)
     for row in rows:
         row["x"] = None
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     tests = _by_name(run_tests(model, reference, current))
     assert tests["missing_share:x"].status == "fail"
     assert tests["constant:x"].status == "skip"

@@ -10,28 +10,16 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-import pandas as pd
 from fastapi import FastAPI
 
 from monitor_service import engine
 from monitor_service.app import create_app
 from monitor_service.config import ModelConfig, MonitorConfig
 from monitor_service.engine.snapshot import build_snapshot
-from monitor_service.reference import load_reference
 from monitor_service.reports import ReportStore
 from monitor_service.results import CalculationResult
-from monitor_service.schema import RowSchema, validate_rows
-from monitor_service.window import SlidingWindow
 from tests.conftest import rows_of
-
-
-def frames(model: ModelConfig, rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reference and current exactly as the monitor builds them: validation, window, snapshot."""
-    schema = RowSchema.from_model(model)
-    reference = load_reference(model, schema, "models[0].reference")
-    window = SlidingWindow({s.name: s.kind for s in schema.columns}, max_rows=100_000)
-    window.append(validate_rows(rows, schema, 1.0), now=1.0)
-    return reference, pd.DataFrame(window.copy().columns)
+from tests.support.frames import frames
 
 
 def calculation(model: ModelConfig, rows: list[dict[str, Any]], at: float) -> tuple[CalculationResult, str]:
