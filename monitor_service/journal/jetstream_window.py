@@ -35,6 +35,11 @@ class StreamRecord:
     msg_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def body_format(self) -> int:
+        """The body's format as bodies.py numbers them (0 JSON, 1 NDJSON)."""
+        return int(self.ndjson)
+
 
 @dataclass
 class WindowCache:
