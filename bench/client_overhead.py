@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor_service.child_processes import free_port
 from monitor_service.client import ClientStats, MonitorClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,17 +87,10 @@ def load_rows(limit: int = 5000) -> list[dict[str, Any]]:
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def monitor_up(stub: bool) -> Iterator[tuple[str, Callable[[], None]]]:
     """The monitor's URL, and a check that raises with the server's log when it is no longer running."""
-    port = _free_port()
+    port = free_port()
     if stub:
         command = [sys.executable, "-c", STUB, str(port)]
     else:

@@ -82,6 +82,13 @@ class ConfirmationState:
     def update(self, observation: Observation, settings: ConfirmationSettings) -> ConfirmationState:
         return update(self, observation, settings)
 
+    def summary(self) -> dict[str, Any]:
+        """The confirmed flags as the API shows them (null before the first calculation)."""
+        return {
+            "dataset_drift_confirmed": self.dataset.confirmed if self.calculations else None,
+            "columns_drift_confirmed": sorted(n for n, t in self.columns.items() if t.confirmed),
+        }
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset.as_dict(),

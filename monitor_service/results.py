@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
-import threading
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from monitor_service.confirmation import ConfirmationSettings, ConfirmationState, Observation
+from monitor_service.confirmation import Observation
 
+log = logging.getLogger(__name__)
 Role = Literal["feature", "target", "prediction"]
 Mode = Literal["tested", "legacy"]
 # Why a column could not be tested (tested mode); legacy results keep Evidently's free text too.
@@ -98,6 +99,106 @@ class DomainClassifierResult:
     top_columns: tuple[str, ...] = ()
 
 
+TestStatus = Literal["pass", "fail", "skip"]
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One pass/fail test of a calculation (engine/tests_suite.py). `skip`: not testable here, e.g.
+    a column without values, or a window too small for the condition to mean anything."""
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    kind: str
+    column: str | None
+    status: TestStatus
+    critical: bool
+    value: float | None
+    description: str
+
+
+@dataclass(frozen=True)
+class QualityValue:
+    """A quality metric with its interval (`confidence` level) and the rows it rests on."""
+
+    metric: str
+    value: float
+    lower: float
+    upper: float
+    rows: int
+    method: str  # wilson | bootstrap | simulation (estimates)
+
+
+@dataclass(frozen=True)
+class QualitySkip:
+    """A metric asked for and not computed; `reason` is from model_quality.spec.REASONS."""
+
+    metric: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClassRecall:
+    """Recall of one class (of the configured or reference classes) with its Wilson interval."""
+
+    label: str
+    value: float
+    lower: float
+    upper: float
+    rows: int
+
+
+@dataclass(frozen=True)
+class Baseline:
+    metric: str
+    value: float
+    source: Literal["reference", "config"]
+
+
+@dataclass(frozen=True)
+class LabelledShare:
+    """Rows of one group (predicted class, or prediction quintile for regression) and how many
+    of them carry a label."""
+
+    group: str
+    rows: int
+    labelled: int
+
+
+@dataclass(frozen=True)
+class LabelBias:
+    """Whether labels arrive at different rates depending on the prediction (chi-square test of
+    independence between 'labelled' and the group). When detected, target drift is not reported."""
+
+    detected: bool
+    pvalue: float
+    difference: float  # highest minus lowest labelled share among the groups
+    groups: tuple[LabelledShare, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelQualityResult:
+    """Model quality of one calculation: realised (on labels), baseline, estimated (CBPE)."""
+
+    kind: str  # regression | binary | multiclass
+    labelled_rows: int
+    min_labelled_rows: int
+    confidence: float
+    metrics: tuple[QualityValue, ...] = ()
+    skipped: tuple[QualitySkip, ...] = ()
+    class_recall: tuple[ClassRecall, ...] = ()
+    class_recall_skipped: tuple[QualitySkip, ...] = ()  # metric = the class label
+    baseline: tuple[Baseline, ...] = ()
+    baseline_skipped: tuple[QualitySkip, ...] = ()
+    estimated: tuple[QualityValue, ...] = ()
+    estimated_skipped: tuple[QualitySkip, ...] = ()
+    mape_zero_targets: int = 0
+
+    def value(self, metric: str) -> QualityValue | None:
+        return next((m for m in self.metrics if m.metric == metric), None)
+
+
 @dataclass(frozen=True)
 class CalculationResult:
     model: str
@@ -114,12 +215,16 @@ class CalculationResult:
     skipped: tuple[SkippedColumn, ...] = ()
     model_quality: dict[str, float] = field(default_factory=dict)
     labelled_rows: int = 0
+    model_quality_detail: ModelQualityResult | None = None
+    label_bias: LabelBias | None = None
+    tests: tuple[TestOutcome, ...] = ()
+
     mode: Mode = "legacy"
     alpha: float | None = None  # tested: the alpha the columns' corrected p-values are compared with
     correction: str | None = None
     classifier: DomainClassifierResult | None = None
     untestable_columns: int = 0
-    # Arrival times of the window's oldest and newest rows (set by the monitor; for confirmation).
+    # Arrival times of the window's oldest and newest rows (set by ModelState; for confirmation).
     window_first_arrival: float | None = None
     window_last_arrival: float | None = None
 
@@ -131,14 +236,16 @@ class CalculationResult:
         return Observation(self.dataset_drift, columns, self.window_first_arrival, self.window_last_arrival)
 
     @property
+    def failed_tests(self) -> list[TestOutcome]:
+        return [t for t in self.tests if t.status == "fail"]
+
+    @property
     def drifted_ratio(self) -> float:
         return self.drifted_columns / self.tested_columns if self.tested_columns else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["drifted_columns_ratio"] = self.drifted_ratio
-        safe: dict[str, Any] = _json_safe(out)
-        return safe
+        out: dict[str, Any] = _json_safe({**asdict(self), "drifted_columns_ratio": self.drifted_ratio})
+        return out
 
 
 def _json_safe(value: Any) -> Any:
@@ -150,6 +257,14 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     return value
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """A self-contained HTML report page and the Content-Security-Policy it must be served with."""
+
+    html: str
+    content_security_policy: str
 
 
 Status = Literal["waiting", "ok", "failed"]
@@ -165,13 +280,9 @@ class ModelStatus:
     last_error: str | None = None
     calculations: int = 0
     errors: int = 0
-    confirmation: ConfirmationState = field(default_factory=ConfirmationState)
 
     def as_dict(self) -> dict[str, Any]:
-        confirmed = self.confirmation
         return {
-            "dataset_drift_confirmed": confirmed.dataset.confirmed if confirmed.calculations else None,
-            "columns_drift_confirmed": sorted(n for n, t in confirmed.columns.items() if t.confirmed),
             "status": self.status,
             "last_attempt_at": self.last_attempt_at,
             "last_success_at": self.latest.finished_at if self.latest else None,
@@ -180,45 +291,24 @@ class ModelStatus:
             "errors": self.errors,
         }
 
+    def succeeded(self, result: CalculationResult) -> ModelStatus:
+        """The status after a successful calculation."""
+        return replace(
+            self,
+            latest=result,
+            status="ok",
+            last_attempt_at=result.finished_at,
+            last_error=None,
+            calculations=self.calculations + 1,
+        )
 
-class ResultStore:
-    """Latest status per model; readers get an immutable snapshot without waiting on calculations."""
-
-    def __init__(self, models: list[str]) -> None:
-        self._status = {name: ModelStatus() for name in models}
-        self._lock = threading.Lock()
-
-    def get(self, model: str) -> ModelStatus:
-        return self._status[model]
-
-    def items(self) -> list[tuple[str, ModelStatus]]:
-        return list(self._status.items())
-
-    def record_success(self, result: CalculationResult, settings: ConfirmationSettings | None = None) -> None:
-        """Publish a result and advance the model's confirmed drift state with it."""
-        with self._lock:
-            old = self._status[result.model]
-            self._status[result.model] = replace(
-                old,
-                latest=result,
-                confirmation=old.confirmation.update(
-                    result.observation(), settings or ConfirmationSettings()
-                ),
-                status="ok",
-                last_attempt_at=result.finished_at,
-                last_error=None,
-                calculations=old.calculations + 1,
-            )
-
-    def record_failure(self, model: str, at: float, error: str) -> None:
-        """Count the failure; the last good result stays published."""
-        with self._lock:
-            old = self._status[model]
-            self._status[model] = replace(
-                old,
-                status="failed",
-                last_attempt_at=at,
-                last_error=error,
-                calculations=old.calculations + 1,
-                errors=old.errors + 1,
-            )
+    def failed(self, at: float, error: str) -> ModelStatus:
+        """The status after a failed calculation; the last good result stays published."""
+        return replace(
+            self,
+            status="failed",
+            last_attempt_at=at,
+            last_error=error,
+            calculations=self.calculations + 1,
+            errors=self.errors + 1,
+        )

@@ -1,4 +1,5 @@
-"""Periodic calculations: one task per model, every `schedule.every`, once `min_rows` are in the window."""
+"""When things run: a calculation loop per model (every `schedule.every`, once `min_rows` are in the
+window) and the storage loop that lets each journal look after itself every `fsync_interval`."""
 
 from __future__ import annotations
 
@@ -7,24 +8,24 @@ import contextlib
 import logging
 import time
 
-from monitor_service.monitor import Monitor
-from monitor_service.runtime import ModelRuntime
+from monitor_service.model_state import ModelState
+from monitor_service.service import MonitorService
 
 log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    """Starts and stops the per-model calculation loops."""
+    """Starts and stops the periodic tasks."""
 
-    def __init__(self, monitor: Monitor) -> None:
-        self.monitor = monitor
+    def __init__(self, service: MonitorService) -> None:
+        self.service = service
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        for runtime in self.monitor.runtimes.values():
-            self._tasks.append(asyncio.create_task(self._loop(runtime), name=f"schedule-{runtime.name}"))
-        if self.monitor.config.storage.data_dir is not None:
-            self._tasks.append(asyncio.create_task(self._maintain_logs(), name="storage"))
+        for state in self.service.models.values():
+            self._tasks.append(asyncio.create_task(self._calculations(state), name=f"schedule-{state.name}"))
+        if self.service.config.storage.data_dir is not None:
+            self._tasks.append(asyncio.create_task(self._storage(), name="storage"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -34,37 +35,26 @@ class Scheduler:
                 await task
         self._tasks.clear()
 
-    async def _loop(self, runtime: ModelRuntime) -> None:
-        next_run = time.monotonic() + runtime.config.schedule.every
+    async def _calculations(self, state: ModelState) -> None:
+        next_run = time.monotonic() + state.config.schedule.every
         while True:
             await asyncio.sleep(max(0.0, next_run - time.monotonic()))
             # Fixed-rate schedule; a calculation longer than `every` skips the missed slots. The
             # period is read each time, so a reloaded config applies from the next slot.
-            every = runtime.config.schedule.every
+            every = state.config.schedule.every
             next_run += every * max(1, int((time.monotonic() - next_run) // every) + 1)
-            if runtime.window.evict_expired(time.time()) < runtime.config.schedule.min_rows:
+            if not state.rows_due(time.time()):
                 continue
             try:
-                await self.monitor.calculate(runtime.name)
+                await self.service.calculate(state.name)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # already logged with its traceback and counted by Monitor
-                log.debug("scheduled calculation of %s failed", runtime.name)
+            except Exception:  # already logged with its traceback and counted by the model's state
+                log.debug("scheduled calculation of %s failed", state.name)
 
-    async def _maintain_logs(self) -> None:
-        """fsync the logs every `fsync_interval` (interval policy) and compact those grown too large."""
-        storage = self.monitor.config.storage
+    async def _storage(self) -> None:
+        interval = self.service.config.storage.fsync_interval
         while True:
-            await asyncio.sleep(storage.fsync_interval)
-            for runtime in self.monitor.runtimes.values():
-                if runtime.log is None:
-                    continue
-                try:
-                    if runtime.log.broken:  # try a fresh segment (the disk may have space again)
-                        runtime.log.open_new_segment()
-                    if runtime.log.dirty:
-                        await asyncio.to_thread(runtime.log.sync)
-                    if runtime.log.size >= storage.compact_bytes:
-                        await self.monitor.compact(runtime.name)
-                except Exception:  # this loop keeps the logs durable: it must outlive any failure
-                    log.exception("storage maintenance of model %s failed", runtime.name)
+            await asyncio.sleep(interval)
+            for state in self.service.models.values():
+                await state.maintain_storage()

@@ -12,6 +12,7 @@ REJECT_REASONS = (
     "too_many_rows",
     "body_too_large",
     "bad_request",
+    "unsupported_media_type",
     "storage_unavailable",
     "rate_limited",
 )
@@ -53,21 +54,7 @@ class ServiceMetrics:
             buckets=CALCULATION_BUCKETS,
             registry=registry,
         )
-        self.labels_received = Counter(
-            "drift_monitor_labels_received",
-            "Ground-truth labels accepted by the labels endpoint.",
-            ["model"],
-            registry=registry,
-        )
-        self.labels_matched = Counter(
-            "drift_monitor_labels_matched",
-            "Labels joined to a row of the window, on arrival or when their row arrived later.",
-            ["model"],
-            registry=registry,
-        )
         for model in models:
-            self.labels_received.labels(model)
-            self.labels_matched.labels(model)
             self.rows_ingested.labels(model)
             self.ingest_duration.labels(model)
             self.calculation_duration.labels(model)

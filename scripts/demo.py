@@ -33,13 +33,9 @@ calculation covers the scenario in time.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,9 +49,17 @@ from typing import Any
 
 import yaml
 
+from monitor_service.child_processes import (
+    LOOPBACK,
+    RunningProcess,
+    answers,
+    free_port,
+    port_is_free,
+    start_process,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STACK_CONFIG = REPO_ROOT / "config" / "stack.yaml"
-LOOPBACK = "127.0.0.1"
 DEFAULT_MONITOR_PORT = 8000
 DEFAULT_SERVICE_PORT = 8080
 SCENARIOS = ("no_drift", "sudden_drift", "gradual_drift", "concept_drift", "bad_data")
@@ -63,12 +67,10 @@ SCENARIOS = ("no_drift", "sudden_drift", "gradual_drift", "concept_drift", "bad_
 # monitor_flush_interval): a calculation that starts this long after the traffic ended sees them all.
 SETTLE_SECONDS = 2.0
 STOP_TIMEOUT = 15.0
-LOG_TAIL_CHARS = 3000
 # Settings the children would otherwise pick up from this environment and that would point them
 # elsewhere (other ports, tokens, a durable data directory): the demo is self-contained.
 _DROPPED_ENV = ("MONITOR_URL", "MONITOR_TOKEN", "HOST", "PORT")
 _DROPPED_ENV_PREFIX = "DRIFT_MONITOR_"
-_PR_SET_PDEATHSIG = 1
 _CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 
@@ -78,23 +80,6 @@ def _say(text: str = "") -> None:
 
 
 # --- ports and configuration ------------------------------------------------------------------
-
-
-def port_is_free(port: int) -> bool:
-    """Nothing listens on 127.0.0.1:port (checked the way uvicorn binds: with SO_REUSEADDR)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def pick_port(requested: int | None, default: int, taken: set[int]) -> int:
@@ -141,26 +126,6 @@ def child_env() -> dict[str, str]:
 # --- child processes --------------------------------------------------------------------------
 
 
-def _load_prctl() -> Any:
-    """libc's prctl on Linux (looked up here, not between fork and exec), else None."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _load_prctl()
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec (Linux): get SIGTERM when this script dies, even by SIGKILL, so
-    no service is left behind. Elsewhere a no-op."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
-
-
 class Stopper:
     """SIGINT/SIGTERM set a flag the main loop polls; a second one hurries the shutdown along."""
 
@@ -187,88 +152,41 @@ class Stopper:
             time.sleep(min(left, 0.1))
 
 
-@dataclass
-class Child:
-    name: str
-    args: list[str]
-    log_path: Path
-    popen: subprocess.Popen[bytes]
-    stopped_by_us: bool = False
-    killed: bool = False
+class Child(RunningProcess):
+    """A service or the traffic generator, as the demo runs it."""
 
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
+    stopped_by_us: bool = False
 
     def exit_code(self) -> int | None:
         return self.popen.poll()
-
-    def log_tail(self, max_chars: int = LOG_TAIL_CHARS) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return text.replace("\r", "\n")[-max_chars:]
 
     def last_line(self) -> str:
         """The last non-empty line of the log (progress bars redraw with \\r: the latest state)."""
         lines = [line.strip() for line in self.log_tail(2000).splitlines() if line.strip()]
         return lines[-1] if lines else ""
 
-    def stop(self, stopper: Stopper, timeout: float = STOP_TIMEOUT) -> int:
-        """SIGTERM to this PID, SIGKILL after `timeout` s (or at a second Ctrl-C); the exit code."""
+    def stop_for(self, stopper: Stopper, timeout: float = STOP_TIMEOUT) -> int:
+        """SIGTERM to this PID, SIGKILL after `timeout` s or at a second Ctrl-C; the exit code."""
         if self.popen.poll() is None:
             self.stopped_by_us = True
-            signals_before = stopper.signals
-            self.popen.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while self.popen.poll() is None:
-                if time.monotonic() >= deadline or stopper.signals > max(signals_before, 1):
-                    self.killed = True
-                    # Its own children first (the monitor's calculation worker would outlive it).
-                    for pid in descendants(self.pid):
-                        with contextlib.suppress(OSError):
-                            os.kill(pid, signal.SIGKILL)
-                    self.popen.kill()
-                    break
-                time.sleep(0.05)
-        return self.popen.wait()
-
-
-def descendants(root: int) -> list[int]:
-    """PIDs of the processes below `root` (Linux /proc; empty elsewhere), deepest last."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            ppid = int(entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        parents.setdefault(ppid, []).append(int(entry.name))
-    found: list[int] = []
-    todo = [root]
-    while todo:
-        children = parents.get(todo.pop(0), [])
-        found.extend(children)
-        todo.extend(children)
-    return found
+        signals_before = stopper.signals
+        return self.stop(timeout=timeout, hurry=lambda: stopper.signals > max(signals_before, 1))
 
 
 def start_child(name: str, args: Sequence[str], log_dir: Path) -> Child:
     """Start `args` in its own session (a terminal's Ctrl-C reaches only this script, which then
-    stops the children in order), stdout and stderr to `log_dir/<name>.log`."""
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("wb") as log:
-        popen = subprocess.Popen(
-            list(args),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
-            env=child_env(),
-            start_new_session=True,
-            preexec_fn=_die_with_parent,  # safe: this script starts no threads
-        )
-    return Child(name, list(args), log_path, popen)
+    stops the children in order; each dies with this script even when it is killed), stdout and
+    stderr to `log_dir/<name>.log`."""
+    started = start_process(
+        name,
+        args,
+        log_dir / f"{name}.log",
+        env=child_env(),
+        cwd=REPO_ROOT,
+        own_session=True,
+        die_with_parent=True,  # safe: this script starts no threads
+    )
+    return Child(started.name, started.args, started.popen, started.log_path)
 
 
 class ChildFailed(Exception):
@@ -283,14 +201,6 @@ class ChildFailed(Exception):
 def get_json(url: str, timeout: float = 2.0) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
-
-
-def answers_200(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1.0) as response:
-            return bool(response.status == 200)
-    except (OSError, ValueError):
-        return False
 
 
 @dataclass
@@ -334,9 +244,75 @@ def _column_drift(column: dict[str, Any]) -> str:
 
 
 QUALITY_NAMES = {
-    "regression": (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")),
-    "classification": (("accuracy", "accuracy"), ("roc_auc", "ROC AUC"), ("f1", "F1")),
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "mape": "MAPE %",
+    "r2": "R²",
+    "f1": "F1",
+    "roc_auc": "ROC AUC",
+    **{
+        f"{m}_{a}": f"{m.upper() if m == 'f1' else m} {a}"
+        for m in ("precision", "recall", "f1")
+        for a in ("macro", "weighted")
+    },
 }
+LOWER_IS_BETTER = {"mae", "rmse", "mape"}
+
+
+def _interval(item: dict[str, Any]) -> str:
+    return f"{_num(item['value'])} [{_num(item['lower'])}, {_num(item['upper'])}]"
+
+
+def _verdict(metric: str, item: dict[str, Any], baseline: float | None) -> str:
+    """How the interval stands against the baseline (what the quality alert looks at)."""
+    if baseline is None or item["lower"] is None or item["upper"] is None:
+        return ""
+    worse = item["lower"] > baseline if metric in LOWER_IS_BETTER else item["upper"] < baseline
+    better = item["upper"] < baseline if metric in LOWER_IS_BETTER else item["lower"] > baseline
+    return "  WORSE than the baseline" if worse else ("  better than the baseline" if better else "")
+
+
+def render_quality(result: dict[str, Any]) -> list[str]:
+    """Model quality lines: each metric with its interval, baseline and estimate; what was not
+    computed and why; label-arrival bias."""
+    detail = result.get("model_quality_detail")
+    if not detail:
+        return []
+    baselines = {b["metric"]: b for b in detail["baseline"]}
+    estimated = {e["metric"]: e for e in detail["estimated"]}
+    source = sorted({b["source"] for b in detail["baseline"]})
+    head = f"on {detail['labelled_rows']} labelled rows, {detail['confidence']:.0%} intervals"
+    if source:
+        head += f", baseline from the {' and '.join(source)}"
+    lines = [f"  quality        {head}"]
+    shown = {m["metric"]: m for m in detail["metrics"]}
+    reasons = {s["metric"]: s["reason"] for s in detail["skipped"]}
+    for metric in [*shown, *(m for m in estimated if m not in shown)]:
+        parts = [f"    {QUALITY_NAMES.get(metric, metric):<13}"]
+        parts.append(_interval(shown[metric]) if metric in shown else f"({reasons.get(metric, 'no value')})")
+        if metric in baselines:
+            parts.append(f"baseline {_num(baselines[metric]['value'])}")
+        if metric in estimated:
+            parts.append(f"estimated {_interval(estimated[metric])}")
+        verdict = (
+            _verdict(metric, shown[metric], baselines.get(metric, {}).get("value")) if metric in shown else ""
+        )
+        lines.append("   ".join(parts) + verdict)
+    skipped = [
+        f"{QUALITY_NAMES.get(s['metric'], s['metric'])}: {s['reason']}"
+        for s in detail["skipped"]
+        if s["metric"] not in estimated  # already on its own line
+    ]
+    skipped += [f"baseline {s['metric']}: {s['reason']}" for s in detail["baseline_skipped"]]
+    if skipped:
+        lines.append(f"  not computed   {'; '.join(skipped)}")
+    bias = result.get("label_bias")
+    if bias and bias["detected"]:
+        shares = ", ".join(f"{g['group']} {g['labelled'] / g['rows']:.0%}" for g in bias["groups"])
+        lines.append(
+            f"  label bias     labelled share per predicted group: {shares}: target drift not reported"
+        )
+    return lines
 
 
 def render_model(model: dict[str, Any], monitor_url: str, now: float) -> list[str]:
@@ -380,14 +356,7 @@ def render_model(model: dict[str, Any], monitor_url: str, now: float) -> list[st
         lines.append(f"  target drift   {'; '.join(targets + skipped) or 'no labels in the window yet'}")
         predictions = [_column_drift(c) for c in columns if c["role"] == "prediction"]
         lines.append(f"  pred. drift    {'; '.join(predictions) or '-'}")
-        quality = result["model_quality"]
-        if quality:
-            values = "  ".join(
-                f"{label} {_num(quality.get(key))}" for key, label in QUALITY_NAMES[task] if key in quality
-            )
-            lines.append(f"  quality        {values}   on {result['labelled_rows']} labelled rows")
-        else:
-            lines.append("  quality        no labelled rows yet")
+        lines.extend(render_quality(result))
     lines.append(f"  report         {monitor_url}/v1/models/{name}/report")
     return lines
 
@@ -582,7 +551,7 @@ class Demo:
                 return False
             self.check_services()
             for name, url in list(pending.items()):
-                if answers_200(url):
+                if answers(url):
                     _say(f"{name} ready ({url})")
                     del pending[name]
             if pending and time.monotonic() >= deadline:
@@ -624,7 +593,7 @@ class Demo:
         reports to); True when each one that was still running exited cleanly."""
         clean = True
         for child in reversed(self.children):
-            code = child.stop(self.stopper)
+            code = child.stop_for(self.stopper)
             how = " (killed)" if child.killed else ""
             _say(f"stopped {child.name} (pid {child.pid}): exit {code}{how}")
             if child.killed or (child in self.services and child.stopped_by_us and code != 0):

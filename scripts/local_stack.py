@@ -16,19 +16,17 @@ import argparse
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import yaml
+
+from monitor_service.child_processes import ProcessError, RunningProcess, start_and_wait
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RULES = REPO_ROOT / "rules"
@@ -94,52 +92,25 @@ def alertmanager_config(webhook_url: str | None) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
-
-
 class Stack:
     """The two child processes, started in their own sessions so Ctrl-C reaches only this script."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.children: dict[str, RunningProcess] = {}
 
-    def start(self, name: str, args: Sequence[str], ready_url: str) -> None:
-        log = (self.data_dir / f"{name}.log").open("wb")
-        with log:
-            child = subprocess.Popen(
-                list(args),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.children[name] = child
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not _ready(ready_url):
-            if child.poll() is not None or time.monotonic() > deadline:
-                tail = (self.data_dir / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} did not become ready at {ready_url}:\n{tail}")
-            time.sleep(0.2)
+    def start(self, name: str, args: Sequence[str], base_url: str) -> None:
+        self.children[name] = start_and_wait(
+            name, args, self.data_dir / f"{name}.log", base_url, "/-/ready", READY_TIMEOUT, own_session=True
+        )
 
     def exited(self) -> str | None:
-        return next((name for name, child in self.children.items() if child.poll() is not None), None)
+        return next((name for name, child in self.children.items() if not child.is_running()), None)
 
     def stop(self) -> None:
         for name, child in reversed(list(self.children.items())):
-            if child.poll() is None:
-                child.terminate()  # SIGTERM to this PID only
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
-            _say(f"stopped {name} (pid {child.pid}, exit {child.returncode})")
+            code = child.stop(timeout=15)  # SIGTERM to this PID only
+            _say(f"stopped {name} (pid {child.pid}, exit {code})")
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -225,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--web.external-url={am_url}",
                 "--cluster.listen-address=",
             ],
-            f"{am_url}/-/ready",
+            am_url,
         )
         stack.start(
             "prometheus",
@@ -237,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--web.external-url={prom_url}",
                 "--web.enable-lifecycle",
             ],
-            f"{prom_url}/-/ready",
+            prom_url,
         )
         _say(f"Prometheus   {prom_url}  (classic UI: {prom_url}/classic/alerts, {prom_url}/classic/targets)")
         _say(f"Alertmanager {am_url}")
@@ -250,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _say(f"{died} exited unexpectedly; see {data_dir / (died + '.log')}")
                 return 1
         return 0
-    except RuntimeError as exc:
+    except ProcessError as exc:
         _say(str(exc))
         return 1
     finally:

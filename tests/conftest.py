@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,12 @@ def client(config: MonitorConfig) -> Iterator[TestClient]:
         yield test_client
 
 
+@functools.cache
+def _split(split: str) -> pd.DataFrame:
+    return pd.read_csv(DIAMONDS / f"{split}.csv")
+
+
 def rows_of(split: str, count: int, start: int = 0) -> list[dict[str, Any]]:
-    frame = pd.read_csv(DIAMONDS / f"{split}.csv").iloc[start : start + count]
-    records: list[dict[str, Any]] = frame.to_dict(orient="records")
+    """Rows `start` .. `start + count` of a bundled split, as dicts (fresh ones on every call)."""
+    records: list[dict[str, Any]] = _split(split).iloc[start : start + count].to_dict(orient="records")
     return records

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 from prometheus_client import CollectorRegistry
 
-from monitor_service.calculator import Calculator
 from monitor_service.collector import DriftCollector
-from monitor_service.config import MonitorConfig
 from monitor_service.confirmation import ConfirmationSettings
-from monitor_service.monitor import Monitor
+from monitor_service.model_state import ModelStats
 from monitor_service.results import (
     CalculationResult,
     ColumnDrift,
@@ -14,18 +14,55 @@ from monitor_service.results import (
     ColumnQuality,
     DomainClassifierResult,
     MissingDrift,
+    ModelStatus,
     SkippedColumn,
 )
-from monitor_service.runtime import build_runtimes
-from monitor_service.telemetry import ServiceMetrics
 
 
-def _registry(config: MonitorConfig) -> tuple[CollectorRegistry, Monitor]:
+class _Model:
+    """What the collector reads, held by the test: one model's stats, replaced as things happen."""
+
+    def __init__(self) -> None:
+        self.stats = ModelStats(
+            name="diamonds",
+            task="regression",
+            window_rows=0,
+            window_max_rows=5000,
+            reference_rows=10_000,
+            schedule_every=3600.0,
+            min_rows=10,
+            last_arrival=None,
+            labels_pending=0,
+            labels_expired=0,
+            labels_received=0,
+            labels_matched=0,
+            durable=False,
+            journal_bytes=0,
+            replayed_records=0,
+            corrupt_records=0,
+            invalid_records=0,
+            status=ModelStatus(),
+        )
+
+    def update(self, status: ModelStatus) -> None:
+        self.stats = replace(self.stats, status=status)
+
+    def publish(self, result: CalculationResult, settings: ConfirmationSettings | None = None) -> None:
+        """A successful calculation as ModelState records it: status and confirmed drift state."""
+        self.stats = replace(
+            self.stats,
+            status=self.stats.status.succeeded(result),
+            confirmation=self.stats.confirmation.update(
+                result.observation(), settings or ConfirmationSettings()
+            ),
+        )
+
+
+def _registry() -> tuple[CollectorRegistry, _Model]:
     registry = CollectorRegistry()
-    runtimes = build_runtimes(config)
-    monitor = Monitor(config, runtimes, Calculator("thread"), ServiceMetrics(registry, list(runtimes)))
-    registry.register(DriftCollector(monitor, "0.7.test"))
-    return registry, monitor
+    model = _Model()
+    registry.register(DriftCollector(lambda: [model.stats], "0.7.test"))
+    return registry, model
 
 
 def _result(**overrides: object) -> CalculationResult:
@@ -52,8 +89,8 @@ def _result(**overrides: object) -> CalculationResult:
     return CalculationResult(**{**values, **overrides})  # type: ignore[arg-type]
 
 
-def test_collector_exports_nothing_of_results_before_first_calculation(config: MonitorConfig) -> None:
-    registry, _ = _registry(config)
+def test_collector_exports_nothing_of_results_before_first_calculation() -> None:
+    registry, _ = _registry()
     assert registry.get_sample_value("drift_monitor_dataset_drift", {"model": "diamonds"}) is None
     assert (
         registry.get_sample_value("drift_monitor_last_success_timestamp_seconds", {"model": "diamonds"})
@@ -71,9 +108,9 @@ def test_collector_exports_nothing_of_results_before_first_calculation(config: M
     )
 
 
-def test_collector_maps_result_fields_to_samples(config: MonitorConfig) -> None:
-    registry, monitor = _registry(config)
-    monitor.store.record_success(_result())
+def test_collector_maps_result_fields_to_samples() -> None:
+    registry, model_state = _registry()
+    model_state.update(ModelStatus().succeeded(_result()))
     get = registry.get_sample_value
     model = {"model": "diamonds"}
     assert get("drift_monitor_dataset_drift", model) == 1
@@ -97,10 +134,9 @@ def test_collector_maps_result_fields_to_samples(config: MonitorConfig) -> None:
     assert get("drift_monitor_last_success_timestamp_seconds", model) == 1_700_000_000.0
 
 
-def test_collector_keeps_last_good_result_after_failure(config: MonitorConfig) -> None:
-    registry, monitor = _registry(config)
-    monitor.store.record_success(_result())
-    monitor.store.record_failure("diamonds", 1_700_000_100.0, "boom")
+def test_collector_keeps_last_good_result_after_failure() -> None:
+    registry, model_state = _registry()
+    model_state.update(ModelStatus().succeeded(_result()).failed(1_700_000_100.0, "boom"))
     model = {"model": "diamonds"}
     assert registry.get_sample_value("drift_monitor_dataset_drift", model) == 1
     assert registry.get_sample_value("drift_monitor_calculation_errors_total", model) == 1
@@ -108,9 +144,11 @@ def test_collector_keeps_last_good_result_after_failure(config: MonitorConfig) -
     assert registry.get_sample_value("drift_monitor_last_success_timestamp_seconds", model) == 1_700_000_000.0
 
 
-def test_collector_omits_dataset_drift_when_no_feature_was_tested(config: MonitorConfig) -> None:
-    registry, monitor = _registry(config)
-    monitor.store.record_success(_result(dataset_drift=None, drifted_columns=0, tested_columns=0, columns=()))
+def test_collector_omits_dataset_drift_when_no_feature_was_tested() -> None:
+    registry, model_state = _registry()
+    model_state.update(
+        ModelStatus().succeeded(_result(dataset_drift=None, drifted_columns=0, tested_columns=0, columns=()))
+    )
     assert registry.get_sample_value("drift_monitor_dataset_drift", {"model": "diamonds"}) is None
     assert (
         registry.get_sample_value("drift_monitor_dataset_rows", {"model": "diamonds", "dataset": "current"})
@@ -156,9 +194,10 @@ def _tested_result(**overrides: object) -> CalculationResult:
     return CalculationResult(**{**values, **overrides})  # type: ignore[arg-type]
 
 
-def test_collector_exports_tested_mode_results(config: MonitorConfig) -> None:
-    registry, monitor = _registry(config)
-    monitor.store.record_success(_tested_result())
+def test_collector_exports_tested_mode_results() -> None:
+    registry, model_state = _registry()
+    model_state.stats = replace(model_state.stats, drift_share=None)  # as ModelState says in tested mode
+    model_state.publish(_tested_result())
     get = registry.get_sample_value
     model = {"model": "diamonds"}
     carat = {**model, "column": "carat", "role": "feature"}
@@ -187,13 +226,13 @@ def test_collector_exports_tested_mode_results(config: MonitorConfig) -> None:
     assert get("drift_monitor_column_drift_confirmed", carat) == 0
 
 
-def test_collector_exports_the_confirmed_state_after_enough_calculations(config: MonitorConfig) -> None:
-    registry, monitor = _registry(config)
+def test_collector_exports_the_confirmed_state_after_enough_calculations() -> None:
+    registry, model_state = _registry()
     settings = ConfirmationSettings(confirm=2, clear=2, turnover=False)
     get = registry.get_sample_value
     model = {"model": "diamonds"}
     for confirmed in (0, 1):
-        monitor.store.record_success(_tested_result(), settings)
+        model_state.publish(_tested_result(), settings)
         assert get("drift_monitor_dataset_drift_confirmed", model) == confirmed
         assert get(
             "drift_monitor_column_drift_confirmed", {**model, "column": "carat", "role": "feature"}
@@ -204,10 +243,10 @@ def test_collector_exports_the_confirmed_state_after_enough_calculations(config:
         ) == (confirmed)
     assert get("drift_monitor_column_drift_confirmed", {**model, "column": "cut", "role": "feature"}) == 0
     calm = _tested_result(dataset_drift=False, skipped=(), classifier=None)
-    monitor.store.record_success(calm, settings)
+    model_state.publish(calm, settings)
     assert get("drift_monitor_dataset_drift_confirmed", model) == 1  # one calm calculation: still confirmed
-    monitor.store.record_success(calm, settings)
+    model_state.publish(calm, settings)
     assert get("drift_monitor_dataset_drift_confirmed", model) == 0
-    status = monitor.store.get("diamonds").as_dict()
+    status = model_state.stats.confirmation.summary()  # as /v1/models shows it
     assert status["dataset_drift_confirmed"] is False
     assert status["columns_drift_confirmed"] == ["carat", "depth"]

@@ -200,8 +200,8 @@ def test_check_config_prints_warnings_and_still_passes(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "warning: models[0]: drift.share only apply with drift.mode: legacy" in done.stdout
-    assert "warning: models[0].reference: 500 rows." in done.stdout
+    assert "warning: models[0]: drift.share only apply with drift.mode: legacy" in done.stderr
+    assert "warning: models[0].reference: 500 rows." in done.stderr
 
 
 def test_start_logs_the_warnings(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -14,17 +14,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor_service import engine
-from monitor_service.calculator import Calculator
-from monitor_service.collector import DriftCollector
 from monitor_service.config import ModelConfig, MonitorConfig
-from monitor_service.monitor import Monitor
-from monitor_service.reference import load_reference
 from monitor_service.results import UNTESTABLE_REASONS, CalculationResult
-from monitor_service.runtime import build_runtimes
-from monitor_service.schema import RowSchema, validate_rows
-from monitor_service.telemetry import ServiceMetrics
-from monitor_service.window import SlidingWindow
 from tests.conftest import DIAMONDS, diamonds_model, rows_of
+from tests.support.collected import registry_with
+from tests.support.frames import frames
 
 NUMERICAL = ["carat", "depth", "table", "x", "y", "z"]
 CATEGORICAL = ["cut", "color", "clarity"]
@@ -37,18 +31,14 @@ def mode(request: pytest.FixtureRequest) -> str:
     return value
 
 
+# Edge cases of the computation itself: quality and target drift on any number of labels (the
+# minimum evidence they need by default is tested in tests/test_quality_engine.py).
+ANY_LABELS = {"min_labelled_rows": 1, "min_labelled_rows_target_drift": 1}
+
+
 def _model(mode: str = "tested", **overrides: Any) -> ModelConfig:
     drift = {"mode": mode, **overrides.pop("drift", {})}
-    return ModelConfig.model_validate(diamonds_model(drift=drift, **overrides))
-
-
-def _frames(model: ModelConfig, rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reference and current exactly as the monitor builds them: validation, window, snapshot."""
-    schema = RowSchema.from_model(model)
-    reference = load_reference(model, schema, "models[0].reference")
-    window = SlidingWindow({s.name: s.kind for s in schema.columns}, max_rows=100_000)
-    window.append(validate_rows(rows, schema, 1.0), now=1.0)
-    return reference, pd.DataFrame(window.snapshot().columns)
+    return ModelConfig.model_validate(diamonds_model(drift=drift, **{"quality": ANY_LABELS, **overrides}))
 
 
 def _small_reference(tmp_path: Path, rows: int = 300) -> str:
@@ -59,12 +49,8 @@ def _small_reference(tmp_path: Path, rows: int = 300) -> str:
 
 
 def _collected(config: MonitorConfig, result: CalculationResult) -> CollectorRegistry:
-    registry = CollectorRegistry()
-    runtimes = build_runtimes(config)
-    monitor = Monitor(config, runtimes, Calculator("thread"), ServiceMetrics(registry, list(runtimes)))
-    registry.register(DriftCollector(monitor, "0.7.test"))
-    monitor.store.record_success(result)
-    return registry
+    """The registry as the server builds it, after `result` was published."""
+    return registry_with(config, result)
 
 
 def _agrees(expected: Any, sample: float | None) -> bool:
@@ -134,6 +120,16 @@ def _assert_consistent(result: CalculationResult, config: MonitorConfig, current
         assert _agrees(quality["new_category"], get("drift_monitor_column_new_category_ratio", column))
     for name, value in as_json["model_quality"].items():
         assert _agrees(value, get("drift_monitor_model_quality", {**model, "metric": name})), name
+    detail = as_json["model_quality_detail"]
+    for item in detail["metrics"] if detail else []:
+        labels = {**model, "metric": item["metric"]}
+        assert _agrees(item["lower"], get("drift_monitor_model_quality_lower", labels)), item
+        assert _agrees(item["upper"], get("drift_monitor_model_quality_upper", labels)), item
+        assert item["lower"] <= item["value"] <= item["upper"], item
+    for skip in detail["skipped"] if detail else []:
+        labels = {**model, "metric": skip["metric"], "reason": skip["reason"]}
+        assert get("drift_monitor_model_quality_skipped", labels) == 1.0, skip
+        assert get("drift_monitor_model_quality", {**model, "metric": skip["metric"]}) is None
 
 
 def _assert_tested(result: CalculationResult) -> None:
@@ -189,7 +185,7 @@ def test_engine_constant_columns_are_tested_and_identical_constants_do_not_drift
     constant = {"carat": 1.0, "depth": 60.0, "table": 55.0, "cut": "Ideal", "color": "E"}
     rows = [{**r, **constant} for r in rows_of("production", 200)]
     model = _model(mode)
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns if c.role == "feature"} == set(FEATURES)
     _assert_consistent(result, config, 200)
@@ -197,7 +193,7 @@ def test_engine_constant_columns_are_tested_and_identical_constants_do_not_drift
     path = tmp_path / "constant.csv"
     pd.read_csv(DIAMONDS / "reference.csv").head(500).assign(**constant).to_csv(path, index=False)
     same = _model(mode, reference=str(path))
-    reference, current = _frames(same, rows)
+    reference, current = frames(same, rows)
     result = engine.compute(same, reference, current)
     drift = {c.column: c for c in result.columns}
     assert not any(drift[name].detected for name in constant), {n: drift[n] for n in constant}
@@ -210,7 +206,7 @@ def test_engine_constant_columns_are_tested_and_identical_constants_do_not_drift
 def test_engine_skips_a_current_column_that_is_all_null(config: MonitorConfig, mode: str) -> None:
     rows = [{**r, "carat": None, "cut": None} for r in rows_of("production", 150)]
     model = _model(mode)
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     reasons = {s.column: (s.reason, s.code) for s in result.skipped}
     empty = ("no non-null values in the current window", "no_current_values")
@@ -229,7 +225,7 @@ def test_engine_skips_a_current_column_that_is_all_null(config: MonitorConfig, m
 def test_engine_single_category_in_the_window(config: MonitorConfig, mode: str) -> None:
     rows = [{**r, "cut": "Ideal", "color": "E", "clarity": "SI1"} for r in rows_of("production", 150)]
     model = _model(mode)
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     drift = {c.column: c for c in result.columns}
     assert {"cut", "color", "clarity"} <= set(drift)
@@ -243,7 +239,7 @@ def test_engine_categories_unseen_in_the_reference(config: MonitorConfig, mode: 
         row["cut"] = "Astonishing"
         row["color"] = "Z" if i % 2 else row["color"]
     model = _model(mode)
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     drift = {c.column: c for c in result.columns}
     assert drift["cut"].detected
@@ -258,11 +254,16 @@ def test_engine_tiny_window_of_two_rows(
 ) -> None:
     reference_path = _small_reference(tmp_path, reference_rows) if reference_rows < 10_000 else None
     model = _model(mode, **({"reference": reference_path} if reference_path else {}))
-    reference, current = _frames(model, rows_of("production", 2))
+    reference, current = frames(model, rows_of("production", 2))
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns} == {*FEATURES, "price", "prediction"}
     assert result.labelled_rows == 2
-    assert set(result.model_quality) == {"mae", "rmse", "mape", "r2"}
+    # R² of two rows has a value but no interval (most resamples repeat one row): no number then.
+    assert set(result.model_quality) == {"mae", "rmse", "mape"}
+    assert result.model_quality_detail is not None
+    assert [(s.metric, s.reason) for s in result.model_quality_detail.skipped] == [
+        ("r2", "insufficient_labels")
+    ]
     _assert_consistent(result, config, 2)
 
 
@@ -274,7 +275,7 @@ def test_engine_window_of_one_row(
     gauge disagree today), MAE and the others are published."""
     reference_path = _small_reference(tmp_path, reference_rows) if reference_rows < 10_000 else None
     model = _model(mode, **({"reference": reference_path} if reference_path else {}))
-    reference, current = _frames(model, rows_of("production", 1))
+    reference, current = frames(model, rows_of("production", 1))
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns} == {*FEATURES, "price", "prediction"}
     assert result.labelled_rows == 1
@@ -295,7 +296,7 @@ def test_engine_window_of_one_row_with_configured_stattests(
         drift={"per_column": {name: {"stattest": stattest} for name in NUMERICAL}},
         metrics=["data_drift", "target_drift", "prediction_drift", "data_quality"],
     )
-    reference, current = _frames(model, rows_of("production", 1))
+    reference, current = frames(model, rows_of("production", 1))
     result = engine.compute(model, reference, current)
     tested = {c.column for c in result.columns}
     assert {*CATEGORICAL, "price", "prediction"} <= tested
@@ -318,7 +319,7 @@ def test_engine_window_of_one_row_with_configured_tests_in_tested_mode(
         metrics=["data_drift", "target_drift", "prediction_drift", "data_quality"],
     )
     assert engine.check_config(model, "models[0]") == []
-    reference, current = _frames(model, rows_of("production", 1))
+    reference, current = frames(model, rows_of("production", 1))
     result = engine.compute(model, reference, current)
     tested = {c.column for c in result.columns}
     assert {*CATEGORICAL, "price", "prediction"} <= tested
@@ -329,7 +330,7 @@ def test_engine_window_of_one_row_with_configured_tests_in_tested_mode(
 
 def test_engine_skips_a_reference_column_that_is_all_nan(config: MonitorConfig, mode: str) -> None:
     model = _model(mode)
-    reference, current = _frames(model, rows_of("production", 150))
+    reference, current = frames(model, rows_of("production", 150))
     reference = reference.assign(carat=np.nan, cut=None)
     result = engine.compute(model, reference, current)
     reasons = {s.column: (s.reason, s.code) for s in result.skipped}
@@ -345,7 +346,7 @@ def test_engine_keeps_drift_when_every_labelled_target_is_zero(config: MonitorCo
     IndexError; the drift results must not be lost with it (the other quality metrics are defined)."""
     rows = [{**r, "price": 0.0} for r in rows_of("production", 100)]
     model = _model(mode)
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns if c.role == "feature"} == set(FEATURES)
     assert result.labelled_rows == 100
@@ -369,7 +370,7 @@ def test_engine_a_stattest_that_raises_skips_only_its_column(
     Evidently raises. One column's failure must not cost every other column its result."""
     model = _model("legacy", drift={"per_column": {column: {"stattest": stattest}}})
     assert engine.check_stattests(model, "models[0]") == []
-    reference, current = _frames(model, rows_of("production", 300))
+    reference, current = frames(model, rows_of("production", 300))
     result = engine.compute(model, reference, current)
     assert column in {s.column for s in result.skipped}
     assert {c.column for c in result.columns if c.role == "feature"} == set(FEATURES) - {column}
@@ -387,7 +388,7 @@ def test_engine_tested_mode_refuses_g_test_and_counts_a_failing_test(config: Mon
     )
     model = _model("tested", drift={"per_column": {"cut": {"test": "fisher_exact"}}})
     assert engine.check_config(model, "models[0]") == []
-    reference, current = _frames(model, rows_of("production", 300))
+    reference, current = frames(model, rows_of("production", 300))
     result = engine.compute(model, reference, current)
     assert [(s.column, s.code) for s in result.skipped] == [("cut", "test_failed")]
     assert result.dataset_drift is True

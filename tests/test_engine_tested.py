@@ -30,7 +30,10 @@ FEATURES = NUMERICAL + CATEGORICAL
 
 
 def _model(**drift: Any) -> ModelConfig:
-    return ModelConfig.model_validate(diamonds_model(drift=drift))
+    """Diamonds in tested mode with `drift` settings; target drift tested on any number of labels
+    (its minimum evidence is tested in tests/test_quality_engine.py)."""
+    quality = {"min_labelled_rows_target_drift": 1}
+    return ModelConfig.model_validate(diamonds_model(drift=drift, quality=quality))
 
 
 def _reference() -> pd.DataFrame:
@@ -254,46 +257,76 @@ def test_test_choice_comes_from_the_reference_not_the_window(tmp_path: Any) -> N
     assert choices == {("chi2_homogeneity", "jensenshannon_clipped")}
 
 
+def _widgets(snapshot: Any) -> list[dict[str, Any]]:
+    """The top-level widgets of an Evidently snapshot, as plain dicts."""
+    return [w.dict() for w in snapshot.to_snapshot_model().widgets]
+
+
 def test_tested_report_shows_our_verdict_and_not_the_share_rule_widget() -> None:
+    from monitor_service.engine.report import build_report, with_verdict
+    from monitor_service.engine.verdict import outcome_of
+
     model = _model()
     reference, current = _reference(), _window("drifted", 300)
     result = engine.compute(model, reference, current)
-    page = engine.report_html(model, reference, current)
-    start, end = page.index("<section id='drift-verdict'"), page.index("</section>")
-    section = page[start:end]
-    assert page.index("<body>") < start
-    assert "Drift verdict of model diamonds: <b style='color:#c00'>drift</b>" in section
+    outcome = outcome_of(result)
+    widgets = _widgets(with_verdict(build_report(model, reference, current, outcome), model, outcome))
+    verdict, explanation, classifier, table = widgets[:4]
+    assert verdict["title"] == "Drift verdict of model diamonds"
+    counters = {c["label"]: c["value"] for c in verdict["params"]["counters"]}
+    assert counters["dataset"] == "drift"
+    assert counters["drifted feature columns"] == f"{result.drifted_columns} of {result.tested_columns}"
+    assert "corrected across all tests (holm)" in explanation["params"]["counters"][0]["label"]
+    rows = {row[0]: row for row in table["params"]["data"]}
     for column in result.columns:  # the same corrected p-values as the calculation
-        assert f"<td>{column.column}</td>" in section
-        assert f"<td>{column.corrected_p_value:.3g}</td>" in section
-    assert result.classifier is not None and f"AUC {result.classifier.auc:.3f}" in section
-    assert "Share of Drifted Columns" not in page  # Evidently's share-rule widget is not our verdict
+        assert rows[column.column][4] == f"{column.corrected_p_value:.3g}"
+    assert result.classifier is not None
+    auc = {c["label"]: c["value"] for c in classifier["params"]["counters"]}["AUC"]
+    assert auc.startswith(f"{result.classifier.auc:.3f}")
+    page = engine.report_html(model, reference, current)  # on demand: the same verdict, rendered
+    assert "Drift verdict of model diamonds" in page.html
+    assert "Share of Drifted Columns" not in page.html  # Evidently's share-rule widget is not our verdict
     legacy = engine.report_html(_model(mode="legacy"), reference, current)
-    assert "Share of Drifted Columns" in legacy and "drift-verdict" not in legacy
+    assert "Share of Drifted Columns" in legacy.html and "Drift verdict" not in legacy.html
 
 
-def test_verdict_section_escapes_column_names() -> None:
+def test_verdict_widgets_reach_the_page_only_as_escaped_data() -> None:
+    from evidently.core.report import Snapshot
+
     from monitor_service.engine.drift import DriftOutcome
-    from monitor_service.engine.verdict_html import verdict_section
+    from monitor_service.engine.report import snapshot_html, with_verdict
     from monitor_service.results import ColumnDrift, SkippedColumn
 
-    hostile = "<img src=x onerror=alert(1)>"
+    hostile = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
     outcome = DriftOutcome(
         columns=(
             ColumnDrift(
                 hostile, "feature", "ks_2samp", 0.5, 0.025, False, 0.5, 0.9, "wasserstein", 0.01, 0.1
             ),
         ),
-        skipped=(SkippedColumn(hostile, "feature", "no values", "no_current_values"),),
+        skipped=(SkippedColumn(hostile, "feature", hostile, "no_current_values"),),
         dataset_drift=True,
         drifted_columns=1,
         tested_columns=2,
         alpha=0.025,
         untestable=1,
     )
-    section = verdict_section("m", outcome, "holm")
-    assert hostile not in section
-    assert "&lt;img src=x onerror=alert(1)&gt;" in section
+    empty = Report([]).run(Dataset.from_pandas(pd.DataFrame({"value": [0.0]})), None)
+    snapshot = with_verdict(empty, ModelConfig.model_validate(diamonds_model()), outcome)
+    stored = Snapshot.load_dict(json.loads(snapshot.dumps()))  # as the report store keeps it
+    assert any(hostile in json.dumps(w) for w in _widgets(stored))
+    page = snapshot_html(stored)
+    assert hostile not in page.html
+    assert "\\u003cimg src=x onerror=alert(1)\\u003e\\u003c/script\\u003e" in page.html
+    # no script element of its own: the same as the page of an empty report, all pinned by the policy
+    assert page.html.count("<script") == snapshot_html(empty).html.count("<script")
+    assert len(_script_hashes(page.content_security_policy)) == 4
+
+
+def _script_hashes(policy: str) -> list[str]:
+    """The hashes a policy's script-src allows."""
+    source = next(part for part in policy.split("; ") if part.startswith("script-src "))
+    return source.split()[1:]
 
 
 def test_reference_chunk_calibration_raises_floors_for_ordered_references() -> None:

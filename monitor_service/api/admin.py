@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from monitor_service.api.deps import UNAUTHORIZED, MonitorDep, require_admin_token
+from monitor_service.api.deps import UNAUTHORIZED, ServiceDep, require_admin_token
 from monitor_service.config import load_config
-from monitor_service.errors import CalculationNotPossible
+from monitor_service.errors import Conflict
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -23,11 +23,11 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
         422: {"description": "the file is invalid (every problem listed; nothing applied)"},
     },
 )
-async def reload_config(request: Request, monitor: MonitorDep) -> dict[str, Any]:
+async def reload_config(request: Request, service: ServiceDep) -> dict[str, Any]:
     """Re-read the file the server started with and apply drift settings, schedules, metrics,
     labels, window ages and references to the running models, keeping their windows."""
     path = request.app.state.config_path
     if path is None:
-        raise CalculationNotPossible("the server was not started from a configuration file")
-    changed = await monitor.reload(load_config(path))
+        raise Conflict("the server was not started from a configuration file", "no_config_file")
+    changed = await service.reload(load_config(path))
     return {"config": str(path), "changed": changed}

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from monitor_service.api.deps import UNAUTHORIZED, MonitorDep, require_metrics_token, require_probe_token
+from monitor_service.api.deps import UNAUTHORIZED, ServiceDep, require_metrics_token, require_probe_token
 
 router = APIRouter(tags=["health"])
 
@@ -25,11 +25,11 @@ async def healthz() -> dict[str, str]:
     dependencies=[Depends(require_probe_token)],
     responses={**UNAUTHORIZED, 503: {"description": "not ready yet"}},
 )
-async def readyz(monitor: MonitorDep) -> JSONResponse:
+async def readyz(service: ServiceDep) -> JSONResponse:
     """Ready once references are loaded and the calculation worker has started."""
-    if not monitor.ready:
+    if not service.ready:
         return JSONResponse({"status": "starting"}, status_code=503)
-    return JSONResponse({"status": "ready", "models": list(monitor.runtimes)})
+    return JSONResponse({"status": "ready", "models": list(service.models)})
 
 
 @router.get(

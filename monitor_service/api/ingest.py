@@ -1,26 +1,21 @@
-"""POST /v1/models/{model}/rows: JSON `{"rows": [...]}` or NDJSON, validated, appended atomically."""
+"""POST /v1/models/{model}/rows and /labels: bodies in any accepted format, validated, stored
+durably, then appended atomically. HTTP only: decoding and validation belong to the model's state."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, status
+import orjson
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
-from monitor_service.api.deps import UNAUTHORIZED, MetricsDep, MonitorDep, read_body, require_ingest_token
+from monitor_service.api.deps import UNAUTHORIZED, MetricsDep, ServiceDep, read_body, require_ingest_token
+from monitor_service.bodies import Limits, body_format
 from monitor_service.config import ServerConfig
-from monitor_service.errors import (
-    BadRequest,
-    FieldError,
-    PayloadTooLarge,
-    RateLimited,
-    StorageUnavailable,
-    UnknownModel,
-    ValidationFailed,
-)
-from monitor_service.payload import is_ndjson, parse_items
-from monitor_service.runtime import RequestBody
+from monitor_service.errors import BadRequest, MonitorError, PayloadTooLarge, UnknownModel, ValidationFailed
+from monitor_service.journal import RecordKind
+from monitor_service.model_state import ModelState, RequestBody
 
 router = APIRouter(prefix="/v1/models", tags=["ingest"])
 
@@ -34,23 +29,44 @@ class IngestAccepted(BaseModel):
 _BODY_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
+        "description": "Rows as JSON objects, NDJSON lines, JSON columns or an Arrow IPC stream; any of "
+        "them may be sent with `Content-Encoding: gzip` (the inflated size counts against max_body_bytes).",
         "content": {
             "application/json": {
                 "schema": {
-                    "type": "object",
-                    "required": ["rows"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "rows": {
-                            "type": "array",
-                            "minItems": 1,
-                            "items": {"type": "object", "additionalProperties": True},
-                        }
-                    },
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["rows"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "rows": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {"type": "object", "additionalProperties": True},
+                                }
+                            },
+                        },
+                        {
+                            "type": "object",
+                            "required": ["columns"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "columns": {
+                                    "type": "object",
+                                    "description": "column name -> one value per row (all the same length)",
+                                    "additionalProperties": {"type": "array"},
+                                }
+                            },
+                        },
+                    ]
                 },
                 "example": {"rows": [{"carat": 0.3, "cut": "Ideal", "prediction": 512.0}]},
             },
             "application/x-ndjson": {"schema": {"type": "string", "description": "one JSON row per line"}},
+            "application/vnd.apache.arrow.stream": {
+                "schema": {"type": "string", "format": "binary", "description": "an Arrow IPC stream"}
+            },
         },
     }
 }
@@ -61,32 +77,24 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "malformed JSON or NDJSON"},
     404: {"description": "unknown model"},
     413: {"description": "body or batch too large"},
-    415: {"description": "unsupported content type"},
+    415: {"description": "unsupported content type or content encoding"},
     503: {"description": "the durable log cannot be written; nothing was stored"},
 }
-_REASONS: dict[type[Exception], str] = {
-    BadRequest: "bad_request",
-    ValidationFailed: "validation",
-    StorageUnavailable: "storage_unavailable",
-}
+_REFUSED_BODY = (BadRequest, PayloadTooLarge, ValidationFailed)  # charged to the rate limit by size
 
 
-async def _read_items(request: Request, server: ServerConfig, key: str) -> tuple[list[Any], RequestBody]:
-    """The items of a request body within the configured limits, and the body itself for the log."""
-    ndjson = is_ndjson(request.headers.get("content-type", ""))
+def _limits(server: ServerConfig, state: ModelState, kind: RecordKind) -> Limits:
+    return Limits(server.max_rows_per_request, server.max_body_bytes, state.fields_per_item(kind))
+
+
+async def _read(request: Request, server: ServerConfig, received: list[int], *, arrow: bool) -> RequestBody:
+    """The body as received and its format; `received` gets its size as soon as it is read (a
+    rejected body is charged to the rate limit by it)."""
+    headers = request.headers
+    fmt = body_format(headers.get("content-type", ""), headers.get("content-encoding", ""), arrow=arrow)
     body = await read_body(request, server.max_body_bytes)
-    items = parse_items(body, ndjson, key)
-    if not items:
-        raise ValidationFailed(
-            [FieldError(("body", key), f"Send at least one item in `{key}`", "too_short", [])]
-        )
-    if len(items) > server.max_rows_per_request:
-        raise PayloadTooLarge(
-            f"{len(items)} {key} exceed the limit of {server.max_rows_per_request} per request",
-            reason="too_many_rows",
-            rows=len(items),
-        )
-    return items, RequestBody(body, ndjson)
+    received.append(len(body))
+    return RequestBody(body, fmt)
 
 
 @router.post(
@@ -102,26 +110,30 @@ async def _read_items(request: Request, server: ServerConfig, key: str) -> tuple
     },
     summary="Send inference rows",
 )
-async def ingest_rows(
-    model: str, request: Request, monitor: MonitorDep, metrics: MetricsDep
-) -> IngestAccepted:
+async def ingest_rows(model: str, request: Request, service: ServiceDep, metrics: MetricsDep) -> Response:
     """Append a batch to the model's window. All rows land or none: any problem rejects the batch."""
     started = time.perf_counter()
-    if model not in monitor.runtimes:
+    if model not in service.models:
         metrics.requests_rejected.labels("", "unknown_model").inc()
         raise UnknownModel(model)
-    rows: list[Any] = []
+    state = service.models[model]
+    server = service.config.server
+    received: list[int] = []
     try:
-        rows, source = await _read_items(request, monitor.config.server, "rows")
-        window_rows = monitor.ingest(model, rows, source)
-    except (BadRequest, PayloadTooLarge, ValidationFailed, StorageUnavailable, RateLimited) as exc:
-        reason = _REASONS.get(type(exc)) or getattr(exc, "reason", "bad_request")
-        metrics.requests_rejected.labels(model, reason).inc()
-        metrics.rows_rejected.labels(model, reason).inc(len(rows) or getattr(exc, "rows", 0))
+        state.check_rate_debt()
+        source = await _read(request, server, received, arrow=True)
+        accepted, window_rows = await state.ingest_body(source, _limits(server, state, "rows"))
+    except MonitorError as exc:
+        if isinstance(exc, _REFUSED_BODY):
+            state.charge_rejected("rows", sum(received), exc.rows)
+        metrics.requests_rejected.labels(model, exc.reason).inc()
+        metrics.rows_rejected.labels(model, exc.reason).inc(exc.rows)
         raise
-    metrics.rows_ingested.labels(model).inc(len(rows))
+    metrics.rows_ingested.labels(model).inc(accepted)
     metrics.ingest_duration.labels(model).observe(time.perf_counter() - started)
-    return IngestAccepted(model=model, accepted=len(rows), window_rows=window_rows)
+    # Serialised here: FastAPI would validate the response model and encode it again (~0.1 ms).
+    answer = orjson.dumps({"model": model, "accepted": accepted, "window_rows": window_rows})
+    return Response(answer, status_code=202, media_type="application/json")
 
 
 class LabelsAccepted(BaseModel):
@@ -129,6 +141,9 @@ class LabelsAccepted(BaseModel):
     accepted: int
     matched: int = Field(description="labels joined to a row now in the window")
     pending: int = Field(description="labels kept until their row arrives (bounded by labels.pending_ttl)")
+    duplicates: int = Field(
+        default=0, description="labels dropped because their id came again later in the same body"
+    )
 
 
 _LABELS_DOC: dict[str, Any] = {
@@ -174,14 +189,26 @@ _LABELS_DOC: dict[str, Any] = {
         **_ERRORS,
         409: {"description": "the model has no id/target"},
         422: {"description": "invalid labels"},
+        429: {"description": "the model's rate limit is exhausted (Retry-After)"},
     },
     summary="Send ground-truth labels",
 )
-async def ingest_labels(model: str, request: Request, monitor: MonitorDep) -> LabelsAccepted:
+async def ingest_labels(model: str, request: Request, service: ServiceDep) -> LabelsAccepted:
     """Join labels to rows by id. Labels whose rows are not in the window wait for them a while."""
-    monitor.runtime(model)
-    labels, source = await _read_items(request, monitor.config.server, "labels")
-    outcome = monitor.add_labels(model, labels, source)
+    state = service.model(model)
+    server = service.config.server
+    received: list[int] = []
+    try:
+        state.check_rate_debt()
+        source = await _read(request, server, received, arrow=False)
+        outcome = await state.add_labels_body(source, _limits(server, state, "labels"))
+    except _REFUSED_BODY:
+        state.charge_rejected("labels", sum(received), 0)
+        raise
     return LabelsAccepted(
-        model=model, accepted=outcome.accepted, matched=outcome.matched, pending=outcome.pending
+        model=model,
+        accepted=outcome.accepted,
+        matched=outcome.matched,
+        pending=outcome.pending,
+        duplicates=outcome.duplicates,
     )

@@ -37,11 +37,13 @@ from monitor_service.engine.drift import (
     column_drift,
     legacy_drift,
 )
+from monitor_service.engine.label_bias import target_drift_gate, window_label_bias
 from monitor_service.engine.plan import check_tested
-from monitor_service.engine.quality import labelled_rows, model_quality
+from monitor_service.engine.quality import model_quality, reference_quality
 from monitor_service.engine.report import build_report, report_html
 from monitor_service.engine.tested import tested_drift
-from monitor_service.results import CalculationResult, ColumnQuality, SkippedColumn
+from monitor_service.engine.tests_suite import run_tests
+from monitor_service.results import CalculationResult, ColumnQuality
 
 __all__ = [
     "CATEGORICAL",
@@ -49,6 +51,7 @@ __all__ = [
     "ColumnSkipped",
     "build_report",
     "check_config",
+    "check_settings",
     "check_stattests",
     "column_drift",
     "column_options",
@@ -57,34 +60,38 @@ __all__ = [
     "data_definition",
     "drift_columns",
     "drift_outcome",
-    "labelled_rows",
     "model_quality",
+    "reference_quality",
     "report_html",
-    "warm_up",
+    "run_tests",
 ]
 
 
-def drift_outcome(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> DriftOutcome:
-    """The drift half of a calculation, in the model's drift mode."""
+def drift_outcome(
+    model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame, target_gate: str | None = None
+) -> DriftOutcome:
+    """The drift half of a calculation, in the model's drift mode; `target_gate` says why the target
+    is not tested on this window (label_bias.target_drift_gate), if it is not."""
     if model.drift.mode == "legacy":
-        return legacy_drift(model, reference, current)
-    return tested_drift(model, reference, current)
+        return legacy_drift(model, reference, current, target_gate)
+    return tested_drift(model, reference, current, target_gate)
 
 
 def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> CalculationResult:
     """Run every enabled check of `model` on the current window against the reference."""
     started = time.perf_counter()
-    drift = drift_outcome(model, reference, current)
-    skipped = list(drift.skipped)
+    target = model.columns.target
+    labelled = int(current[target].notna().sum()) if target else 0
+    bias = window_label_bias(model, reference, current)
+    gate = target_drift_gate(model, labelled, bias) if target else None
+    drift = drift_outcome(model, reference, current, gate)
     quality: list[ColumnQuality] = []
     if "data_quality" in model.metrics:
         quality = [
             column_quality(column, role, column_type, reference[column], current[column])
             for column, role, column_type in quality_columns(model)
         ]
-    quality_values, labelled, quality_problem = model_quality(model, current)
-    if quality_problem and model.columns.target:
-        skipped.append(SkippedColumn(model.columns.target, "target", quality_problem, "model_quality"))
+    detail = model_quality(model, reference, current)
     return CalculationResult(
         model=model.name,
         finished_at=time.time(),
@@ -97,9 +104,12 @@ def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) 
         tested_columns=drift.tested_columns,
         columns=drift.columns,
         quality=tuple(quality),
-        skipped=tuple(skipped),
-        model_quality=quality_values,
+        skipped=drift.skipped,
+        model_quality={m.metric: m.value for m in detail.metrics} if detail else {},
         labelled_rows=labelled,
+        model_quality_detail=detail,
+        label_bias=bias,
+        tests=run_tests(model, reference, current),
         mode=model.drift.mode,
         alpha=drift.alpha,
         correction=model.drift.correction if model.drift.mode == "tested" else None,
@@ -115,6 +125,7 @@ def check_config(model: ModelConfig, where: str) -> list[str]:
     return check_tested(model, where)
 
 
-def warm_up(models: list[ModelConfig]) -> list[str]:
-    """Run in the calculation worker at start: imports Evidently there and checks the stat tests."""
+def check_settings(models: list[ModelConfig]) -> list[str]:
+    """Problems with the models' drift settings (run in the worker at start, which also imports
+    Evidently there before the first calculation, and by `check-config`)."""
     return [p for i, m in enumerate(models) for p in check_config(m, f"models[{i}]")]

@@ -2,8 +2,8 @@
 
 Tested mode: one `ValueDrift` per column and registered test (its raw p-value) and per effect measure
 (its effect size), each thresholded where our verdict decides, with the verdict itself on top
-(engine/verdict_html.py): corrected p-values, the classifier, the dataset verdict. Legacy mode:
-Evidently's drift preset, as before.
+(engine/verdict.py): corrected p-values, the classifier, the dataset verdict. Legacy mode:
+Evidently's drift preset, as before. Pages are rendered by engine/html.py, data escaped.
 """
 
 from __future__ import annotations
@@ -12,23 +12,29 @@ from typing import Any
 
 import pandas as pd
 from evidently import Dataset, Report
+from evidently.core.report import Snapshot
 from evidently.metrics import ValueDrift
 from evidently.presets import DataDriftPreset
 
 from monitor_service.config import ModelConfig
 from monitor_service.engine.columns import column_options, data_definition, drift_columns
 from monitor_service.engine.drift import DriftOutcome, clean
+from monitor_service.engine.html import render_page
 from monitor_service.engine.plan import plan_columns
 from monitor_service.engine.tested import split_alpha, tested_drift
-from monitor_service.engine.verdict_html import insert_section, verdict_section
+from monitor_service.engine.verdict import verdict_widgets
+from monitor_service.results import ReportPage
 
 
-def build_report(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> Any:
+def build_report(
+    model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame, outcome: DriftOutcome | None = None
+) -> Any:
     """The full Evidently Report (with widgets) for the same checks `compute` runs. Legacy mode: the
     drift preset over the features (its table and drifted-columns count), plus target and prediction
-    drift. Tested mode: each column's test and effect size."""
+    drift. Tested mode: each column's test and effect size, thresholded as `outcome` (computed now
+    when not given) decided; `with_verdict` puts the verdict on top."""
     if model.drift.mode == "tested":
-        return _tested_report(model, reference, current)
+        return _tested_report(model, reference, current, outcome)
     drift = model.drift
     testable = {
         name
@@ -93,12 +99,24 @@ def _has_values(frame: pd.DataFrame, column: str) -> bool:
     return column in frame and not clean(frame[column]).empty
 
 
-def report_html(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> str:
-    """Evidently's interactive HTML report (one self-contained page) of `build_report`; in tested
-    mode with the verdict section on top."""
+def report_html(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> ReportPage:
+    """Evidently's interactive HTML report (one self-contained page) of `build_report`, in tested mode
+    with the verdict on top, with the data escaped so that no value can run as script, and the policy
+    to serve it with."""
     if model.drift.mode != "tested":
-        html: str = build_report(model, reference, current).get_html_str(as_iframe=False)
-        return html
+        return snapshot_html(build_report(model, reference, current))
     outcome = tested_drift(model, reference, current)
-    page: str = _tested_report(model, reference, current, outcome).get_html_str(as_iframe=False)
-    return insert_section(page, verdict_section(model.name, outcome, model.drift.correction))
+    report = _tested_report(model, reference, current, outcome)
+    return snapshot_html(with_verdict(report, model, outcome))
+
+
+def with_verdict(snapshot: Any, model: ModelConfig, outcome: DriftOutcome) -> Any:
+    """The snapshot with the tested mode's verdict widgets on top of its own."""
+    data = snapshot.to_snapshot_model()
+    data.widgets = [*verdict_widgets(model.name, outcome, model.drift.correction), *data.widgets]
+    return Snapshot.load_model(data)
+
+
+def snapshot_html(snapshot: Any) -> ReportPage:
+    """The page of an Evidently snapshot (built now, or loaded from its stored JSON), escaped."""
+    return render_page(snapshot)

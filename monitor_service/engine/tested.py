@@ -113,7 +113,11 @@ def _test(plan: ColumnPlan, alpha: float, reference: pd.Series, current: pd.Seri
     return p_value, size
 
 
-def tested_drift(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> DriftOutcome:
+def tested_drift(
+    model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame, target_gate: str | None = None
+) -> DriftOutcome:
+    """The tested mode's drift. `target_gate`: why the target is not tested on this window
+    (label_bias.target_drift_gate); it is then reported as skipped, never as untestable."""
     alpha_columns, alpha_classifier = split_alpha(model)
     planned = plan_columns(model, reference)
     plans = calibrated(model, reference, planned)
@@ -121,8 +125,9 @@ def tested_drift(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFr
     skipped: list[SkippedColumn] = []
     sorted_refs: dict[str, np.ndarray] = {}  # each numerical column's reference, sorted once
     for plan in plans:
-        if plan.role == "target" and current[plan.column].isna().all():
-            continue  # labels have not arrived in this window: no target drift to report
+        if plan.role == "target" and target_gate:
+            skipped.append(SkippedColumn(plan.column, plan.role, target_gate, target_gate))
+            continue
         missing = _missing(model, plan, reference[plan.column], current[plan.column])
         ref, cur = clean(reference[plan.column]), clean(current[plan.column])
         if ref.empty or cur.empty:

@@ -8,6 +8,9 @@ from fastapi.testclient import TestClient
 
 from monitor_service.app import create_app
 from monitor_service.config import MonitorConfig, load_config
+from monitor_service.journal import MemoryJournal
+from monitor_service.journal.local import LocalJournal
+from monitor_service.model_state import ModelState
 from tests.conftest import diamonds_model, rows_of, write_config
 from tests.support.processes import poll_until
 
@@ -23,6 +26,18 @@ def durable_config(tmp_path: Path) -> MonitorConfig:
 
 def _client(config: MonitorConfig, *, scheduler: bool = False) -> TestClient:
     return TestClient(create_app(config, start_scheduler=scheduler))
+
+
+def _state(client: TestClient) -> ModelState:
+    state: ModelState = client.app.state.service.models["diamonds"]  # type: ignore[attr-defined]
+    return state
+
+
+def _crash(client: TestClient) -> None:
+    """As if the process died here: the log stays as written, no checkpoint is taken at exit."""
+    state = _state(client)
+    state.journal.close()
+    state.journal = MemoryJournal()
 
 
 def _ids(client: TestClient) -> list[str]:
@@ -42,7 +57,7 @@ def test_restart_restores_rows_labels_and_pending_labels(durable_config: Monitor
             "/v1/models/diamonds/labels",
             json={"labels": [{"id": "d-3", "target": 7.0}, {"id": "d-25", "target": 9.0}]},
         )
-    with _client(durable_config) as client:  # the first app compacted its log into a snapshot on exit
+    with _client(durable_config) as client:  # the first app checkpointed its window on exit
         assert _ids(client) == [f"d-{i}" for i in range(20)]
         client.post(ROWS, json={"rows": rows[20:]})
         prices = client.get("/v1/models/diamonds/window?columns=request_id,price").json()["columns"]["price"]
@@ -53,7 +68,8 @@ def test_restart_restores_rows_labels_and_pending_labels(durable_config: Monitor
 def test_full_disk_answers_503_changes_nothing_and_recovers(durable_config: MonitorConfig) -> None:
     with _client(durable_config, scheduler=True) as client:
         assert client.post(ROWS, json={"rows": rows_of("production", 5)}).status_code == 202
-        log = client.app.state.monitor.runtimes["diamonds"].log  # type: ignore[attr-defined]
+        log = _state(client).journal
+        assert isinstance(log, LocalJournal) and log._fd is not None
         full = os.open("/dev/full", os.O_WRONLY)
         saved = os.dup(log._fd)
         os.dup2(full, log._fd)  # the kernel answers ENOSPC from now on
@@ -80,21 +96,19 @@ def test_torn_log_tail_is_skipped_and_counted(durable_config: MonitorConfig) -> 
     with _client(durable_config) as client:
         for start in range(0, 30, 10):
             client.post(ROWS, json={"rows": rows_of("production", 10, start=start)})
-        log = client.app.state.monitor.runtimes["diamonds"].log  # type: ignore[attr-defined]
+        log = _state(client).journal
+        assert isinstance(log, LocalJournal)
         segment = log.segments()[-1][1]
-        # A crash: the process dies without its exit snapshot (the log stays as written).
-        client.app.state.monitor.runtimes["diamonds"].log = None  # type: ignore[attr-defined]
+        _crash(client)
     with segment.open("r+b") as handle:
         handle.truncate(segment.stat().st_size - 7)
     with _client(durable_config) as client:
         assert _ids(client) == [f"d-{i}" for i in range(20)]
         registry = client.app.state.registry  # type: ignore[attr-defined]
-        assert (
-            registry.get_sample_value("drift_monitor_log_corrupt_records_total", {"model": "diamonds"}) == 1
-        )
-        assert (
-            registry.get_sample_value("drift_monitor_log_replayed_records_total", {"model": "diamonds"}) == 2
-        )
+        model = {"model": "diamonds"}
+        assert registry.get_sample_value("drift_monitor_log_corrupt_records_total", model) == 1
+        assert registry.get_sample_value("drift_monitor_log_invalid_records_total", model) == 0
+        assert registry.get_sample_value("drift_monitor_log_replayed_records_total", model) == 2
 
 
 def test_window_export_rejects_unknown_column(client: TestClient) -> None:
@@ -111,10 +125,10 @@ def test_window_export_gives_rows_in_arrival_order(client: TestClient) -> None:
     assert body["columns"]["carat"] == [r["carat"] for r in rows_of("production", 3)]
 
 
-def test_restart_without_new_rows_still_leaves_a_snapshot(durable_config: MonitorConfig) -> None:
+def test_restart_without_new_rows_still_leaves_a_checkpoint(durable_config: MonitorConfig) -> None:
     with _client(durable_config) as client:
         client.post(ROWS, json={"rows": rows_of("production", 12)})
-        client.app.state.monitor.runtimes["diamonds"].log = None  # crash: no exit snapshot  # type: ignore[attr-defined]
+        _crash(client)
     with _client(durable_config) as client:  # replays the log, then stops cleanly with no new rows
         assert len(_ids(client)) == 12
     with _client(durable_config) as client:
@@ -125,7 +139,7 @@ def test_restart_without_new_rows_still_leaves_a_snapshot(durable_config: Monito
         assert len(_ids(client)) == 12
 
 
-def test_records_that_no_longer_validate_are_skipped_and_counted(tmp_path: Path) -> None:
+def test_records_that_no_longer_validate_are_skipped_and_counted_apart(tmp_path: Path) -> None:
     path = write_config(tmp_path / "monitor.yaml", [diamonds_model()])
     path.write_text(path.read_text() + f"storage:\n  data_dir: {tmp_path / 'data'}\n")
     rows = rows_of("production", 10)
@@ -134,7 +148,7 @@ def test_records_that_no_longer_validate_are_skipped_and_counted(tmp_path: Path)
     with _client(load_config(path, environ={})) as client:
         client.post(ROWS, json={"rows": rows})
         client.post("/v1/models/diamonds/labels", json={"labels": [{"id": "d-1", "target": 5.0}]})
-        client.app.state.monitor.runtimes["diamonds"].log = None  # crash: no exit snapshot  # type: ignore[attr-defined]
+        _crash(client)
     model = diamonds_model()
     del model["columns"]["target"]  # labels can no longer be joined
     path = write_config(tmp_path / "monitor.yaml", [model])
@@ -142,9 +156,7 @@ def test_records_that_no_longer_validate_are_skipped_and_counted(tmp_path: Path)
     with _client(load_config(path, environ={})) as client:
         assert len(_ids(client)) == 10
         registry = client.app.state.registry  # type: ignore[attr-defined]
-        assert (
-            registry.get_sample_value("drift_monitor_log_corrupt_records_total", {"model": "diamonds"}) == 1
-        )
-        assert (
-            registry.get_sample_value("drift_monitor_log_replayed_records_total", {"model": "diamonds"}) == 2
-        )
+        model = {"model": "diamonds"}
+        assert registry.get_sample_value("drift_monitor_log_invalid_records_total", model) == 1
+        assert registry.get_sample_value("drift_monitor_log_corrupt_records_total", model) == 0
+        assert registry.get_sample_value("drift_monitor_log_replayed_records_total", model) == 2

@@ -69,12 +69,9 @@ def test_ingest_batch_is_atomic(client: TestClient) -> None:
 
 
 def test_ingest_rejects_body_over_limit_with_413(client: TestClient) -> None:
-    client.app.state.monitor.config = client.app.state.monitor.config.model_copy(  # type: ignore[attr-defined]
-        update={
-            "server": client.app.state.monitor.config.server.model_copy(  # type: ignore[attr-defined]
-                update={"max_body_bytes": 1000}
-            )
-        }
+    service = client.app.state.service  # type: ignore[attr-defined]
+    service.config = service.config.model_copy(
+        update={"server": service.config.server.model_copy(update={"max_body_bytes": 1000})}
     )
     response = client.post(URL, json={"rows": rows_of("production", 20)})
     assert response.status_code == 413
@@ -83,9 +80,9 @@ def test_ingest_rejects_body_over_limit_with_413(client: TestClient) -> None:
 
 
 def test_ingest_rejects_too_many_rows_with_413(client: TestClient) -> None:
-    monitor = client.app.state.monitor  # type: ignore[attr-defined]
-    monitor.config = monitor.config.model_copy(
-        update={"server": monitor.config.server.model_copy(update={"max_rows_per_request": 10})}
+    service = client.app.state.service  # type: ignore[attr-defined]
+    service.config = service.config.model_copy(
+        update={"server": service.config.server.model_copy(update={"max_rows_per_request": 10})}
     )
     response = client.post(URL, json={"rows": rows_of("production", 11)})
     assert response.status_code == 413

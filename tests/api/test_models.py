@@ -6,6 +6,8 @@ import subprocess
 import pytest
 from fastapi.testclient import TestClient
 
+from monitor_service.results import CalculationResult
+from monitor_service.worker import CalculationWorker
 from tests.conftest import rows_of
 
 
@@ -17,6 +19,7 @@ def test_models_lists_window_and_status(client: TestClient) -> None:
     assert model["reference_rows"] == 10_000
     assert model["status"] == "waiting"
     assert model["last_success_at"] is None
+    assert (model["dataset_drift_confirmed"], model["columns_drift_confirmed"]) == (None, [])
 
 
 def test_calculate_publishes_results_and_metrics(client: TestClient) -> None:
@@ -28,6 +31,7 @@ def test_calculate_publishes_results_and_metrics(client: TestClient) -> None:
     assert result["current_rows"] == 600
     latest = client.get("/v1/models/diamonds/results").json()
     assert latest["status"] == "ok"
+    assert latest["dataset_drift_confirmed"] is False  # one calculation does not confirm (drift.confirm)
     assert latest["result"]["finished_at"] == result["finished_at"]
     registry = client.app.state.registry  # type: ignore[attr-defined]
     assert registry.get_sample_value("drift_monitor_dataset_drift", {"model": "diamonds"}) == 1
@@ -50,13 +54,17 @@ def test_calculate_on_empty_window_is_409(client: TestClient) -> None:
     assert "holds no rows" in response.json()["detail"]
 
 
+class _BrokenWorker(CalculationWorker):
+    """A worker whose engine fails the way a bad reference makes it fail."""
+
+    async def compute(self, *_args: object, **_kwargs: object) -> CalculationResult:
+        raise KeyError("carat")
+
+
 def test_failed_calculation_keeps_last_result_and_counts_error(client: TestClient) -> None:
     client.post("/v1/models/diamonds/rows", json={"rows": rows_of("production", 100)})
     first = client.post("/v1/models/diamonds/calculate").json()
-    monitor = client.app.state.monitor  # type: ignore[attr-defined]
-    runtime = monitor.runtimes["diamonds"]
-    runtime.reference = runtime.reference.drop(columns=["carat"])  # breaks the next calculation
-    runtime.reference_version += 10_000
+    client.app.state.service.worker = _BrokenWorker()  # type: ignore[attr-defined]
     failed = client.post("/v1/models/diamonds/calculate")
     assert failed.status_code == 500
     assert "KeyError" in failed.json()["detail"]

@@ -31,6 +31,8 @@ EXPECTED_ALERTS = {
     "DriftMonitorPredictionDrift",
     "DriftMonitorHighMissingValues",
     "DriftMonitorModelQualityDrop",
+    "DriftMonitorEstimatedQualityDrop",
+    "DriftMonitorCriticalTestFailed",
     "DriftMonitorDown",
     "DriftMonitorNoDataIngested",
     "DriftMonitorCalculationsFailing",

@@ -1,10 +1,9 @@
-"""Run real processes for tests: free loopback ports, start/stop by PID, wait for HTTP readiness.
-
-Covers the three binaries the integration tests need, the drift monitor itself
-(``python -m monitor_service serve``), Prometheus and Alertmanager (Debian's ``prometheus`` and
-``prometheus-alertmanager``), plus renderers for a test Prometheus config (scrapes a monitor every
-second with the repository's rule files, alerts to a given Alertmanager) and for the repository's
-Alertmanager config pointed at a test webhook (tests/support/webhook.py).
+"""Real processes for tests, on monitor_service.child_processes: the programs the integration
+tests need, the drift monitor itself (``python -m monitor_service serve``), Prometheus and
+Alertmanager (Debian's ``prometheus`` and ``prometheus-alertmanager``), plus renderers for a test
+Prometheus config (scrapes a monitor every second with the repository's rule files, alerts to a
+given Alertmanager) and for the repository's Alertmanager config pointed at a test webhook
+(tests/support/webhook.py).
 
 Typical use in a fixture::
 
@@ -15,28 +14,42 @@ Typical use in a fixture::
     finally:
         alertmanager.stop()
         assert monitor.stop() == 0, monitor.log()
-
-Everything polls with deadlines; nothing sleeps a fixed time. Failures carry the tail of the
-process's log, which is where the reason usually is.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
+
+from monitor_service.child_processes import (
+    LOOPBACK,
+    ProcessError,
+    RunningProcess,
+    free_port,
+    http_get,
+    poll_until,
+    start_and_wait,
+    start_process,
+    wait_for_http,
+)
+
+__all__ = [
+    "LOOPBACK",
+    "ProcessError",
+    "RunningProcess",
+    "free_port",
+    "http_get",
+    "poll_until",
+    "start_process",
+    "wait_for_http",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO_ROOT / "rules"
@@ -45,17 +58,6 @@ RULE_FILES: tuple[Path, ...] = (
     RULES_DIR / "drift_monitor_alerts.yml",
 )
 MONITOR_JOB = "drift-monitor"
-
-LOOPBACK = "127.0.0.1"
-_T = TypeVar("_T")
-
-
-class ProcessError(RuntimeError):
-    """A helper process could not be started, got ready, or stopped; carries its log tail."""
-
-    def __init__(self, message: str, log_tail: str = "") -> None:
-        super().__init__(f"{message}\n--- log tail ---\n{log_tail}" if log_tail else message)
-        self.log_tail = log_tail
 
 
 def find_binary(*names: str, env_var: str | None = None) -> str:
@@ -89,112 +91,6 @@ def amtool_binary() -> str:
     return find_binary("amtool", env_var="AMTOOL_BIN")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def poll_until(
-    check: Callable[[], _T | None],
-    *,
-    timeout: float,
-    interval: float = 0.1,
-    message: str = "condition",
-    on_timeout: Callable[[], str] | None = None,
-) -> _T:
-    """Call ``check`` until it returns a truthy value (not None, False, 0 or empty) and return that
-    value; fail after ``timeout`` s.
-
-    Exceptions from ``check`` count as "not yet" (the last one is reported on timeout).
-    """
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while True:
-        try:
-            result = check()
-        except Exception as exc:  # a not-yet-listening server, a half-written file, ...
-            last_error = exc
-        else:
-            if result:
-                return result
-        if time.monotonic() >= deadline:
-            detail = f" (last error: {last_error!r})" if last_error else ""
-            raise ProcessError(
-                f"timed out after {timeout:.1f}s waiting for {message}{detail}",
-                on_timeout() if on_timeout else "",
-            )
-        time.sleep(interval)
-
-
-@dataclass
-class RunningProcess:
-    """A child process started by :func:`start_process`; stop it with :meth:`stop`."""
-
-    name: str
-    args: list[str]
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    base_url: str = ""
-    _stopped: bool = field(default=False, repr=False)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def is_running(self) -> bool:
-        return self.popen.poll() is None
-
-    def log(self) -> str:
-        """Everything the process wrote to stdout and stderr so far."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, max_chars: int = 4000) -> str:
-        return self.log()[-max_chars:]
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0) -> int:
-        """Send ``sig`` to this PID, SIGKILL it if it has not exited after ``timeout`` s.
-
-        Returns the exit code (negative: killed by that signal). Safe to call twice.
-        """
-        if not self._stopped:
-            self._stopped = True
-            if self.popen.poll() is None:
-                self.popen.send_signal(sig)
-                try:
-                    self.popen.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    self.popen.kill()
-                    self.popen.wait(timeout=timeout)
-        return int(self.popen.wait())
-
-
-def start_process(
-    name: str,
-    args: Sequence[str],
-    log_path: Path,
-    *,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-) -> RunningProcess:
-    """Start ``args`` with stdout and stderr going to ``log_path`` (a file, so no pipe can fill up)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        popen = subprocess.Popen(
-            list(args),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=dict(env) if env is not None else None,
-        )
-    return RunningProcess(name=name, args=list(args), popen=popen, log_path=log_path)
-
-
 def run_tool(args: Sequence[str], *, timeout: float = 60, cwd: Path = REPO_ROOT) -> str:
     """Run a tool (promtool, amtool, ...) to completion and return its stdout; fail with its
     stdout and stderr unless it exits 0."""
@@ -204,46 +100,6 @@ def run_tool(args: Sequence[str], *, timeout: float = 60, cwd: Path = REPO_ROOT)
         output = "\n".join(line for line in (done.stdout + done.stderr).splitlines() if line.strip())
         raise AssertionError(f"{' '.join(args)} exited {done.returncode}:\n{output[-6000:]}")
     return done.stdout.strip()
-
-
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    """GET ``url``; returns (status, body) for any HTTP status, raises only on connection errors."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return int(response.status), response.read()
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read()
-
-
-def wait_for_http(
-    url: str,
-    *,
-    process: RunningProcess | None = None,
-    timeout: float = 20.0,
-    expect_status: int = 200,
-) -> bytes:
-    """Poll ``url`` until it answers ``expect_status``; fail early if ``process`` exits meanwhile."""
-
-    deadline = time.monotonic() + timeout
-    while True:
-        if process is not None and not process.is_running():
-            raise ProcessError(
-                f"{process.name} (pid {process.pid}) exited with {process.popen.returncode} "
-                f"before {url} was ready",
-                process.log_tail(),
-            )
-        try:
-            status, body = http_get(url)
-        except OSError:  # not listening yet (URLError is an OSError)
-            status, body = 0, b""
-        if status == expect_status:
-            return body
-        if time.monotonic() >= deadline:
-            raise ProcessError(
-                f"{url} did not answer {expect_status} within {timeout:.1f}s",
-                process.log_tail() if process else "",
-            )
-        time.sleep(0.1)
 
 
 def _start_and_wait(
@@ -257,14 +113,7 @@ def _start_and_wait(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> RunningProcess:
-    process = start_process(name, args, log_path, env=env, cwd=cwd)
-    process.base_url = base_url
-    try:
-        wait_for_http(base_url + ready_path, process=process, timeout=timeout)
-    except BaseException:
-        process.stop()
-        raise
-    return process
+    return start_and_wait(name, args, log_path, base_url, ready_path, timeout, env=env, cwd=cwd)
 
 
 def start_prometheus(

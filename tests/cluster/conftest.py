@@ -1,0 +1,71 @@
+"""One real 3-node NATS cluster (authentication on) for every test in tests/cluster/, started once.
+
+Each test gets its own stream prefix, so tests never see each other's streams, and finds every
+node up and healthy: a test that kills nodes leaves them restarted and caught up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from monitor_service.config import ClusterConfig
+from tests.support.nats import CLIENT_USER, NatsCluster
+
+_T = TypeVar("_T")
+
+
+def run(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run an async scenario to completion (the tests are plain functions)."""
+    return asyncio.run(coroutine)
+
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    cluster = NatsCluster.create(tmp_path_factory.mktemp("nats"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster(nats_cluster: NatsCluster) -> Iterator[NatsCluster]:
+    """The cluster with every node running and healthy, before and after the test."""
+    nats_cluster.start()
+    yield nats_cluster
+    nats_cluster.start(timeout=60)
+
+
+def make_config(cluster: NatsCluster, prefix: str | None = None, **overrides: Any) -> ClusterConfig:
+    settings: dict[str, Any] = {
+        "servers": cluster.urls,
+        "user": CLIENT_USER,
+        "password": cluster.password,
+        "stream_prefix": prefix or f"T{uuid.uuid4().hex[:10]}",
+        "replicas": 3,
+        "publish_timeout": 4.0,
+        "duplicate_window": 60.0,
+        "task_ack_wait": 2.0,
+        "connect_timeout": 2.0,
+    }
+    return ClusterConfig.model_validate({**settings, **overrides})
+
+
+@pytest.fixture
+def config(cluster: NatsCluster) -> ClusterConfig:
+    return make_config(cluster)
+
+
+@pytest.fixture
+def nkey_seed_file(cluster: NatsCluster, tmp_path: Path) -> Path:
+    path = tmp_path / "user.nk"
+    path.write_text(cluster.nkey_seed + "\n")
+    path.chmod(0o600)
+    return path
