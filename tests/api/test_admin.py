@@ -95,8 +95,9 @@ def test_reload_moves_configuration_gauges_at_once(admin: TestClient, config_fil
     share = "drift_monitor_dataset_drift_share_threshold"
     admin.post("/v1/models/diamonds/rows", json={"rows": rows_of("production", 300)})
     admin.post("/v1/models/diamonds/calculate")
-    assert registry.get_sample_value(share, {"model": "diamonds"}) == 0.5
-    _edit(config_file, {"drift": {"share": 0.8}, "schedule": {"every": "5m", "min_rows": 10}})
+    assert registry.get_sample_value(share, {"model": "diamonds"}) is None  # tested mode: no share rule
+    drift = {"mode": "legacy", "share": 0.8}
+    _edit(config_file, {"drift": drift, "schedule": {"every": "5m", "min_rows": 10}})
     assert admin.post(RELOAD).status_code == 200
     assert registry.get_sample_value(share, {"model": "diamonds"}) == 0.8  # before any new calculation
     interval = "drift_monitor_schedule_interval_seconds"
