@@ -472,8 +472,13 @@ def test_no_drift_alert_for_the_calm_model_in_the_same_time(stack: Stack) -> Non
     assert not [labels for labels in pending if labels["alertname"] in drift_alerts], pending
     # ... and it is not for lack of results: calm was calculated throughout, never with drift.
     # ([5m] covers everything this Prometheus has scraped.)
+    # (On a loaded machine the calm model's second calculation may come later than the alerts.)
     calculations = f'drift_monitor_calculations_total{{model="{CALM}"}}'
-    assert float(_query(stack, calculations)[0]["value"][1]) >= 2
+    poll_until(
+        lambda: float(_query(stack, calculations)[0]["value"][1]) >= 2,
+        timeout=DEADLINE,
+        message=f"{CALM} calculated at least twice",
+    )
     for metric in ("drift_monitor_dataset_drift", "drift_monitor_column_drift_detected"):
         series = _query(stack, f'max_over_time({metric}{{model="{CALM}"}}[5m])')
         assert len(series) == (1 if metric == "drift_monitor_dataset_drift" else len(FEATURES) + 2)
