@@ -13,12 +13,14 @@ installing (or importing) any of the server's dependencies.
 background daemon thread takes the items off the queue, batches them per model and kind (rows or
 labels) and POSTs a batch when it holds `batch_size` items or every `flush_interval` seconds.
 Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and jitter, at most
-`max_attempts` tries in all. Any other 4xx is not retried: the batch counts as `rejected` and the
-response detail is logged (at WARNING once per model, kind and status, then at DEBUG). As the
-monitor stores all rows of a request or none, when a 422 names the invalid items, only those are
-rejected and the others are sent once more, in a new request without them. Items are
-dropped and counted, never retried forever, when the queue is full, the retries are exhausted or
-the client is closed: monitoring is best effort, and a monitor that is down never hurts the service.
+`max_attempts` tries in all. Every batch carries an `Idempotency-Key` header, the same on each retry
+of it, so a monitor in cluster mode stores a retried batch once. Any other 4xx is not retried: the
+batch counts as `rejected` and the response detail is logged (at WARNING once per model, kind and
+status, then at DEBUG). As the monitor stores all rows of a request or none, when a 422 names the
+invalid items, only those are rejected and the others are sent once more, in a new request without
+them (with a new key). Items are dropped and counted, never retried forever, when the queue is full,
+the retries are exhausted or the client is closed: monitoring is best effort, and a monitor that is
+down never hurts the service.
 Delivery is at least once: a batch whose answer timed out may have been stored, and is sent again.
 
 Items are not copied: do not change a row after handing it over. The sender thread encodes them as
@@ -43,6 +45,7 @@ import queue
 import random
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -334,13 +337,15 @@ class MonitorClient:
         except (TypeError, ValueError) as exc:
             self._log_once(key, "encode", f"{len(batch)} {kind} not encodable as JSON, rejected: {exc}")
             return "rejected", set()
+        headers = {**_HEADERS, "Idempotency-Key": uuid.uuid4().hex}
         try:
-            return self._post(key, f"{self._base_url}/v1/models/{quote(model, safe='')}/{kind}", body)
+            url = f"{self._base_url}/v1/models/{quote(model, safe='')}/{kind}"
+            return self._post(key, url, body, headers)
         except Exception:  # a bug here must not kill the thread or lose the count
             log.exception("drift monitor client: unexpected error sending %s for %s", kind, model)
             return "dropped", set()
 
-    def _post(self, key: _Key, url: str, body: bytes) -> tuple[str, set[int]]:
+    def _post(self, key: _Key, url: str, body: bytes, headers: dict[str, str]) -> tuple[str, set[int]]:
         """POST with retries: "sent", "rejected" (with the items a 422 names as invalid) or "dropped"."""
         delay, max_delay = self._backoff
         problem = ""
@@ -353,7 +358,7 @@ class MonitorClient:
                     self._retried += 1
             try:
                 response = self._session.post(
-                    url, data=body, headers=_HEADERS, timeout=self._timeouts, allow_redirects=False
+                    url, data=body, headers=headers, timeout=self._timeouts, allow_redirects=False
                 )
             except _RETRYABLE as exc:
                 problem = f"{type(exc).__name__}: {exc}"

@@ -4,6 +4,10 @@ Everything that changes a model (rows and labels arriving, replay at start, calc
 status, a new reference, a reloaded config) goes through a method of its ModelState, so there is
 one place to read to know who writes what. Readers (the Prometheus collector, `/v1/models`) get a
 `ModelStats`: an immutable view, taken without waiting for a calculation.
+
+In cluster mode (a `SharedJournal`) the window is fed only from the shared log: `ingest` and
+`add_labels` validate and store, and `catch_up` replays the log's new records through the same
+`_replay` as local recovery, so every monitor holds the same rows, arrival times and label joins.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ import math
 import time
 import traceback
 import uuid
+from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from monitor_service.config import ModelConfig
@@ -30,10 +36,12 @@ from monitor_service.errors import (
     WindowEmpty,
 )
 from monitor_service.ground_truth import PendingLabels
-from monitor_service.journal import Checkpoint, Journal, Record, RecordKind
+from monitor_service.journal import Checkpoint, Journal, Record, RecordKind, SharedJournal
+from monitor_service.journal.columnar import decode_batch, encode_batch
 from monitor_service.log_throttle import ThrottledLog
 from monitor_service.payload import parse_items
 from monitor_service.ratelimit import RowRateLimiter
+from monitor_service.reference import checked
 from monitor_service.results import CalculationResult, ModelStatus, ReportPage
 from monitor_service.schema import Batch, CategoryInterner, RowSchema, validate_labels, validate_rows
 from monitor_service.window import SlidingWindow, WindowRows
@@ -53,10 +61,23 @@ class RequestBody:
 
 @dataclass(frozen=True)
 class LabelsOutcome:
+    """Labels accepted; in cluster mode `matched` and `pending` are None (the join happens later,
+    when a monitor replays the shared log)."""
+
     model: str
     accepted: int
+    matched: int | None
+    pending: int | None
+
+
+@dataclass(frozen=True)
+class LabelTally:
+    """Label counters that changed when one record of the shared log was replayed (cluster mode)."""
+
+    position: int
+    received: int
     matched: int
-    pending: int
+    expired: int
 
 
 @dataclass(frozen=True)
@@ -116,6 +137,11 @@ class ModelState:
         self._labels_matched = 0
         self._lock = asyncio.Lock()  # one calculation, report or reference swap at a time
         self._problems = ThrottledLog(log)
+        # Cluster mode: the shared log feeds the window; `_position` is its last record replayed.
+        self._shared = journal if isinstance(journal, SharedJournal) else None
+        self._position = 0
+        self._feed_lock = asyncio.Lock()  # one catch-up at a time: records are replayed once
+        self._tallies: deque[LabelTally] = deque(maxlen=100_000)
 
     @property
     def name(self) -> str:
@@ -135,25 +161,45 @@ class ModelState:
 
     # -- rows and labels ----------------------------------------------------------------------
 
-    async def ingest(self, rows: list[Any], body: RequestBody | None = None) -> int:
+    @property
+    def shared(self) -> bool:
+        """True in cluster mode: the window is fed from the shared log (`catch_up`), not by ingest."""
+        return self._shared is not None
+
+    async def ingest(
+        self, rows: list[Any], body: RequestBody | None = None, batch_id: str | None = None
+    ) -> int | None:
         """Validate a batch, store it in the journal, then append it; return the window size.
 
+        In cluster mode the validated batch is stored in the shared log (once per `batch_id`) and
+        not appended here: the window size is then unknown (None) until a `catch_up`.
         Raises RateLimited, ValidationFailed (nothing stored) or StorageUnavailable (nothing appended).
         """
         self._take_rate(len(rows))
         now = time.time()
         batch = validate_rows(rows, self.schema, now, self._interner)
+        if self._shared is not None:
+            record = Record("rows", now, False, encode_batch(batch), items=batch.rows, columnar=True)
+            await self._store(record, batch_id)
+            return None
         await self._journal("rows", now, body)
         return self._apply_rows(batch, now, live=True)
 
-    async def add_labels(self, items: list[Any], body: RequestBody | None = None) -> LabelsOutcome:
-        """Join ground-truth labels to the window's rows by id; keep the others waiting for a while."""
+    async def add_labels(
+        self, items: list[Any], body: RequestBody | None = None, batch_id: str | None = None
+    ) -> LabelsOutcome:
+        """Join ground-truth labels to the window's rows by id; keep the others waiting for a while.
+        In cluster mode they are only stored (once per `batch_id`): the join happens at replay."""
         columns = self._config.columns
         if not columns.id or not columns.target:
             raise LabelsNotConfigured(self.name)
         self._take_rate(len(items))
         ids, targets = validate_labels(items, self.schema, columns.target)
         now = time.time()
+        if self._shared is not None:
+            source = body or RequestBody(orjson.dumps({"labels": items}), ndjson=False)
+            await self._store(Record("labels", now, source.ndjson, source.body, items=len(ids)), batch_id)
+            return LabelsOutcome(self.name, len(ids), None, None)
         await self._journal("labels", now, body)
         return self._apply_labels(ids, list(targets), now, live=True)
 
@@ -185,13 +231,21 @@ class ModelState:
 
     async def _journal(self, kind: RecordKind, now: float, body: RequestBody | None) -> None:
         if body is not None:
-            try:
-                await self.journal.append(Record(kind, now, body.ndjson, body.body))
-            except StorageUnavailable as exc:
-                self._problems.log(
-                    logging.WARNING, "storage", "model %s: %s refused: %s", self.name, kind, exc.detail or exc
-                )
-                raise
+            await self._store(Record(kind, now, body.ndjson, body.body))
+
+    async def _store(self, record: Record, batch_id: str | None = None) -> None:
+        try:
+            await self.journal.append(record, batch_id)
+        except StorageUnavailable as exc:
+            self._problems.log(
+                logging.WARNING,
+                "storage",
+                "model %s: %s refused: %s",
+                self.name,
+                record.kind,
+                exc.detail or exc,
+            )
+            raise
 
     def _apply_rows(self, batch: Batch, now: float, *, live: bool) -> int:
         size = self._window.append(batch, now)
@@ -226,7 +280,7 @@ class ModelState:
         for record in records:
             self._replay(record)
         self.journal.open_new_segment()
-        if self.journal.durable:
+        if self.journal.durable and self._shared is None:
             report = self.journal.report
             log.info(
                 "model %s: recovered %d rows from %d log records in %.2f s "
@@ -239,18 +293,23 @@ class ModelState:
                 report.invalid,
             )
 
-    def _replay(self, record: Record) -> None:
+    def _replay(self, record: Record, *, live: bool = False) -> None:
+        """Apply one stored record as it was applied when it arrived (`live`: count its labels)."""
         try:
-            items = parse_items(record.body, record.ndjson, record.kind)
             if record.kind == "rows":
-                batch = validate_rows(items, self.schema, record.arrived, self._interner)
-                self._apply_rows(batch, record.arrived, live=False)
+                if record.columnar:  # cluster mode: the batch as validated by the accepting monitor
+                    batch = decode_batch(record.body, self.schema, self._interner)
+                else:
+                    items = parse_items(record.body, record.ndjson, record.kind)
+                    batch = validate_rows(items, self.schema, record.arrived, self._interner)
+                self._apply_rows(batch, record.arrived, live=live)
             else:
                 target = self._config.columns.target
                 if not target or not self._config.columns.id:
                     raise LabelsNotConfigured(self.name)
+                items = parse_items(record.body, record.ndjson, record.kind)
                 ids, targets = validate_labels(items, self.schema, target)
-                self._apply_labels(ids, list(targets), record.arrived, live=False)
+                self._apply_labels(ids, list(targets), record.arrived, live=live)
         except MonitorError as exc:  # the config changed since the record was written
             self.journal.report.invalid += 1
             log.error(
@@ -259,6 +318,96 @@ class ModelState:
                 record.kind,
                 exc,
             )
+
+    async def catch_up(self) -> int:
+        """Cluster mode: replay the shared log's records this monitor has not replayed yet into the
+        window (after adopting a reference replaced by any monitor); return how many. A `reset`
+        (first read, or records gone before this monitor saw them) rebuilds the window from the
+        records the log still holds for it. No-op on one node. StorageUnavailable when the log does
+        not answer (nothing half-applied: the next call goes on from the last record replayed)."""
+        if self._shared is None:
+            return 0
+        async with self._feed_lock:
+            reference = await self._shared.shared_reference()
+            if reference is not None:
+                self._adopt_shared_reference(reference)
+            config = self._config
+            read = await self._shared.read_since(
+                self._position,
+                now=time.time(),
+                max_rows=config.window.max_rows,
+                max_age=config.window.max_age,
+                labels_lookback=config.labels.pending_ttl,
+            )
+            if read.reset:
+                self._restart_window()
+            for position, record in read.records:
+                before = (self._labels_received, self._labels_matched, self._pending.expired)
+                self._replay(record, live=True)
+                after = (self._labels_received, self._labels_matched, self._pending.expired)
+                if after != before:
+                    changes = (a - b for a, b in zip(after, before, strict=True))
+                    self._tallies.append(LabelTally(position, *changes))
+                self._position = position
+            self._position = max(self._position, read.position)
+            return len(read.records)
+
+    def _restart_window(self) -> None:
+        config = self._config
+        self._window = SlidingWindow(
+            {spec.name: spec.kind for spec in self.schema.columns},
+            config.window.max_rows,
+            config.window.max_age,
+            id_column=config.columns.id,
+            target_column=config.columns.target,
+        )
+        expired = self._pending.expired
+        self._pending = PendingLabels(config.labels.pending_max, config.labels.pending_ttl)
+        self._pending.expired = expired
+        self._position = 0
+
+    def _adopt_shared_reference(self, frame: pd.DataFrame) -> None:
+        frame, problems = checked(frame, self.schema)
+        if problems:
+            log.warning(
+                "model %s: the cluster's shared reference no longer fits the columns (%s); keeping the "
+                "current one",
+                self.name,
+                problems[0][1],
+            )
+            return
+        self._use_reference(frame)
+
+    @property
+    def position(self) -> int:
+        """Cluster mode: the last record of the shared log replayed into the window."""
+        return self._position
+
+    def label_tally(self, after: int) -> tuple[int, int, int]:
+        """Cluster mode: labels received, matched and expired by the records replayed after
+        position `after` (what this monitor adds to the cluster's label counters)."""
+        received = matched = expired = 0
+        for tally in self._tallies:
+            if tally.position > after:
+                received += tally.received
+                matched += tally.matched
+                expired += tally.expired
+        return received, matched, expired
+
+    def forget_tally(self, upto: int) -> None:
+        """The cluster's counters cover everything up to `upto` now."""
+        while self._tallies and self._tallies[0].position <= upto:
+            self._tallies.popleft()
+
+    def adopt_status(self, status: ModelStatus) -> None:
+        """Cluster mode: the status the cluster holds (whoever calculated last) becomes this one's,
+        before this monitor calculates and publishes the next."""
+        self._status = status
+
+    async def trim_shared_log(self) -> None:
+        """Cluster mode: after a calculation read the window, drop what no window needs any more."""
+        if self._shared is not None:
+            await self._shared.trim()
 
     def checkpoint(self) -> Checkpoint:
         """The window and the waiting labels as they are now."""

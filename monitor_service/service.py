@@ -1,4 +1,9 @@
-"""The monitor service: every model's state, the calculation worker, start, reload and stop. No HTTP."""
+"""The monitor service: every model's state, the calculation worker, start, reload and stop. No HTTP.
+
+With `cluster:` in the config the service is also a member of a cluster (cluster/member.py): every
+model's journal is its stream in NATS JetStream, calculations are tasks any member may take, and
+what readers see of a model comes from the cluster's shared entries.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -20,6 +26,10 @@ from monitor_service.reload import plan_reload
 from monitor_service.results import CalculationResult, ReportPage
 from monitor_service.schema import RowSchema
 from monitor_service.worker import CalculationWorker
+
+if TYPE_CHECKING:  # nats-py (the `cluster` extra) is imported only in cluster mode
+    from monitor_service.cluster.member import ClusterMember
+    from monitor_service.journal.jetstream_journal import JetStreamConnection
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +60,13 @@ def load_models(config: MonitorConfig) -> dict[str, LoadedModel]:
     return loaded
 
 
-def _journal(config: MonitorConfig, model: ModelConfig, accept_data_loss: bool) -> Journal:
+def _journal(
+    config: MonitorConfig, model: ModelConfig, accept_data_loss: bool, connection: JetStreamConnection | None
+) -> Journal:
+    if connection is not None:  # cluster mode: the model's stream is its journal
+        from monitor_service.journal.jetstream_journal import JetStreamJournal
+
+        return JetStreamJournal(connection, model)
     storage = config.storage
     if storage.data_dir is None:
         return MemoryJournal()
@@ -104,6 +120,7 @@ class MonitorService:
         self.worker = worker
         self.ready = False
         self._observe = observe_calculation
+        self.member: ClusterMember | None = None  # cluster mode (set by `build`)
 
     @classmethod
     def build(
@@ -115,12 +132,22 @@ class MonitorService:
     ) -> MonitorService:
         """Every model from the config (references loaded and checked); nothing started yet.
         `observe_calculation(model, seconds)` is told the wall time of every calculation."""
+        connection = None
+        if config.cluster is not None:  # nats-py is imported only in cluster mode
+            from monitor_service.journal.jetstream_journal import JetStreamConnection
+
+            connection = JetStreamConnection(config.cluster)
         models: dict[str, ModelState] = {}
         for name, loaded in load_models(config).items():
-            journal = _journal(config, loaded.config, accept_data_loss)
+            journal = _journal(config, loaded.config, accept_data_loss, connection)
             reference = _saved_or_configured(loaded, journal)
             models[name] = ModelState(loaded.config, loaded.schema, reference, journal, _limiter(config))
-        return cls(config, models, CalculationWorker(config.server.executor), observe_calculation)
+        service = cls(config, models, CalculationWorker(config.server.executor), observe_calculation)
+        if connection is not None and config.cluster is not None:
+            from monitor_service.cluster.member import ClusterMember
+
+            service.member = ClusterMember(config.cluster, models, connection, service.calculate_here)
+        return service
 
     def model(self, name: str) -> ModelState:
         try:
@@ -129,12 +156,23 @@ class MonitorService:
             raise UnknownModel(name) from None
 
     def stats(self) -> list[ModelStats]:
+        """Every model's view; in cluster mode the cluster's, from the shared entries."""
+        if self.member is not None:
+            return self.member.stats()
         now = time.time()
         return [state.stats(now) for state in self.models.values()]
 
+    def stats_of(self, name: str) -> ModelStats:
+        state = self.model(name)
+        if self.member is not None:
+            return self.member.stats_of(name)
+        return state.stats(time.time())
+
     async def start(self) -> None:
-        """Recover every window from its journal, start the worker and check the drift settings
-        in it; ready after both."""
+        """Recover every window from its journal (in cluster mode: join the cluster), start the
+        worker and check the drift settings in it; ready after both."""
+        if self.member is not None:
+            await self.member.start(self.config.models)
         for state in self.models.values():
             state.recover()
         problems = await self.worker.check_settings(self.config.models)
@@ -144,7 +182,14 @@ class MonitorService:
 
     async def calculate(self, name: str) -> CalculationResult:
         """One calculation of a model now (scheduled or asked for); failures are logged, counted
-        in the model's status and raised as CalculationFailed."""
+        in the model's status and raised as CalculationFailed. In cluster mode on the window as
+        the stream holds it, published to every member."""
+        if self.member is not None:
+            return await self.member.calculate_now(name)
+        return await self.calculate_here(name)
+
+    async def calculate_here(self, name: str) -> CalculationResult:
+        """One calculation on this monitor's window of the model, timed."""
         state = self.model(name)
         started = time.perf_counter()
         try:
@@ -154,7 +199,9 @@ class MonitorService:
                 self._observe(name, time.perf_counter() - started)
 
     async def report(self, name: str) -> ReportPage:
-        return await self.model(name).report(self.worker)
+        state = self.model(name)
+        await state.catch_up()  # cluster mode: the window as the stream holds it now
+        return await state.report(self.worker)
 
     async def reload(self, new: MonitorConfig) -> list[str]:
         """Apply a changed config to the running models and return the names changed; raise
@@ -179,6 +226,8 @@ class MonitorService:
         for model in new.models:
             if model.name in plan.changed_models:
                 await self.models[model.name].apply_config(model, references.get(model.name))
+        if self.member is not None:
+            await self.member.reconfigure(new.models)
         self.config = new
         log.info("configuration reloaded; models changed: %s", ", ".join(plan.changed_models) or "none")
         return list(plan.changed_models)
@@ -187,6 +236,8 @@ class MonitorService:
         """Graceful stop: checkpoint every window that needs it (a fast next start), then close."""
         for state in self.models.values():
             await state.close()
+        if self.member is not None:
+            await self.member.close()
         self.worker.close()
 
     def close(self) -> None:

@@ -34,6 +34,7 @@ class Received:
     path: str
     authorization: str | None
     body: dict[str, Any]
+    idempotency_key: str | None = None
 
 
 @dataclass
@@ -46,6 +47,7 @@ class LoopbackMonitor:
     failures_served: int = 0
     received: list[Received] = field(default_factory=list)  # requests answered with 202
     arrived: int = 0  # requests that reached the handler, answered or not
+    keys: list[str | None] = field(default_factory=list)  # Idempotency-Key of each arrival
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
@@ -58,6 +60,7 @@ class LoopbackMonitor:
     def answer(self, request: Received) -> tuple[int, dict[str, Any]]:
         with self.lock:
             self.arrived += 1
+            self.keys.append(request.idempotency_key)
             if self.mode == "fail" and self.failures_served < self.fail_first:
                 self.failures_served += 1
                 return self.fail_status, {"detail": "try again"}
@@ -84,7 +87,10 @@ def _handler(monitor: LoopbackMonitor) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            status, answer = monitor.answer(Received(self.path, self.headers.get("Authorization"), body))
+            received = Received(
+                self.path, self.headers.get("Authorization"), body, self.headers.get("Idempotency-Key")
+            )
+            status, answer = monitor.answer(received)
             payload = json.dumps(answer).encode()
             try:
                 self.send_response(status)
@@ -234,6 +240,22 @@ def test_client_retries_429_and_5xx_and_counts_each_retry(
     assert stats.retried == monitor.failures_served == 3
     assert (stats.sent, stats.batches_sent, stats.dropped_after_retries) == (10, 1, 0)
     assert [row["request_id"] for row in monitor.rows()] == [f"r-{i}" for i in range(10)]
+
+
+def test_client_names_each_batch_and_keeps_its_name_across_retries(
+    monitor: LoopbackMonitor, make_client: Callable[..., MonitorClient]
+) -> None:
+    """The Idempotency-Key a monitor in cluster mode stores a batch once by."""
+    monitor.mode, monitor.fail_status, monitor.fail_first = "fail", 503, 2
+    client = make_client(monitor.url, batch_size=5, max_attempts=5)
+    for i in range(10):
+        client.send_row("diamonds", _row(i))
+    assert client.flush(timeout=5.0)
+    assert client.stats().sent == 10
+    first, retried, again, second = monitor.keys
+    assert first is not None and len(first) >= 16
+    assert first == retried == again  # two 503s, then accepted: one batch, one name
+    assert second is not None and second != first
 
 
 def test_client_drops_and_counts_a_batch_when_retries_are_exhausted(

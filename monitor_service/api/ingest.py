@@ -1,11 +1,16 @@
-"""POST /v1/models/{model}/rows: JSON `{"rows": [...]}` or NDJSON, validated, appended atomically."""
+"""POST /v1/models/{model}/rows: JSON `{"rows": [...]}` or NDJSON, validated, appended atomically.
+
+An `Idempotency-Key` header names the batch (MonitorClient sends one per batch, the same on every
+retry of it). In cluster mode it becomes the stream's message id, so a retried batch is stored once;
+one node keeps no batch ids (a retry whose first answer was lost is appended again).
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Header, Request, status
 from pydantic import BaseModel, Field
 
 from monitor_service.api.deps import UNAUTHORIZED, MetricsDep, ServiceDep, read_body, require_ingest_token
@@ -28,7 +33,17 @@ router = APIRouter(prefix="/v1/models", tags=["ingest"])
 class IngestAccepted(BaseModel):
     model: str
     accepted: int
-    window_rows: int
+    window_rows: int | None = Field(
+        description="rows in the window after this batch; null in cluster mode (the window is "
+        "filled from the cluster's stream, not by the request)"
+    )
+
+
+_IDEMPOTENCY_DOC = (
+    "names the batch, the same on every retry of it (1 to 200 printable ASCII characters, no spaces): "
+    "in cluster mode a retried batch is stored once"
+)
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description=_IDEMPOTENCY_DOC)]
 
 
 _BODY_DOC: dict[str, Any] = {
@@ -62,7 +77,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "unknown model"},
     413: {"description": "body or batch too large"},
     415: {"description": "unsupported content type"},
-    503: {"description": "the durable log cannot be written; nothing was stored"},
+    503: {"description": "the durable log (in cluster mode: the cluster) cannot take it; nothing was stored"},
 }
 
 
@@ -103,7 +118,11 @@ async def _read_items(
     summary="Send inference rows",
 )
 async def ingest_rows(
-    model: str, request: Request, service: ServiceDep, metrics: MetricsDep
+    model: str,
+    request: Request,
+    service: ServiceDep,
+    metrics: MetricsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> IngestAccepted:
     """Append a batch to the model's window. All rows land or none: any problem rejects the batch."""
     started = time.perf_counter()
@@ -116,7 +135,7 @@ async def ingest_rows(
     try:
         state.check_rate_debt()
         rows, source = await _read_items(request, service.config.server, state, "rows", received)
-        window_rows = await state.ingest(rows, source)
+        window_rows = await state.ingest(rows, source, idempotency_key)
     except MonitorError as exc:
         if isinstance(exc, BadRequest | PayloadTooLarge | ValidationFailed):
             # Rows of a batch that failed validation were already taken from the limit.
@@ -132,8 +151,13 @@ async def ingest_rows(
 class LabelsAccepted(BaseModel):
     model: str
     accepted: int
-    matched: int = Field(description="labels joined to a row now in the window")
-    pending: int = Field(description="labels kept until their row arrives (bounded by labels.pending_ttl)")
+    matched: int | None = Field(
+        description="labels joined to a row now in the window; null in cluster mode (joined later)"
+    )
+    pending: int | None = Field(
+        description="labels kept until their row arrives (bounded by labels.pending_ttl); null in "
+        "cluster mode"
+    )
 
 
 _LABELS_DOC: dict[str, Any] = {
@@ -183,14 +207,16 @@ _LABELS_DOC: dict[str, Any] = {
     },
     summary="Send ground-truth labels",
 )
-async def ingest_labels(model: str, request: Request, service: ServiceDep) -> LabelsAccepted:
+async def ingest_labels(
+    model: str, request: Request, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> LabelsAccepted:
     """Join labels to rows by id. Labels whose rows are not in the window wait for them a while."""
     state = service.model(model)
     received: list[int] = []
     try:
         state.check_rate_debt()
         labels, source = await _read_items(request, service.config.server, state, "labels", received)
-        outcome = await state.add_labels(labels, source)
+        outcome = await state.add_labels(labels, source, idempotency_key)
     except (BadRequest, PayloadTooLarge, ValidationFailed):
         state.charge_rejected("labels", sum(received), 0)
         raise

@@ -1,0 +1,108 @@
+"""Monitors in cluster mode for tests: configs that join the test cluster, and the traffic both a
+single node and a cluster are sent (the same batches, in the same order)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import diamonds_model, rows_of
+from tests.support.nats import CLIENT_USER, NatsCluster
+
+MODEL = "diamonds"
+
+
+def cluster_section(cluster: NatsCluster, prefix: str | None = None, **overrides: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "servers": cluster.urls,
+        "user": CLIENT_USER,
+        "stream_prefix": prefix or f"T{uuid.uuid4().hex[:10]}",
+        "replicas": 3,
+        "publish_timeout": 4.0,
+        "duplicate_window": 60.0,
+        "task_ack_wait": 2.0,
+        "connect_timeout": 2.0,
+    }
+    return {**settings, **overrides}
+
+
+def model_section(**overrides: Any) -> dict[str, Any]:
+    return diamonds_model(
+        window={"max_rows": 400},
+        labels={"pending_ttl": 3600},
+        schedule={"every": "1h", "min_rows": 10},
+        **overrides,
+    )
+
+
+def write_monitor_config(
+    path: Path,
+    models: list[dict[str, Any]],
+    cluster: dict[str, Any] | None = None,
+    **server: Any,
+) -> Path:
+    """A monitor's YAML file; the cluster password goes in by environment, never into the file."""
+    raw: dict[str, Any] = {"server": {"executor": "thread", **server}, "models": models}
+    if cluster is not None:
+        raw["cluster"] = cluster
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One request of the traffic: its path, body, content type and batch id."""
+
+    kind: str
+    body: bytes
+    key: str
+    ndjson: bool = False
+
+    @property
+    def path(self) -> str:
+        return f"/v1/models/{MODEL}/{self.kind}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        content = "application/x-ndjson" if self.ndjson else "application/json"
+        return {"Content-Type": content, "Idempotency-Key": self.key}
+
+
+def traffic(batches: int = 14, seed: int = 3) -> list[Batch]:
+    """Rows in batches of uneven sizes (the window of 400 turns over), some nulls and integer
+    categories, and labels: for rows already sent, for rows sent later (they wait), and NDJSON."""
+    out: list[Batch] = []
+    start = 0
+    sizes = [1, 150, 7, 90, 33, 120, 2, 60, 75, 140, 11, 95, 48, 130][:batches]
+    for number, size in enumerate(sizes):
+        rows = rows_of("production" if number < 7 else "drifted", size, start=(start + seed) % 4000)
+        for offset, row in enumerate(rows):
+            row["request_id"] = f"q-{start + offset}"
+            row.pop("price")
+            if (start + offset) % 17 == 0:
+                row["carat"] = None
+            if (start + offset) % 23 == 0:
+                row["color"] = 7  # an integer category: validated into "7"
+        out.append(Batch("rows", json.dumps({"rows": rows}).encode(), f"rows-{number}"))
+        if number % 3 == 1:  # labels for rows just sent, and for rows of the next batch
+            ids = [f"q-{i}" for i in range(start, start + size, 2)] + [f"q-{start + size + 1}"]
+            labels = [{"id": row_id, "target": 300.0 + i} for i, row_id in enumerate(ids)]
+            ndjson = number % 2 == 0
+            body = (
+                "\n".join(json.dumps(label) for label in labels).encode()
+                if ndjson
+                else json.dumps({"labels": labels}).encode()
+            )
+            out.append(Batch("labels", body, f"labels-{number}", ndjson))
+        start += size
+    return out
+
+
+def comparable(result: dict[str, Any]) -> dict[str, Any]:
+    """A calculation result without what differs between runs (when and how long)."""
+    return {k: v for k, v in result.items() if k not in ("finished_at", "duration_seconds")}
