@@ -14,6 +14,10 @@ Conventions (checked by the tests):
 - Queries use only the metrics of docs/metrics.md and the recording rules of rules/.
 - Template variables: ``model`` (all dashboards) and ``column`` (where panels are per column),
   multi-value with "All"; queries filter with ``=~"$model"``.
+- Several monitors scraped: every member of a cluster (docs/cluster.md) serves the same result
+  series, so queries of result gauges aggregate over ``instance`` (``max without (instance)``,
+  ``max by (model, ...)``): one line per model and column, not per member. On one node this
+  changes nothing. Per-member panels (CPU, memory, up) keep ``{{instance}}``.
 """
 
 from __future__ import annotations
@@ -561,11 +565,13 @@ def drift_overview() -> Json:
         "psi) while it is at or above it.",
         [
             target(
-                'drift_monitor_column_drift_score{model=~"$model", column=~"$column"}',
+                "max without (instance) "
+                '(drift_monitor_column_drift_score{model=~"$model", column=~"$column"})',
                 "{{model}} {{stattest}} score",
             ),
             target(
-                'drift_monitor_column_drift_threshold{model=~"$model", column=~"$column"}',
+                "max without (instance) "
+                '(drift_monitor_column_drift_threshold{model=~"$model", column=~"$column"})',
                 "{{model}} threshold",
                 "B",
             ),
@@ -626,11 +632,13 @@ def drift_overview() -> Json:
             "model. Read the direction from the test in the legend, as in the per-column panels above.",
             [
                 target(
-                    'drift_monitor_column_drift_score{model=~"$model", role=~"target|prediction"}',
+                    "max without (instance) "
+                    '(drift_monitor_column_drift_score{model=~"$model", role=~"target|prediction"})',
                     "{{model}} {{role}} {{column}} ({{stattest}})",
                 ),
                 target(
-                    'drift_monitor_column_drift_threshold{model=~"$model", role=~"target|prediction"}',
+                    "max without (instance) "
+                    '(drift_monitor_column_drift_threshold{model=~"$model", role=~"target|prediction"})',
                     "{{model}} {{role}} {{column}} threshold",
                     "B",
                 ),
@@ -733,8 +741,8 @@ def data_quality() -> Json:
             "Share of rows with a missing value per column in the window of the latest calculation.",
             [
                 target(
-                    'drift_monitor_column_missing_values_ratio{model=~"$model", column=~"$column", '
-                    'dataset="current"}',
+                    'max without (instance) (drift_monitor_column_missing_values_ratio{model=~"$model", '
+                    'column=~"$column", dataset="current"})',
                     "{{model}} / {{column}}",
                 )
             ],
@@ -752,7 +760,12 @@ def data_quality() -> Json:
             "Share of current values outside the [min, max] range seen in the reference, per numerical "
             "column. The model never saw such values during training; a few percent may be normal growth, "
             "a jump usually means a unit or scale change upstream.",
-            [target(f"drift_monitor_column_out_of_range_ratio{MC}", "{{model}} / {{column}}")],
+            [
+                target(
+                    f"max without (instance) (drift_monitor_column_out_of_range_ratio{MC})",
+                    "{{model}} / {{column}}",
+                )
+            ],
             unit="percentunit",
             minimum=0,
             steps=thresholds((None, "green"), (0.01, "orange"), (0.05, "red")),
@@ -766,7 +779,12 @@ def data_quality() -> Json:
             "New categories (categorical columns)",
             "Share of current values whose category never appears in the reference, per categorical "
             "column: a new product, country or code the model cannot know about.",
-            [target(f"drift_monitor_column_new_category_ratio{MC}", "{{model}} / {{column}}")],
+            [
+                target(
+                    f"max without (instance) (drift_monitor_column_new_category_ratio{MC})",
+                    "{{model}} / {{column}}",
+                )
+            ],
             unit="percentunit",
             minimum=0,
             steps=thresholds((None, "green"), (0.01, "orange"), (0.05, "red")),
@@ -783,7 +801,7 @@ def data_quality() -> Json:
             "Rows in the current window and in the reference used by the latest calculation. Drift tests on "
             "a few hundred rows are noisy; if the current window is much smaller than the reference, "
             "consider a longer window.",
-            [target(f"drift_monitor_dataset_rows{M}", "{{model}} {{dataset}}")],
+            [target(f"max without (instance) (drift_monitor_dataset_rows{M})", "{{model}} {{dataset}}")],
             unit="short",
             minimum=0,
             decimals=0,
@@ -798,7 +816,8 @@ def data_quality() -> Json:
             "At 100 % the oldest rows are dropped as new ones arrive.",
             [
                 target(
-                    f"drift_monitor_window_rows{M} / drift_monitor_window_max_rows{M}",
+                    "max without (instance) "
+                    f"(drift_monitor_window_rows{M} / drift_monitor_window_max_rows{M})",
                     "{{model}}",
                 )
             ],
@@ -830,7 +849,13 @@ def model_quality() -> Json:
             "Quality metrics of each model on the labelled rows of its latest calculation. Classification: "
             "accuracy, precision, recall, f1, roc_auc (higher is better). Regression: mae, rmse, mape "
             "(lower is better) and r2 (higher is better).",
-            [target(f"drift_monitor_model_quality{M}", "{{model}} {{metric}}", instant=True)],
+            [
+                target(
+                    f"max without (instance) (drift_monitor_model_quality{M})",
+                    "{{model}} {{metric}}",
+                    instant=True,
+                )
+            ],
             unit="none",
             steps=GREEN_ONLY,
             decimals=3,
@@ -857,8 +882,8 @@ def model_quality() -> Json:
             "Accuracy, precision, recall, f1 and ROC AUC over time (higher is better), per model.",
             [
                 target(
-                    'drift_monitor_model_quality{model=~"$model", '
-                    'metric=~"accuracy|precision|recall|f1|roc_auc"}',
+                    'max without (instance) (drift_monitor_model_quality{model=~"$model", '
+                    'metric=~"accuracy|precision|recall|f1|roc_auc"})',
                     "{{model}} {{metric}}",
                 )
             ],
@@ -876,7 +901,8 @@ def model_quality() -> Json:
             "percentage error over time (lower is better), per model.",
             [
                 target(
-                    'drift_monitor_model_quality{model=~"$model", metric=~"mae|rmse|mape"}',
+                    "max without (instance) "
+                    '(drift_monitor_model_quality{model=~"$model", metric=~"mae|rmse|mape"})',
                     "{{model}} {{metric}}",
                 )
             ],
@@ -892,7 +918,12 @@ def model_quality() -> Json:
             "R²",
             "Coefficient of determination of regression models (1 is perfect, 0 is no better than predicting "
             "the mean, negative is worse than that).",
-            [target('drift_monitor_model_quality{model=~"$model", metric="r2"}', "{{model}}")],
+            [
+                target(
+                    'max without (instance) (drift_monitor_model_quality{model=~"$model", metric="r2"})',
+                    "{{model}}",
+                )
+            ],
             unit="none",
             maximum=1,
             decimals=3,
@@ -910,7 +941,8 @@ def model_quality() -> Json:
             "on-call (DriftMonitorModelQualityDrop). Empty during the first day of history.",
             [
                 target(
-                    f"model_metric:drift_monitor_model_quality:degradation_avg1h_vs_1d{M}",
+                    "max without (instance) "
+                    f"(model_metric:drift_monitor_model_quality:degradation_avg1h_vs_1d{M})",
                     "{{model}} {{metric}}",
                 )
             ],
@@ -1199,8 +1231,8 @@ def monitor_health() -> Json:
             "is normal, above 3 (dashed) for 5 minutes raises DriftMonitorResultsStale.",
             [
                 target(
-                    f"(time() - drift_monitor_last_success_timestamp_seconds{M}) "
-                    f"/ drift_monitor_schedule_interval_seconds{M}",
+                    f"max without (instance) ((time() - drift_monitor_last_success_timestamp_seconds{M}) "
+                    f"/ drift_monitor_schedule_interval_seconds{M})",
                     "{{model}}",
                 )
             ],

@@ -49,6 +49,10 @@ def create_app(
         config, accept_data_loss=accept_data_loss, observe_calculation=observe_calculation
     )
     registry.register(DriftCollector(service.stats, version("evidently")))
+    if service.member is not None:  # cluster mode: this member's own cluster metrics
+        from monitor_service.cluster.metrics import ClusterCollector
+
+        registry.register(ClusterCollector(service.member))
     ProcessCollector(registry=registry)
     scheduler = Scheduler(service)
 

@@ -340,6 +340,12 @@ class ModelState:
                 labels_lookback=config.labels.pending_ttl,
             )
             if read.reset:
+                log.info(
+                    "model %s: window rebuilt from the shared log (%d records, after position %d)",
+                    self.name,
+                    len(read.records),
+                    self._position,
+                )
                 self._restart_window()
             for position, record in read.records:
                 before = (self._labels_received, self._labels_matched, self._pending.expired)

@@ -28,8 +28,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from monitor_service.cluster.entry import ModelEntry, Outcome, next_entry, unchanged
 from monitor_service.config import ClusterConfig, ModelConfig
 from monitor_service.errors import CalculationFailed, StorageUnavailable, UnknownModel
-from monitor_service.journal.jetstream import ClusterUnavailable, JetStreamCluster
-from monitor_service.journal.jetstream_journal import JetStreamConnection
+from monitor_service.journal.jetstream import ClusterUnavailable, JetStreamCluster, JournalStats
+from monitor_service.journal.jetstream_journal import ClusterNotConnected, JetStreamConnection
 from monitor_service.journal.jetstream_objects import SharedFiles
 from monitor_service.journal.jetstream_state import (
     StateConflict,
@@ -73,7 +73,12 @@ class ClusterMember:
         self._mirror: StateMirror | None = None
         self._decoded: dict[str, tuple[int, ModelStats]] = {}
         self._problems = ThrottledLog(log)
-        self.tasks_done: dict[str, int] = {"calculated": 0, "skipped": 0, "superseded": 0, "failed": 0}
+        # outcomes: calculated, skipped (too few rows, or a slot handled already), superseded (a
+        # later slot was written meanwhile), failed (the calculation failed: counted in the model's
+        # status too), given_back (the cluster failed midway: nak, redelivered)
+        self.tasks_done: dict[str, int] = dict.fromkeys(
+            ("calculated", "skipped", "superseded", "failed", "given_back"), 0
+        )
 
     # -- start and stop -----------------------------------------------------------------------
 
@@ -86,7 +91,7 @@ class ClusterMember:
             self._tasks = TaskQueue(cluster)
             await self._tasks.ensure()
             self._store = await StateStore.open(cluster)
-            self._mirror = await self._store.mirror("result.>")
+            self._mirror = await self._store.mirror()
         except BaseException:
             await cluster.close()
             raise
@@ -102,6 +107,19 @@ class ClusterMember:
             await self._mirror.close()
         with contextlib.suppress(ClusterUnavailable):
             await self.connection.cluster.close()
+
+    @property
+    def connected(self) -> bool:
+        try:
+            return self.connection.cluster.connected
+        except ClusterNotConnected:
+            return False
+
+    def journal_stats(self) -> JournalStats:
+        try:
+            return self.connection.cluster.stats
+        except ClusterNotConnected:
+            return JournalStats()
 
     # -- what every member serves ---------------------------------------------------------------
 
@@ -182,16 +200,21 @@ class ClusterMember:
         try:
             async with task.kept_alive(max(0.2, self.config.task_ack_wait / 3)):
                 outcome = await self._run(state, task)
-            await task.ack()
         except (StorageUnavailable, StateConflict) as exc:
             self._problems.log(
                 logging.WARNING, f"task-{task.model}", "task %s:%d given back: %s", task.model, task.tick, exc
             )
             with contextlib.suppress(Exception):
                 await task.nak(delay=1.0)
-            outcome = "failed"
+            outcome = "given_back"
         self.tasks_done[outcome] = self.tasks_done.get(outcome, 0) + 1
+        # said before the ack: a task seen started and not finished in the log was never acknowledged
         log.info("task %s:%d (delivery %d) %s", task.model, task.tick, task.deliveries, outcome)
+        if outcome != "given_back":
+            try:
+                await task.ack()
+            except StorageUnavailable as exc:  # redelivered, then skipped: its slot is handled
+                log.warning("task %s:%d: the ack was not confirmed (%s)", task.model, task.tick, exc)
         return outcome
 
     async def _run(self, state: ModelState, task: Task) -> str:

@@ -487,6 +487,7 @@ class JetStreamCluster:
                 )
             margin = max(LABEL_MARGIN, self.config.publish_timeout)
             cache.cut(max_rows, max_age, time.time() if now is None else now, labels_lookback, margin)
+            cache.complete = True
             self.stats.reads += 1
             return cache.records()
 
@@ -547,8 +548,9 @@ class JetStreamCluster:
     async def _read_all(
         self, model: str, stream: str, state: api.StreamState, cache: WindowCache
     ) -> list[StreamRecord]:
-        """Every message the stream holds now, in order; the cache restarts with their metadata."""
-        cache.reset()
+        """Every message the stream holds now, in order; once all arrived (never before: a cache
+        missing the front of the window would make `trim` purge rows still needed), the cache
+        restarts with their metadata."""
         records: list[StreamRecord] = []
         if state.messages:
 
@@ -557,9 +559,11 @@ class JetStreamCluster:
                 await self._fetch(model, stream, start, state.last_seq, records.append)
 
             await self.retrying(f"read stream {stream}", fetch_all)
+        cache.reset()
         for record in records:
             cache.add(_without_body(record))
         cache.last_seq = max(cache.last_seq, state.last_seq)
+        cache.complete = True
         return records
 
     async def _fetch(
@@ -618,7 +622,7 @@ class JetStreamCluster:
         """
         stream = self._stream(model)
         cache = self._feeds.get(model) or self._caches.get(model)
-        if cache is None or not cache.last_seq:
+        if cache is None or not cache.last_seq or not cache.complete:
             return 0
         purged = 0
         kept_by_kind: tuple[tuple[RecordKind, deque[StreamRecord]], ...] = (
@@ -627,6 +631,8 @@ class JetStreamCluster:
         )
         for kind, kept in kept_by_kind:
             keep_from = kept[0].seq if kept else cache.last_seq + 1
+            if keep_from <= 1:  # nothing before it; and to the server, seq 0 or 1 means purge ALL
+                continue
             request = json.dumps({"filter": self.names.subject(model, kind), "seq": keep_from}).encode()
             # the JetStream API directly: nats-py's purge_stream drops the count purged
             reply = await self.retrying(

@@ -9,12 +9,25 @@ without fetching the object.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
 import nats.errors
 import nats.js.errors
 from nats.js import api
 from nats.js.object_store import ObjectStore
 
 from monitor_service.journal.jetstream import ClusterUnavailable, JetStreamCluster
+
+_T = TypeVar("_T")
+# Reads go through an ordered consumer on one server: if that server dies mid-read, nats-py may
+# wait for ever. Every operation is bounded.
+_TIMEOUT = 30.0
+
+
+async def _bounded(call: Awaitable[_T]) -> _T:
+    return await asyncio.wait_for(call, _TIMEOUT)
 
 
 def reference_object(model: str) -> str:
@@ -56,27 +69,27 @@ class SharedFiles:
     async def put(self, name: str, data: bytes) -> str:
         """Store `data` under `name` (replacing it); return its digest."""
         try:
-            info = await self._store.put(name, data)
-        except nats.errors.Error as exc:
+            info = await _bounded(self._store.put(name, data))
+        except (nats.errors.Error, TimeoutError) as exc:
             raise ClusterUnavailable(f"cannot store {name!r} in {self.bucket}: {exc}") from exc
         return str(info.digest)
 
     async def digest(self, name: str) -> str | None:
         """The digest of the object's current version, or None when there is none."""
         try:
-            info = await self._store.get_info(name)
+            info = await _bounded(self._store.get_info(name))
         except nats.js.errors.ObjectNotFoundError:
             return None
-        except nats.errors.Error as exc:
+        except (nats.errors.Error, TimeoutError) as exc:
             raise ClusterUnavailable(f"cannot look up {name!r} in {self.bucket}: {exc}") from exc
         return str(info.digest)
 
     async def get(self, name: str) -> tuple[bytes, str] | None:
         """The object's bytes and digest, or None when there is none."""
         try:
-            result = await self._store.get(name)
+            result = await _bounded(self._store.get(name))
         except nats.js.errors.ObjectNotFoundError:
             return None
-        except nats.errors.Error as exc:
+        except (nats.errors.Error, TimeoutError) as exc:
             raise ClusterUnavailable(f"cannot read {name!r} from {self.bucket}: {exc}") from exc
         return bytes(result.data or b""), str(result.info.digest)

@@ -45,6 +45,9 @@ class WindowCache:
     row_count: int = 0
     last_seq: int = 0
     stream_created: Any = None
+    # True once the cache holds everything the stream held from the window's start: only then may
+    # `trim` purge what lies before it
+    complete: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def reset(self) -> None:
@@ -52,6 +55,7 @@ class WindowCache:
         self.labels.clear()
         self.row_count = 0
         self.last_seq = 0
+        self.complete = False
 
     def add(self, record: StreamRecord) -> None:
         if record.kind == "rows":

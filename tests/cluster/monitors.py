@@ -32,12 +32,12 @@ def cluster_section(cluster: NatsCluster, prefix: str | None = None, **overrides
 
 
 def model_section(**overrides: Any) -> dict[str, Any]:
-    return diamonds_model(
-        window={"max_rows": 400},
-        labels={"pending_ttl": 3600},
-        schedule={"every": "1h", "min_rows": 10},
-        **overrides,
-    )
+    settings: dict[str, Any] = {
+        "window": {"max_rows": 400},
+        "labels": {"pending_ttl": 3600},
+        "schedule": {"every": "1h", "min_rows": 10},
+    }
+    return diamonds_model(**{**settings, **overrides})
 
 
 def write_monitor_config(

@@ -269,6 +269,89 @@ def test_trim_shrinks_the_stream_to_the_window(config: ClusterConfig) -> None:
     assert [(r.seq, r.body) for r in again] == [(r.seq, r.body) for r in window]
 
 
+def test_trim_keeps_everything_when_the_window_starts_at_the_first_message(config: ClusterConfig) -> None:
+    """The server reads a purge `seq` of 0 or 1 as "no limit": a window from sequence 1 must not
+    become a request to purge the whole subject."""
+
+    async def scenario() -> tuple[int, int, list[int]]:
+        journal = await connected(config, 1000)
+        try:
+            for i in range(4):
+                await journal.publish(
+                    MODEL, "rows", rows_body(i * 5, 5), msg_id=f"k{i}", rows=5, arrived=T0 + i
+                )
+            await journal.publish(MODEL, "labels", labels_body(["r-0"]), msg_id="k", rows=1, arrived=T0 + 5)
+            read = await journal.read_since(MODEL, 0, max_rows=1000, now=T0 + 10, labels_lookback=60)
+            purged = await journal.trim(MODEL)
+            info = await journal.jetstream.stream_info(journal.names.window_stream(MODEL))
+        finally:
+            await journal.close()
+        return purged, info.state.messages, [r.seq for r in read.records]
+
+    purged, left, seqs = run(scenario())
+    assert seqs == [1, 2, 3, 4, 5]
+    assert (purged, left) == (0, 5)
+
+
+def test_read_since_goes_on_from_a_sequence_and_resets_over_a_hole(config: ClusterConfig) -> None:
+    """A reader gets every record after the sequence it gives; when records after it are gone (a
+    trim by a monitor further ahead), it gets a reset: the window the stream still holds."""
+
+    async def scenario() -> list[tuple[bool, list[int], int]]:
+        reader, trimmer = await connected(config, 10), await connected(config, 10)
+        seen = []
+        try:
+            for i in range(3):
+                await reader.publish(
+                    MODEL, "rows", rows_body(i * 5, 5), msg_id=f"h{i}", rows=5, arrived=T0 + i
+                )
+            first = await reader.read_since(MODEL, 0, max_rows=10, now=T0 + 5)
+            seen.append((first.reset, [r.seq for r in first.records], first.last_seq))
+            await reader.publish(MODEL, "rows", rows_body(15, 5), msg_id="h3", rows=5, arrived=T0 + 6)
+            more = await reader.read_since(MODEL, first.last_seq, max_rows=10, now=T0 + 7)
+            seen.append((more.reset, [r.seq for r in more.records], more.last_seq))
+            for i in range(4, 8):  # the trimmer reads these and trims the stream to its window
+                await reader.publish(
+                    MODEL, "rows", rows_body(i * 5, 5), msg_id=f"h{i}", rows=5, arrived=T0 + i + 4
+                )
+            await trimmer.read_since(MODEL, 0, max_rows=10, now=T0 + 12)
+            await trimmer.trim(MODEL)
+            late = await reader.read_since(MODEL, more.last_seq, max_rows=10, now=T0 + 13)
+            seen.append((late.reset, [r.seq for r in late.records], late.last_seq))
+        finally:
+            await reader.close()
+            await trimmer.close()
+        return seen
+
+    first, more, late = run(scenario())
+    assert first == (True, [2, 3], 3)  # the first read rebuilds: the newest messages holding 10 rows
+    assert more == (False, [4], 4)
+    assert late == (True, [7, 8], 8)  # 5 and 6 were trimmed: a reset with the window
+
+
+def test_a_reader_that_saw_only_the_end_of_the_window_never_trims(config: ClusterConfig) -> None:
+    """A reader going on from a sequence (its earlier reads lost, e.g. a full read that failed
+    midway) knows only the end of the window: trimming on that would purge rows still needed."""
+
+    async def scenario() -> tuple[list[int], int, int]:
+        journal = await connected(config, 1000)
+        try:
+            for i in range(5):
+                await journal.publish(
+                    MODEL, "rows", rows_body(i * 5, 5), msg_id=f"e{i}", rows=5, arrived=T0 + i
+                )
+            read = await journal.read_since(MODEL, 3, max_rows=1000, now=T0 + 10)
+            purged = await journal.trim(MODEL)
+            info = await journal.jetstream.stream_info(journal.names.window_stream(MODEL))
+        finally:
+            await journal.close()
+        return [r.seq for r in read.records], purged, info.state.messages
+
+    seqs, purged, left = run(scenario())
+    assert seqs == [4, 5]
+    assert (purged, left) == (0, 5)
+
+
 def test_body_over_the_servers_max_payload_is_refused(config: ClusterConfig) -> None:
     async def scenario() -> int:
         journal = await connected(config, 10)

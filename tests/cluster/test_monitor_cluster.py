@@ -3,6 +3,8 @@ windows come back from the stream, and the numbers equal a single node's exactly
 
 from __future__ import annotations
 
+import logging
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -24,6 +26,7 @@ from tests.cluster.monitors import (
     write_monitor_config,
 )
 from tests.support.nats import NatsCluster
+from tests.support.processes import promtool_binary
 
 pytestmark = pytest.mark.integration
 
@@ -141,3 +144,80 @@ def test_every_member_serves_the_result_of_any(two_members: list[TestClient]) ->
     assert received > 0
     assert f'drift_monitor_labels_received_total{{model="{MODEL}"}}' in metrics
     assert 'drift_monitor_labels_received_total{model="diamonds"} 0.0' not in metrics
+    assert "drift_monitor_cluster_connected 1.0" in metrics
+    assert "drift_monitor_log_segment_bytes{" not in metrics  # no local log in cluster mode
+    checked = subprocess.run(
+        [promtool_binary(), "check", "metrics"], input=metrics, capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def member_of(client: TestClient) -> Any:
+    return client.app.state.service.member  # type: ignore[attr-defined]
+
+
+def wait_for(predicate: Any, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message}: not within {timeout} s")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def scheduled_members(cluster: NatsCluster, tmp_path: Path) -> Iterator[list[TestClient]]:
+    """Two members with their ticks and task loops running, every 1 s."""
+    section = cluster_section(cluster)
+    model = model_section()
+    model["schedule"] = {"every": "1s", "min_rows": 10}
+    with ExitStack() as stack:
+        clients = []
+        for number in range(2):
+            path = write_monitor_config(
+                tmp_path / f"m{number}.yaml", [model], {**section, "name": f"m{number}"}
+            )
+            clients.append(stack.enter_context(TestClient(create_app(load(path, cluster)))))
+        yield clients
+
+
+def test_each_slot_is_calculated_once_by_one_member_and_the_stream_is_trimmed(
+    scheduled_members: list[TestClient],
+    single: TestClient,
+    cluster: NatsCluster,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Both members publish every slot; each slot is calculated by one of them, once; the cluster
+    counts no calculation that was not done; trims keep the stream near the window (400 rows) and
+    never cut into it: each member's window, read after the other's trims, is still the single
+    node's."""
+    caplog.set_level(logging.INFO, logger="monitor_service.cluster.member")
+    batches = traffic()
+    for number, batch in enumerate(batches):
+        send(scheduled_members[number % 2], batch)
+        send(single, batch)
+        time.sleep(0.15)  # slots pass while the batches arrive: trims interleave with them
+
+    def calculated() -> list[str]:
+        return [
+            r.getMessage().split()[1]  # "model:tick"
+            for r in caplog.records
+            if r.getMessage().startswith("task ") and r.getMessage().endswith(" calculated")
+        ]
+
+    wait_for(lambda: len(calculated()) >= 4, 30, "four slots calculated")
+    wait_for(
+        lambda: scheduled_members[1].get(f"/v1/models/{MODEL}/results").json()["calculations"] >= 4,
+        10,
+        "the other member to see them",
+    )
+    served = scheduled_members[1].get(f"/v1/models/{MODEL}/results").json()
+    slots = calculated()
+    assert len(slots) == len(set(slots)), slots  # no slot calculated twice
+    assert served["calculations"] <= len(slots)
+    assert served["errors"] == 0 and served["result"]["current_rows"] == 400
+    assert not any(r.getMessage().endswith(" failed") for r in caplog.records)
+    # the window needs the newest messages holding 400 rows, plus labels that can join them
+    assert stream_messages(cluster, scheduled_members[0]) < len(batches)
+    expected = window(single)
+    for member in scheduled_members:
+        assert window(member) == expected

@@ -87,7 +87,7 @@ def _render(template: str, data: Path) -> str:
 def test_alertmanager_config_passes_amtool_check() -> None:
     output = run_tool([amtool_binary(), "check-config", str(AM_CONFIG)])
     assert "SUCCESS" in output
-    assert "2 inhibit rules" in output
+    assert "3 inhibit rules" in output
 
 
 @pytest.mark.parametrize("severity", ["critical", "warning", "info"])
@@ -112,9 +112,11 @@ def test_alertmanager_config_groups_by_alertname_and_model_and_inhibits_on_job_i
     assert config["route"]["group_by"] == ["alertname", "model"]
     assert config["route"]["receiver"] == "default-webhook"
     down = next(
-        rule for rule in config["inhibit_rules"] if 'alertname="DriftMonitorDown"' in rule["source_matchers"]
+        rule
+        for rule in config["inhibit_rules"]
+        if 'alertname=~"DriftMonitorDown|DriftMonitorMemberDown"' in rule["source_matchers"]
     )
-    assert down["equal"] == ["job", "instance"]
+    assert down["equal"] == ["job", "cluster", "instance"]
     # Slack and e-mail are written out but not routed by default (docs/alerting.md).
     receivers = {receiver["name"] for receiver in config["receivers"]}
     assert {"default-webhook", "slack-drift", "email-ml-oncall"} == receivers
