@@ -73,11 +73,13 @@ class ClusterMember:
         self._mirror: StateMirror | None = None
         self._decoded: dict[str, tuple[int, ModelStats]] = {}
         self._problems = ThrottledLog(log)
-        # outcomes: calculated, skipped (too few rows, or a slot handled already), superseded (a
-        # later slot was written meanwhile), failed (the calculation failed: counted in the model's
-        # status too), given_back (the cluster failed midway: nak, redelivered)
+        # outcomes: calculated; skipped (too few rows); duplicate (a slot handled already: a tick
+        # published twice); late (pulled after its slot ended: the next slot's task covers it, so a
+        # backlog never turns into calculations of the same window); superseded (a later slot was
+        # written meanwhile); failed (the calculation failed: counted in the model's status too);
+        # given_back (the cluster failed midway: nak, redelivered)
         self.tasks_done: dict[str, int] = dict.fromkeys(
-            ("calculated", "skipped", "superseded", "failed", "given_back"), 0
+            ("calculated", "skipped", "duplicate", "late", "superseded", "failed", "given_back"), 0
         )
 
     # -- start and stop -----------------------------------------------------------------------
@@ -102,10 +104,18 @@ class ClusterMember:
         """Apply changed window limits to the streams (after a reload)."""
         await self.connection.cluster.ensure_models(models)
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop the mirror and close the connection; bounded, so a stop never waits for an
+        unreachable cluster."""
+        try:
+            await asyncio.wait_for(self._close(), timeout)
+        except TimeoutError:
+            log.warning("the NATS connection did not close within %g s", timeout)
+
+    async def _close(self) -> None:
         if self._mirror is not None:
             await self._mirror.close()
-        with contextlib.suppress(ClusterUnavailable):
+        with contextlib.suppress(ClusterUnavailable, ClusterNotConnected):
             await self.connection.cluster.close()
 
     @property
@@ -218,9 +228,11 @@ class ClusterMember:
         return outcome
 
     async def _run(self, state: ModelState, task: Task) -> str:
+        if time.time() >= task.due + task.every:
+            return "late"  # its slot is over: the next slot's task (published already) covers it
         entry, base = await self._read(state.name)
         if _handled(base, task.due):
-            return "skipped"  # a slot handled already: a tick published twice
+            return "duplicate"  # a slot handled already: a tick published twice
         await state.catch_up()
         state.adopt_status(base.status if base else ModelStatus())
         outcome: Outcome = unchanged

@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -25,6 +26,7 @@ from tests.cluster.monitors import (
     traffic,
     write_monitor_config,
 )
+from tests.conftest import rows_of
 from tests.support.nats import NatsCluster
 from tests.support.processes import promtool_binary
 
@@ -221,3 +223,49 @@ def test_each_slot_is_calculated_once_by_one_member_and_the_stream_is_trimmed(
     expected = window(single)
     for member in scheduled_members:
         assert window(member) == expected
+
+
+def test_a_reference_replaced_on_one_member_is_the_reference_of_every_member(
+    two_members: list[TestClient],
+) -> None:
+    """PUT .../reference on one member goes to the cluster's files bucket: the other member's next
+    calculation uses it (and says it was persisted)."""
+    first, second = two_members
+    for batch in traffic(8):
+        send(first, batch)
+    before = calculate(second)
+    reference = pd.DataFrame(rows_of("drifted", 2000, start=1000))
+    answer = first.put(
+        f"/v1/models/{MODEL}/reference",
+        content=reference.to_csv(index=False).encode(),
+        headers={"content-type": "text/csv"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["persisted"] is True
+    after = calculate(second)
+    assert (before["reference_rows"], after["reference_rows"]) == (10_000, 2000)
+    assert after["columns"] != before["columns"]
+    assert calculate(first)["columns"] == after["columns"]
+
+
+def test_a_moving_reference_moves_for_every_member(cluster: NatsCluster, tmp_path: Path) -> None:
+    """With moving_reference the window a calculation used becomes the next one's reference, whichever
+    member runs the next."""
+    section = cluster_section(cluster)
+    model = model_section(moving_reference=True)
+    with ExitStack() as stack:
+        apps = [
+            create_app(
+                load(write_monitor_config(tmp_path / f"{n}.yaml", [model], {**section, "name": n}), cluster),
+                start_scheduler=False,
+            )
+            for n in ("a", "b")
+        ]
+        first, second = (stack.enter_context(TestClient(app)) for app in apps)
+        for batch in traffic(8):
+            send(first, batch)
+        moved = calculate(first)
+        assert moved["reference_rows"] == 10_000
+        following = calculate(second)
+        assert following["reference_rows"] == moved["current_rows"]
+        assert following["dataset_drift"] is False  # the same window against itself
