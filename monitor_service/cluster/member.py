@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from monitor_service.cluster.entry import ModelEntry, Outcome, next_entry, unchanged
 from monitor_service.config import ClusterConfig, ModelConfig
-from monitor_service.errors import CalculationFailed, StorageUnavailable, UnknownModel
+from monitor_service.errors import CalculationFailed, StorageUnavailable, UnknownModel, WindowEmpty
 from monitor_service.journal.jetstream import ClusterUnavailable, JetStreamCluster, JournalStats
 from monitor_service.journal.jetstream_journal import ClusterNotConnected, JetStreamConnection
 from monitor_service.journal.jetstream_objects import SharedFiles
@@ -176,6 +176,10 @@ class ClusterMember:
                     self._problems.log(
                         logging.WARNING, "ticks", "cannot publish the tick of %s: %s", name, exc
                     )
+                except Exception:  # this loop schedules every model: it must outlive a bug
+                    self._problems.log(
+                        logging.ERROR, "ticks-bug", "publishing the tick of %s failed", name, exc_info=True
+                    )
             now = time.time()
             wait = min(
                 ((tick_of(s.config.schedule.every, now) + 1) * s.config.schedule.every - now)
@@ -197,7 +201,12 @@ class ClusterMember:
                 await asyncio.sleep(1.0)
                 continue
             for task in tasks:
-                await self.handle(task)
+                try:
+                    await self.handle(task)
+                except Exception:  # this loop calculates every model: it must outlive a bug
+                    log.exception("task %s:%d failed unexpectedly; given back", task.model, task.tick)
+                    with contextlib.suppress(Exception):
+                        await task.nak(delay=5.0)
 
     async def handle(self, task: Task) -> str:
         """Do one task and acknowledge it; give it back (nak) when the cluster failed us midway."""
@@ -210,6 +219,10 @@ class ClusterMember:
         try:
             async with task.kept_alive(max(0.2, self.config.task_ack_wait / 3)):
                 outcome = await self._run(state, task)
+        except asyncio.CancelledError:  # stopping: let another member have it now, not after ack_wait
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task.nak(), 1.0)
+            raise
         except (StorageUnavailable, StateConflict) as exc:
             self._problems.log(
                 logging.WARNING, f"task-{task.model}", "task %s:%d given back: %s", task.model, task.tick, exc
@@ -269,6 +282,8 @@ class ClusterMember:
             calculated = await self._calculate(state.name)
         except CalculationFailed:
             return _failed(state.status), "failed"
+        except WindowEmpty:  # the rows aged out between the check and the calculation
+            return unchanged, "skipped"
         return _succeeded(calculated), "calculated"
 
     # -- the shared entry ----------------------------------------------------------------------

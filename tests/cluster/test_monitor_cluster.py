@@ -3,6 +3,7 @@ windows come back from the stream, and the numbers equal a single node's exactly
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import time
@@ -17,6 +18,8 @@ from fastapi.testclient import TestClient
 
 from monitor_service.app import create_app
 from monitor_service.config import MonitorConfig, load_config
+from monitor_service.journal.jetstream import MSG_ID
+from monitor_service.journal.jetstream_tasks import tick_of
 from tests.cluster.monitors import (
     MODEL,
     Batch,
@@ -269,3 +272,36 @@ def test_a_moving_reference_moves_for_every_member(cluster: NatsCluster, tmp_pat
         following = calculate(second)
         assert following["reference_rows"] == moved["current_rows"]
         assert following["dataset_drift"] is False  # the same window against itself
+
+
+def test_a_slot_is_calculated_once_however_often_its_tick_comes_and_never_when_over(
+    two_members: list[TestClient],
+) -> None:
+    """The task of the current slot is calculated; the same slot published again under another
+    message id (a member paused past the duplicate window) is a duplicate; a slot already over when
+    its task is taken is late: neither calculates."""
+    first = two_members[0]
+    for batch in traffic(8):
+        send(first, batch)
+    member = member_of(first)
+    every = member.models[MODEL].config.schedule.every
+
+    async def publish(tick: int, msg_id: str) -> None:
+        queue = member._tasks
+        body = json.dumps({"model": MODEL, "every": every, "tick": tick}).encode()
+        await queue.cluster.publish_message(
+            queue.names.task_subject(MODEL), body, {MSG_ID: msg_id}, stream=queue.names.tasks_stream
+        )
+
+    async def take_and_do() -> list[str]:
+        return [await member.handle(task) for task in await member._tasks.pull(batch=5, timeout=2.0)]
+
+    now_tick = tick_of(every, time.time())
+    outcomes = []
+    for tick, msg_id in ((now_tick, "a"), (now_tick, "b"), (now_tick - 3, "c")):
+        first.portal.call(publish, tick, msg_id)
+        outcomes.extend(first.portal.call(take_and_do))
+    assert outcomes == ["calculated", "duplicate", "late"]
+    assert calculate(first)  # and a manual calculation still goes through
+    served = first.get(f"/v1/models/{MODEL}/results").json()
+    assert served["calculations"] == 2

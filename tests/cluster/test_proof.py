@@ -36,6 +36,7 @@ from monitor_service.cluster.entry import ModelEntry
 from monitor_service.config import ClusterConfig
 from monitor_service.journal.jetstream import JetStreamCluster, StreamRecord
 from monitor_service.journal.jetstream_state import StateStore, result_key
+from tests.cluster.conftest import delete_every_stream
 from tests.cluster.monitors import (
     MODEL,
     Batch,
@@ -453,7 +454,8 @@ def proof(nats_cluster: NatsCluster, tmp_path_factory: pytest.TempPathFactory) -
             if process.is_running():
                 process.popen.send_signal(signal.SIGCONT)
                 process.stop()
-        cluster.start(timeout=60)
+        cluster.start(timeout=90)
+        asyncio.run(delete_every_stream(cluster))
 
 
 def test_the_stream_holds_each_acknowledged_batch_once_in_order(proof: Proof) -> None:

@@ -66,8 +66,8 @@ def test_every_monitor_sees_the_results(cluster: NatsCluster, config: ClusterCon
                 loaded = mirror.get(result_key("old"))
                 await writer.put(result_key("m.1"), b'{"drift_share": 0.25}')
                 await writer.put(drift_key("m.1"), b"not a result")
-                for _ in range(100):  # bounded wait for the watch to deliver
-                    if mirror.get(result_key("m.1")) is not None:
+                for _ in range(100):  # bounded wait for the watch to deliver both writes
+                    if mirror.get(result_key("m.1")) is not None and mirror.get(drift_key("m.1")):
                         break
                     await asyncio.sleep(0.02)
                 latest = mirror.get(result_key("m.1"))
