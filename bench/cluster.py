@@ -79,6 +79,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every process of the machine has used so far (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -465,14 +472,17 @@ def calculate(nats: NatsCluster, reference: Path, args: argparse.Namespace, work
                 time.sleep(3)  # the second member's first tasks (cold windows) are not measured
                 members = [first] if second is None else [first, second]
                 before = sum(calculated(m) for m in members)
+                busy_before = machine_busy_seconds()
                 started = time.monotonic()
                 time.sleep(args.calc_seconds)
                 done = sum(calculated(m) for m in members) - before
-                rate = done / (time.monotonic() - started)
+                elapsed = time.monotonic() - started
+                rate = done / elapsed
+                busy = (machine_busy_seconds() - busy_before) / elapsed
                 results[count].append(rate)
                 print(
                     f"round {number + 1}, {count} member(s): {rate:.2f} calculations/s "
-                    f"(load {load_average()})"
+                    f"(the machine's cores busy: {busy:.2f} of {os.cpu_count()}; load {load_average()})"
                 )
     finally:
         first.stop()
