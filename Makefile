@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= config/example.yaml
 
-.PHONY: install run demo test lint bench system-deps
+.PHONY: install run demo test lint bench system-deps mlflow-server
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -22,6 +22,14 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    --no-install-recommends prometheus prometheus-alertmanager chromium nats-server >/dev/null; }
 
+# The MLflow server the exporter tests start: full `mlflow` in a venv of its own (it pins versions
+# the monitor's venv must not take). Point MLFLOW_BIN elsewhere to use another install.
+mlflow-server: .venv-mlflow/bin/mlflow
+
+.venv-mlflow/bin/mlflow:
+	python3 -m venv .venv-mlflow
+	.venv-mlflow/bin/pip install -q 'mlflow>=3,<4'
+
 run: install
 	$(VENV)/bin/drift-monitor serve --config $(CONFIG)
 
@@ -35,7 +43,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy monitor_service
 
-test: install system-deps lint
+test: install system-deps mlflow-server lint
 	$(PY) -m pytest
 
 bench: install
@@ -43,3 +51,4 @@ bench: install
 	$(PY) bench/ingest.py
 	$(PY) bench/memory.py
 	$(PY) bench/durability.py
+	$(PY) bench/values.py

@@ -309,7 +309,8 @@ def header_growth(target: Target, stop: threading.Event, seen: Seen, limit: int 
     chunk = b"a" * 65536
     while not stop.is_set() and conn.sent < limit and conn.send(chunk, stop):
         pass
-    while not stop.is_set() and conn.poll():  # hold the unfinished header
+    while not stop.is_set() and not conn.closed:  # hold the unfinished header until closed
+        conn.poll()
         stop.wait(0.2)
     _finish([conn], seen)
 

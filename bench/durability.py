@@ -34,7 +34,7 @@
 
    and it measures the wall time from starting the process to the first 200 of /readyz (polled
    every 10 ms), and reads the server's own line "recovered N rows from M log records in X s"
-   (monitor_service/monitor.py, INFO). Recovery runs before the calculation worker is started, so
+   (monitor_service/model_state.py, INFO). Recovery runs before the calculation worker is started, so
    ready(log) - ready(empty) is the time recovery adds to a restart. Rows/s of recovery are given
    both ways. The files are in the page cache (just written): a cold start from disk adds the read.
 

@@ -1,35 +1,33 @@
-"""Ingest throughput and latency of the real server, idle and while calculations run, per executor.
+"""Ingest throughput and latency of the real server against the parser floor, with wrk as the load.
 
-Starts one real server per executor kind (`python -m monitor_service serve`, `server.executor:
-process` and `thread`) on free loopback ports, both up for the whole run, with a 20-column model
-(15 numerical, 5 categorical; a 100k-row Parquet reference) whose window holds 100k rows
-(prefilled, so every measured append also evicts, as in steady state). Then, for each load
+Starts, for the whole run, on free loopback ports:
 
-  idle   nothing else runs
-  calc   a thread calls POST /v1/models/bench/calculate back to back (a calculation on the full
-         100k-row window against the 100k-row reference is always running or being set up)
+  floor   bench/floor_app.py: a bare ASGI app that only reads the body and parses it with orjson, on
+          uvicorn with httptools and uvloop as the monitor shipped before its guard (nothing the
+          monitor does can be faster than this on the same server)
+  ours    `python -m monitor_service serve` as shipped (the guard, the one-pass decoder, gc.freeze),
+          process executor, the 20-column model of common.py (15 numerical, 5 categorical), a
+          100k-row Parquet reference, window.max_rows 100k prefilled so every append also evicts
+  NAME    (--compare-tree NAME=DIR, repeatable) the monitor from another source tree, same config
 
-it measures, alternating the two servers phase by phase and repeating the whole matrix --rounds
-times (the machine is noisy; it prints each round, the medians, and for each phase the round in
-which other processes used the least CPU):
+and runs wrk (`-t1`, a C client that costs the server far less CPU than a Python one) phase by
+phase, every server in turn within a phase, the whole matrix --rounds times:
 
-  rows/s and requests/s with 1-, 100- and 1,000-row batches over --connections keep-alive
-  connections (closed loop: each connection sends its next request when the answer arrived), and
-  p50/p99/max latency of 1,000-row batches over one connection (one request in flight, so the
-  latency is the server's, not queueing behind the bench's own requests).
+  1000-row x4    1,000-row JSON `{"rows": [...]}` batches over 4 keep-alive connections: rows/s
+  1-row x4       single-row requests: requests/s
+  columns-10k x4 10,000-row `{"columns": {...}}` JSON bodies (monitor only; the floor has no rules)
+  arrow-10k x4   10,000-row Arrow IPC stream bodies
+  1000-row x1    one request in flight: the server's own latency (p50/p99/max)
+  ... calc       the same while a thread calls POST /calculate back to back (a 100k-row window
+                 against a 100k-row reference is always being calculated or handed over)
 
-The client is an asyncio protocol in this process (on uvloop when it is installed, else on the
-standard loop; the script prints which) writing pre-serialised requests and reading answers by
-Content-Length, so it costs little: its CPU time per phase is printed next to the server's (both
-share the machine's cores). Bodies are JSON `{"rows": [...]}` with full float64
-precision (about 0.5 KB per row).
+Each phase prints rows/s, requests/s and latency, and the monitor's ratio to the floor of the same
+phase and round; then the medians and the per-round ratios. Finally the in-process cost of each
+decoding stage on the same bodies. Bodies carry full float64 precision (about 0.5 KB per JSON row).
+Phases are 10 s by default: shorter ones can miss the full garbage collections a busy server does
+every few seconds (see bench/README.md).
 
-Finally it prints an in-process breakdown of the handler's own stages (orjson parse,
-schema.validate_rows, window.append) per 1- and 1,000-row request next to the server's time per
-request, and profiles the first server (process executor) with py-spy when available (`pip install
-py-spy`, or --py-spy PATH): 1-row and 1,000-row batches idle, 1,000-row batches under calc.
-
-    python bench/ingest.py [--duration 2.5] [--rounds 2] [--connections 8] [--executors process,thread]
+    python bench/ingest.py [--duration 10] [--rounds 3] [--compare-tree NAME=DIR ...] [--skip-calc]
 """
 
 from __future__ import annotations
@@ -42,7 +40,6 @@ import hashlib
 import http.client
 import importlib.util
 import os
-import pickle
 import shutil
 import statistics
 import subprocess
@@ -55,7 +52,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 import orjson
 import pandas as pd
 import yaml
@@ -63,7 +59,7 @@ from common import MODEL, children, cpu_seconds, frame, model_config, records, r
 
 from monitor_service.child_processes import free_port
 from monitor_service.config import load_config
-from monitor_service.schema import Batch, ColumnKind, validate_rows
+from monitor_service.schema import validate_rows
 from monitor_service.service import load_models
 from monitor_service.window import SlidingWindow
 
@@ -421,17 +417,16 @@ def build_bodies(seed: int) -> dict[int, list[bytes]]:
 # --------------------------------------------------------------------------- profiling
 
 
-def breakdown(config_path: Path, bodies: dict[int, list[bytes]], server_rps: dict[int, float]) -> None:
-    """The handler's own stages timed in-process on the same bodies, against the server's time per request."""
+def breakdown(config_path: Path, bodies: dict[str, list[bytes]]) -> None:
+    """The handler's decoding stages timed in-process on the bench's bodies (best of 30 passes)."""
+    from monitor_service.bodies import ARROW, JSON, decode_rows
+    from monitor_service.payload import parse_items
+
     config = load_config(config_path)
     model = load_models(config)[MODEL]
     schema = model.schema
     window = SlidingWindow({c.name: c.kind for c in schema.columns}, model.config.window.max_rows)
     now = time.time()
-    fill = [validate_rows(orjson.loads(b)["rows"], schema, now) for b in bodies[1000]]
-    bodies = {n: items[: BREAKDOWN_BODIES.get(n, len(items))] for n, items in bodies.items()}
-    for batch in fill * (window.max_rows // 1000 // len(fill) + 1):
-        window.append(batch, time.time())  # fill, so appends also evict, as in the server
 
     def per_call(fn: Any, items: list[Any]) -> float:
         best = float("inf")
@@ -442,57 +437,25 @@ def breakdown(config_path: Path, bodies: dict[int, list[bytes]], server_rps: dic
             best = min(best, (time.perf_counter() - started) / len(items))
         return best * 1000
 
-    print("\nin-process stages per request, ms (best of 30 passes over the bench's bodies), and the idle")
-    print("server's time per request (1 / its req/s when saturated): the difference is HTTP + FastAPI")
-    header = f"{'batch':>6} {'body KB':>7} {'orjson':>7} {'validate':>8} {'append':>7} {'sum':>7}"
-    print(f"  {header}  {'server':>7}")
-    for n in (1, 1000):
-        parsed = [orjson.loads(b)["rows"] for b in bodies[n]]
-        batches = [validate_rows(rows, schema, now) for rows in parsed]
-        parse_ms = per_call(orjson.loads, bodies[n])
-        validate_ms = per_call(lambda rows: validate_rows(rows, schema, now), parsed)
-        append_ms = per_call(lambda b: window.append(b, time.time()), batches)
-        total = parse_ms + validate_ms + append_ms
-        served = 1000 / server_rps[n] if server_rps.get(n) else float("nan")
-        print(
-            f"  {n:>6} {len(bodies[n][0]) / 1000:>7.1f} {parse_ms:>7.3f} {validate_ms:>8.3f} "
-            f"{append_ms:>7.3f} {total:>7.3f}  {served:>7.3f}"
+    print("\nin-process, ms per body (best of 30 passes):")
+    head = f"  {'body':<12} {'KB':>6} {'orjson.loads':>12} {'general path':>13}"
+    print(head + f" {'decode_rows':>12} {'append':>7}")
+    for kind in ("1-row", "1000-row", "columns-10k", "arrow-10k"):
+        items = bodies[kind][:8]
+        fmt = ARROW if kind == "arrow-10k" else JSON
+        batches = [decode_rows(b, fmt, schema, now) for b in items]
+        for batch in batches * (window.max_rows // max(1, batches[0].rows) + 1):
+            window.append(batch, time.time())  # full, so appends also evict
+        parse = per_call(orjson.loads, items) if fmt == JSON else float("nan")
+        general = (
+            per_call(lambda b: validate_rows(parse_items(b, False, "rows"), schema, now), items)
+            if kind in ("1-row", "1000-row")
+            else float("nan")
         )
-    # A model with an id column (to join delayed labels) also keeps a row-id index in the window.
-    kinds = {**{c.name: c.kind for c in schema.columns}, "request_id": ColumnKind.ID}
-    with_ids = SlidingWindow(kinds, window.max_rows, id_column="request_id")
-    id_batches = []
-    for number, batch in enumerate(fill):
-        ids = np.array([f"req-{number}-{i}" for i in range(batch.rows)], dtype=object)
-        id_batches.append(Batch({**batch.columns, "request_id": ids}, batch.rows))
-    for batch in id_batches * (with_ids.max_rows // 1000 // len(id_batches) + 1):
-        with_ids.append(batch, time.time())
-    id_ms = per_call(lambda b: with_ids.append(b, time.time()), id_batches)
-    print(f"  window.append of 1,000 rows with an id column (full window, evicting): {id_ms:.3f} ms")
-    # What each calculation costs on the server's own process (event loop / GIL) before it is handed off:
-    # ModelState.calculate copies the window on the event loop; with the process executor the copy's
-    # column arrays are pickled to the worker (multiprocessing's feeder thread, holding the GIL), which
-    # builds the DataFrame itself; the reference crosses only when its version changed (worker cache).
-    started = time.perf_counter()
-    rows = window.copy(time.time())
-    copy_ms = (time.perf_counter() - started) * 1000
-    started = time.perf_counter()
-    columns_bytes = len(pickle.dumps(rows.columns, protocol=pickle.HIGHEST_PROTOCOL))
-    columns_ms = (time.perf_counter() - started) * 1000
-    started = time.perf_counter()
-    reference_bytes = len(pickle.dumps(model.reference, protocol=pickle.HIGHEST_PROTOCOL))
-    reference_ms = (time.perf_counter() - started) * 1000
-    started = time.perf_counter()
-    pd.DataFrame(rows.columns)
-    frame_ms = (time.perf_counter() - started) * 1000
-    print(
-        f"per calculation, in the server process: window.copy() {copy_ms:.0f} ms (event loop); "
-        f"process executor: pickling the copy's columns {columns_ms:.0f} ms / "
-        f"{columns_bytes / 1e6:.0f} MB "
-        f"(feeder thread, holding the GIL);\n  the reference ({len(model.reference):,} rows, "
-        f"{reference_ms:.0f} ms / {reference_bytes / 1e6:.0f} MB pickled) only when it changed; "
-        f"pd.DataFrame of the copy {frame_ms:.0f} ms, now in the worker"
-    )
+        decode = per_call(lambda b, f=fmt: decode_rows(b, f, schema, now), items)
+        append = per_call(lambda b: window.append(b, time.time()), batches)
+        size = len(items[0]) / 1000
+        print(f"  {kind:<12} {size:>6.1f} {parse:>12.3f} {general:>13.3f} {decode:>12.3f} {append:>7.3f}")
 
 
 def pyspy_profile(
@@ -604,50 +567,6 @@ def summarise_pyspy(raw: str, title: str, requests: float) -> None:
 # --------------------------------------------------------------------------- main
 
 
-HEADER = (
-    f"{'load':<5} {'executor':<8} {'phase':<14} {'rows/s':>10} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
-    f"{'max ms':>7}  {'cli':>4} {'srv':>5} {'wrk':>5} {'oth':>5}  {'calcs x med':>11} {'errs':>4}"
-)
-LEGEND = """\
-cli/srv/wrk/oth: CPU used during the phase by the bench's client thread, the server process, its
-  calculation worker process and every other process on the machine (100% = one core of 2);
-calcs x med: calculations finished during the phase and their median wall time seen by the caller;
-latency: from writing the request to reading the whole answer; with x8 it includes queueing behind
-  the other 7 connections, x1 is the server's own latency."""
-
-
-def _row(load: str, executor: str, name: str, p: Phase) -> str:
-    calc = f"{p.calcs:>3.0f} x {p.calc_s:5.2f}s" if p.calcs else f"{'-':>11}"
-    return (
-        f"{load:<5} {executor:<8} {name:<14} {p.rows_per_s:>10,.0f} {p.requests_per_s:>7,.0f} "
-        f"{p.p50_ms:>7.1f} "
-        f"{p.p99_ms:>7.1f} {p.max_ms:>7.1f}  {p.client_cpu:>4.0%} {p.server_cpu:>5.0%} {p.worker_cpu:>5.0%} "
-        f"{p.other_cpu:>5.0%}  {calc} {p.errors:>4.0f}"
-    )
-
-
-def _median_phase(phases: list[Phase]) -> Phase:
-    values = {f: statistics.median(getattr(p, f) for p in phases) for f in Phase.__dataclass_fields__}
-    values["calcs"] = sum(p.calcs for p in phases)  # finished over all rounds
-    times = [p.calc_s for p in phases if p.calcs]
-    values["calc_s"] = statistics.median(times) if times else float("nan")
-    return Phase(**values)
-
-
-def calculation_alone(servers: list[Server], repeat: int = 2) -> None:
-    """Wall time of POST /calculate with nothing else running, for context."""
-    parts = []
-    for server in servers:
-        times = []
-        for _ in range(repeat):
-            started = time.perf_counter()
-            status, body = post(server.port, f"/v1/models/{MODEL}/calculate")
-            assert status == 200, body
-            times.append(time.perf_counter() - started)
-        parts.append(f"{server.executor} {min(times):.2f} s")
-    print("calculation alone (POST /calculate, no ingest, best of 2): " + ", ".join(parts))
-
-
 def tree_fingerprint() -> str:
     """Which monitor_service code was measured (it changes while others work): a content hash."""
     digest = hashlib.sha256()
@@ -656,94 +575,202 @@ def tree_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
+def start_floor(tmp: Path) -> Server:
+    """The floor: bench/floor_app.py on uvicorn with httptools and uvloop, nothing else."""
+    port = free_port()
+    log = tmp / "server-floor.log"
+    command = [sys.executable, "-m", "uvicorn", "floor_app:app", "--http", "httptools", "--loop", "uvloop"]
+    command += ["--no-access-log", "--log-level", "warning", "--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}
+    with open(log, "ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    return Server("-", port, process, log, name="floor")
+
+
+def start_tree(tree: Path, tmp: Path, reference: Path, window_rows: int, name: str) -> Server:
+    """The monitor from another source tree (e.g. an older commit), same config as ours."""
+    path = write_config("process", tmp, reference, window_rows, name)
+    port = free_port()
+    log = tmp / f"server-{name}.log"
+    command = [sys.executable, "-m", "monitor_service", "serve", "--config", str(path)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    with open(log, "ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tree)
+    return Server("process", port, process, log, name=name)
+
+
+def arrow_body(frame_: pd.DataFrame) -> bytes:
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame_, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())
+
+
+def wrk_bodies(seed: int) -> dict[str, list[bytes]]:
+    """Request bodies per phase kind: 1- and 1,000-row JSON, 10,000-row JSON columns and Arrow."""
+    rows = records(frame(20_000, seed=seed, shifted=True))
+    big = [frame(10_000, seed=seed + i, shifted=True) for i in range(4)]
+    return {
+        "1-row": [orjson.dumps({"rows": rows[i : i + 1]}) for i in range(1000)],
+        "1000-row": [orjson.dumps({"rows": rows[i : i + 1000]}) for i in range(0, 20_000, 1000)],
+        "columns-10k": [
+            orjson.dumps({"columns": {k: [r[k] for r in records(f)] for k in f.columns}}) for f in big
+        ],
+        "arrow-10k": [arrow_body(f) for f in big],
+    }
+
+
+CONTENT_TYPES = {"arrow-10k": "application/vnd.apache.arrow.stream"}
+ROWS_PER_BODY = {"1-row": 1, "1000-row": 1000, "columns-10k": 10_000, "arrow-10k": 10_000}
+
+
+@dataclass
+class WrkPhase:
+    server: str
+    kind: str
+    connections: int
+    load: str
+    result: Any  # wrkload.WrkResult
+    calcs: int = 0
+
+    @property
+    def rows_per_s(self) -> float:
+        return float(self.result.good_per_s * ROWS_PER_BODY[self.kind])
+
+
+def wrk_phase(
+    server: Server, kind: str, connections: int, bodies: dict[str, list[bytes]], duration: float, calc: bool
+) -> WrkPhase:
+    from wrkload import run_wrk
+
+    headers = {"Content-Type": CONTENT_TYPES.get(kind, "application/json")}
+    calc_loop = CalcLoop(server.port) if calc else None
+    with calc_loop or contextlib.nullcontext():
+        result = run_wrk(
+            f"http://127.0.0.1:{server.port}{PATH}",
+            bodies[kind],
+            headers,
+            duration=duration,
+            connections=connections,
+            timeout=10,
+        )
+    return WrkPhase(
+        server.name,
+        kind,
+        connections,
+        "calc" if calc else "idle",
+        result,
+        len(calc_loop.durations) if calc_loop else 0,
+    )
+
+
+def _cell(p: WrkPhase) -> str:
+    r = p.result
+    errors = f" ERR {r.non_2xx}+{r.socket_errors}" if r.non_2xx or r.socket_errors else ""
+    return _figures(p.rows_per_s, r.good_per_s, r.p50_ms, r.p99_ms, r.max_ms) + errors
+
+
+def _figures(rows: float, requests: float, p50: float, p99: float, worst: float) -> str:
+    return (
+        f"{rows:>12,.0f} rows/s {requests:>8,.0f} req/s  p50 {p50:5.1f}  p99 {p99:6.1f}  max {worst:6.1f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--duration", type=float, default=2.5, help="measured seconds per phase")
-    parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds before each phase")
-    parser.add_argument("--connections", type=int, default=8, help="keep-alive connections for throughput")
-    parser.add_argument("--rounds", type=int, default=2, help="repeat the phase matrix; report medians")
-    parser.add_argument("--executors", default="process,thread")
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per phase (>= 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="repeat the phase matrix; report medians")
     parser.add_argument("--window-rows", type=int, default=100_000, help="window max_rows (prefilled)")
     parser.add_argument("--reference-rows", type=int, default=100_000)
-    parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="py-spy binary (default: on PATH)")
-    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--compare-tree",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also measure the monitor from this source tree (repeatable)",
+    )
+    parser.add_argument("--skip-calc", action="store_true", help="no phases with calculations running")
     args = parser.parse_args()
     started = time.perf_counter()
     print(
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
-        f"python {sys.version.split()[0]}; "
-        f"monitor_service sources {tree_fingerprint()}"
+        f"python {sys.version.split()[0]}; monitor_service sources {tree_fingerprint()}"
     )
-    loop = new_loop()
-    print(describe_stack(loop))
     tmp = Path(tempfile.mkdtemp(prefix="drift-bench-"))
     reference = tmp / "reference.parquet"
     frame(args.reference_rows, seed=1).to_parquet(reference)
-    bodies = build_bodies(seed=2)
-    servers = [start_server(e, tmp, reference, args.window_rows) for e in args.executors.split(",")]
+    bodies = wrk_bodies(seed=2)
+    ours = start_server("process", tmp, reference, args.window_rows, name="ours")
+    floor = start_floor(tmp)
+    servers = [floor, ours]
+    for spec in args.compare_tree:
+        name, _, tree = spec.rpartition("=")
+        servers.append(start_tree(Path(tree).resolve(), tmp, reference, args.window_rows, name or "before"))
+    monitors = [s for s in servers if s is not floor]
     try:
         for server in servers:
             wait_ready(server)
-            server.requests = build_requests(server.port, bodies)
-            # Prefill the window so every measured append also evicts (the steady state).
+        for server in monitors:  # prefill, so every measured append also evicts (the steady state)
             for i in range(args.window_rows // 1000):
-                status, body = post(server.port, PATH, bodies[1000][i % len(bodies[1000])])
+                status, body = post(server.port, PATH, bodies["1000-row"][i % len(bodies["1000-row"])])
                 assert status == 202, body
         print(
-            f"ready after {time.perf_counter() - started:.1f} s; window {args.window_rows:,} rows (full), "
-            f"reference {args.reference_rows:,} rows; client: asyncio protocol ({loop_kind(loop)}) "
-            "in one thread, "
-            f"{args.connections} connections for throughput, 1 for latency; {args.duration:g} s per phase"
+            f"ready after {time.perf_counter() - started:.0f} s; window {args.window_rows:,} rows (full), "
+            f"reference {args.reference_rows:,} rows, 20 columns; load generator: wrk -t1; "
+            f"{args.duration:g} s per phase, {args.rounds} rounds, servers in turn within each phase"
         )
-        calculation_alone(servers)
-        print("\n" + HEADER)
-        phases = [(f"{n}-row x{args.connections}", n, args.connections) for n in BATCH_SIZES]
-        phases.append(("1000-row x1", 1000, 1))
-        results: dict[tuple[str, str, str], list[Phase]] = {}
-        for round_number in range(args.rounds):
-            if args.rounds > 1:
-                print(f"-- round {round_number + 1}")
-            for load in ("idle", "calc"):
-                for name, batch, connections in phases:
-                    for server in servers:
-                        p = measure(
-                            loop, server, batch, connections, args.warmup, args.duration, load == "calc"
-                        )
-                        results.setdefault((load, server.executor, name), []).append(p)
-                        print(_row(load, server.executor, name, p), flush=True)
-        if args.rounds > 1:
-            print(f"-- median of {args.rounds} rounds (calcs: total)")
-            for (load, executor, name), items in results.items():
-                print(_row(load, executor, name, _median_phase(items)))
+        matrix: list[tuple[str, int, list[Server], bool]] = [
+            ("1000-row", 4, servers, False),
+            ("1-row", 4, servers, False),
+            ("columns-10k", 4, monitors, False),
+            ("arrow-10k", 4, monitors, False),
+            ("1000-row", 1, servers, False),
+        ]
+        if not args.skip_calc:
+            matrix += [("1000-row", 1, monitors, True), ("1000-row", 4, monitors, True)]
+        results: dict[tuple[str, int, str, str], list[WrkPhase]] = {}
+        ratios: dict[tuple[str, int, str], list[float]] = {}
+        for number in range(args.rounds):
+            print(f"-- round {number + 1}")
+            for kind, connections, group, calc in matrix:
+                phases = [wrk_phase(s, kind, connections, bodies, args.duration, calc) for s in group]
+                for p in phases:
+                    results.setdefault((kind, connections, p.load, p.server), []).append(p)
+                    print(f"  {kind:<11} x{connections} {p.load:<4} {p.server:<6} {_cell(p)}", flush=True)
+                base = next((p for p in phases if p.server == "floor"), None)
+                if base and base.rows_per_s:
+                    for p in phases:
+                        if p.server != "floor":
+                            ratio = p.rows_per_s / base.rows_per_s
+                            ratios.setdefault((kind, connections, p.server), []).append(ratio)
+                            print(f"  {'':<11}    {'':<4} {p.server:<6} {ratio:.2f} x the floor")
+        print(f"-- medians of {args.rounds} rounds (each cell: median of rows/s, req/s, p50, p99, max)")
+        for (kind, connections, load, name), items in results.items():
+            med = statistics.median
+            figures = _figures(
+                med(p.rows_per_s for p in items),
+                med(p.result.good_per_s for p in items),
+                med(p.result.p50_ms for p in items),
+                med(p.result.p99_ms for p in items),
+                med(p.result.max_ms for p in items),
+            )
+            calcs = f"  ({sum(p.calcs for p in items)} calculations)" if load == "calc" else ""
+            print(f"  {kind:<11} x{connections} {load:<4} {name:<6} {figures}{calcs}")
+        for (kind, connections, name), values in ratios.items():
+            rounds = ", ".join(f"{v:.2f}" for v in values)
+            median = statistics.median(values)
             print(
-                "-- quietest round of each phase (least CPU used by other processes, both servers together)"
+                f"  ratio to the floor, {kind} x{connections}, {name}: median {median:.2f} (rounds: {rounds})"
             )
-            executors = [server.executor for server in servers]
-            for load in ("idle", "calc"):
-                for name, _batch, _connections in phases:
-                    pairs = [[results[(load, e, name)][r] for e in executors] for r in range(args.rounds)]
-                    quiet = min(pairs, key=lambda pair: sum(p.other_cpu for p in pair))
-                    for executor, p in zip(executors, quiet, strict=True):
-                        print(_row(load, executor, name, p))
-        print(LEGEND)
-        print("server RSS: " + ", ".join(f"{s.executor} {rss_mb(s.process.pid):.0f} MB" for s in servers))
-        idle_rps = {
-            n: statistics.median(
-                p.requests_per_s for p in results[("idle", servers[0].executor, f"{n}-row x{c}")]
-            )
-            for n, c in ((1, args.connections), (1000, args.connections))
-        }
-        breakdown(tmp / f"monitor-{servers[0].executor}.yaml", bodies, idle_rps)
-        if not args.no_profile:
-            if args.py_spy:
-                for batch, calc in ((1, False), (1000, False), (1000, True)):
-                    pyspy_profile(args.py_spy, servers[0], loop, args, batch, calc)
-            else:
-                print("\npy-spy not found: pip install py-spy (or pass --py-spy PATH) for a server profile")
+        print("server RSS: " + ", ".join(f"{s.name} {rss_mb(s.process.pid):.0f} MB" for s in servers))
+        breakdown(tmp / "monitor-ours.yaml", bodies)
     finally:
         for server in servers:
             server.stop()
-        loop.close()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
 

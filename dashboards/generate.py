@@ -51,6 +51,16 @@ DRIFT_MAPPINGS: list[Json] = [
     }
 ]
 
+TEST_MAPPINGS: list[Json] = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "Fail", "color": "red", "index": 0},
+            "1": {"text": "Pass", "color": "green", "index": 1},
+        },
+    }
+]
+
 
 # ----------------------------------------------------------------------------- building blocks
 
@@ -828,11 +838,72 @@ def data_quality() -> Json:
         12,
         8,
     )
+    layout.row("Test suites")
+    layout.add(
+        stat(
+            "Failed tests now",
+            "Pass/fail tests of the latest calculation that failed, per model: the data-stability tests "
+            "derived from the reference (missing values, values outside the reference's range, unseen "
+            "categories, constant columns, duplicated rows, row count) and the model's own. Their bounds "
+            "are calibrated so that a window without problems fails any of them rarely (see "
+            "docs/reports.md); the stored report of the calculation shows each test's value and bound.",
+            [
+                target(
+                    f"count by (model) (drift_monitor_test_passed{M} == 0) "
+                    f"or (0 * count by (model) (drift_monitor_test_passed{M}))",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
+            unit="none",
+            steps=thresholds((None, "green"), (1, "red")),
+            decimals=0,
+        ),
+        6,
+        8,
+    )
+    layout.add(
+        table(
+            "Failed tests",
+            "Each failed test of the latest calculation with what it measured: offending rows for the "
+            "auto-derived tests, a share of rows for custom ones, distinct values for constant-column "
+            "tests. Critical tests (tests.critical in the model's config) raise "
+            "DriftMonitorCriticalTestFailed after 15 minutes.",
+            [
+                target(
+                    'max by (model, test, critical) (drift_monitor_test_value{model=~"$model"} '
+                    "+ on (job, instance, model, test) group_left (critical) "
+                    '(drift_monitor_test_passed{model=~"$model"} == 0))',
+                    instant=True,
+                    table=True,
+                )
+            ],
+            unit="none",
+            steps=GREEN_ONLY,
+            rename={"model": "Model", "test": "Test", "critical": "Critical", "Value": "Measured"},
+            sort_by="Critical",
+        ),
+        18,
+        8,
+    )
+    layout.add(
+        state_timeline(
+            "Tests over time",
+            "One row per model and test: green while the test passed, red while it failed, blank while it "
+            "could not be evaluated (e.g. a window too small for the condition to mean anything).",
+            [target(f"min by (model, test) (drift_monitor_test_passed{M})", "{{model}} / {{test}}")],
+            steps=thresholds((None, "red"), (1, "green")),
+            mappings=TEST_MAPPINGS,
+        ),
+        24,
+        10,
+    )
     return dashboard(
         "drift-monitor-data-quality",
         "Drift monitor / Data quality",
         "Is the live data complete and within what the model was trained on? Missing values, "
-        "out-of-range values and unseen categories per column, and the rows behind each calculation.",
+        "out-of-range values and unseen categories per column, the rows behind each calculation, and "
+        "the pass/fail test suites.",
         layout,
         [MODEL_VARIABLE, COLUMN_VARIABLE],
     )
@@ -841,52 +912,313 @@ def data_quality() -> Json:
 # ----------------------------------------------------------------------------- (c) model quality
 
 
+QUALITY_SCORES = 'metric!~"mae|rmse|mape"'
+QUALITY_ERRORS = 'metric=~"mae|rmse|mape"'
+INTERVAL_SERIES = by_regexp(
+    ".*(lower|upper)$",
+    **{"custom.lineStyle": {"fill": "dot", "dash": [2, 4]}, "custom.fillOpacity": 0},
+)
+BASELINE_SERIES = by_regexp(
+    ".*baseline$",
+    **{
+        "custom.lineStyle": {"fill": "dash", "dash": [10, 10]},
+        "custom.fillOpacity": 0,
+        "color": {"mode": "fixed", "fixedColor": "red"},
+    },
+)
+
+
+def _with_interval(selector: str, legend: str = "{{model}} {{metric}}") -> list[Json]:
+    """A quality metric, the two ends of its interval and its baseline, as four queries."""
+    return [
+        target(f"max without (instance) (drift_monitor_model_quality{{{selector}}})", legend, "A"),
+        target(
+            f"max without (instance) (drift_monitor_model_quality_lower{{{selector}}})",
+            legend + " lower",
+            "B",
+        ),
+        target(
+            f"max without (instance) (drift_monitor_model_quality_upper{{{selector}}})",
+            legend + " upper",
+            "C",
+        ),
+        target(
+            f"max without (instance) (drift_monitor_model_quality_baseline{{{selector}}})",
+            legend + " baseline",
+            "D",
+        ),
+    ]
+
+
 def model_quality() -> Json:
     layout = Layout()
+    layout.row("Realised quality (on labelled rows)")
     layout.add(
-        stat(
-            "Latest quality",
-            "Quality metrics of each model on the labelled rows of its latest calculation. Classification: "
-            "accuracy, precision, recall, f1, roc_auc (higher is better). Regression: mae, rmse, mape "
-            "(lower is better) and r2 (higher is better).",
+        table(
+            "Quality now: value, 95 % interval, baseline, estimate",
+            "Each quality metric of the latest calculation on the labelled rows of the window, with its 95 % "
+            "interval (Wilson for accuracy and binary precision/recall, bootstrap otherwise), the baseline "
+            "the alert compares with (the reference's own quality or quality.baseline), the estimate "
+            "without labels (CBPE, binary classifiers with a probability column) and the rows the metric "
+            "rests on. The alert pages only when the whole interval is worse than the baseline.",
             [
                 target(
                     f"max without (instance) (drift_monitor_model_quality{M})",
-                    "{{model}} {{metric}}",
+                    ref="A",
                     instant=True,
-                )
+                    table=True,
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_lower{M})",
+                    ref="B",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_upper{M})",
+                    ref="C",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_baseline{M})",
+                    ref="D",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_estimated{M})",
+                    ref="E",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_rows{M})",
+                    ref="F",
+                    instant=True,
+                    table=True,
+                ),
             ],
             unit="none",
             steps=GREEN_ONLY,
-            decimals=3,
+            rename={
+                "model": "Model",
+                "metric": "Metric",
+                "Value #A": "Value",
+                "Value #B": "Lower (95 %)",
+                "Value #C": "Upper (95 %)",
+                "Value #D": "Baseline",
+                "Value #E": "Estimated (no labels)",
+                "Value #F": "Rows",
+            },
+            overrides=[by_name("Rows", unit="short", decimals=0)],
+            sort_by="Model",
+            descending=False,
         ),
         16,
-        6,
+        8,
     )
     layout.add(
         stat(
             "Labelled rows",
-            "Rows of the current window that carry a label (ground truth). Quality computed on fewer than "
-            "100 rows is noisy: the quality alert ignores it (shown red).",
+            "Rows of the current window that carry a label (ground truth). Below quality.min_labelled_rows "
+            "(100 by default) no quality is computed: the metrics are listed as insufficient_labels below.",
             [target(f"max by (model) (drift_monitor_labelled_rows{M})", "{{model}}", instant=True)],
             unit="short",
             steps=thresholds((None, "red"), (100, "green")),
             decimals=0,
         ),
         8,
-        6,
+        8,
     )
     layout.add(
         timeseries(
-            "Classification scores",
-            "Accuracy, precision, recall, f1 and ROC AUC over time (higher is better), per model.",
+            "Scores with their 95 % interval and baseline",
+            "Accuracy, precision, recall, F1, ROC AUC, R² and the multiclass macro/weighted scores over time "
+            "(higher is better): the value, the ends of its interval (dotted) and the baseline (dashed "
+            "red). A drop below the baseline that the interval still covers is noise.",
+            _with_interval(f'model=~"$model", {QUALITY_SCORES}'),
+            unit="none",
+            maximum=1,
+            decimals=3,
+            overrides=[INTERVAL_SERIES, BASELINE_SERIES],
+        ),
+        12,
+        9,
+    )
+    layout.add(
+        timeseries(
+            "Regression errors with their 95 % interval and baseline",
+            "MAE and RMSE (in the target's unit) and MAPE (percent, over the rows whose target is not zero) "
+            "over time (lower is better): the value, the ends of its interval (dotted) and the baseline "
+            "(dashed red).",
+            _with_interval(f'model=~"$model", {QUALITY_ERRORS}'),
+            unit="none",
+            minimum=0,
+            decimals=3,
+            overrides=[INTERVAL_SERIES, BASELINE_SERIES],
+        ),
+        12,
+        9,
+    )
+    layout.add(
+        timeseries(
+            "Shortfall against the baseline",
+            "How far the whole 95 % interval of each metric lies on the bad side of its baseline, in the "
+            "metric's unit (recording rule shortfall_vs_baseline). Above 0 for 30 minutes pages on-call "
+            "(DriftMonitorModelQualityDrop); at or below 0 the labels cannot tell the model from its "
+            "baseline.",
             [
+                target(
+                    f"model_metric:drift_monitor_model_quality:shortfall_vs_baseline{M}",
+                    "{{model}} {{metric}}",
+                )
+            ],
+            unit="none",
+            steps=thresholds((None, "green"), (1e-9, "red")),
+            threshold_style="dashed",
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        table(
+            "Quality not computed, and why",
+            "Every quality metric asked for and not computed in the latest calculation, with its reason "
+            "(no_labels, insufficient_labels, single_class, no_positive_labels, zero_targets, "
+            "no_reference_labels, ...: docs/model-quality.md). kind says which part: realised, baseline "
+            "(the alert cannot fire) or estimated.",
+            [
+                target(
+                    " or ".join(
+                        f"label_replace(max without (instance) (drift_monitor_{name}_skipped{M}) == 1, "
+                        f'"kind", "{kind}", "", "")'
+                        for name, kind in (
+                            ("model_quality", "realised"),
+                            ("model_quality_baseline", "baseline"),
+                            ("model_quality_estimated", "estimated"),
+                        )
+                    ),
+                    instant=True,
+                    table=True,
+                )
+            ],
+            unit="none",
+            steps=GREEN_ONLY,
+            rename={
+                "model": "Model",
+                "metric": "Metric",
+                "kind": "Kind",
+                "reason": "Reason",
+                "Value": "Skipped",
+            },
+            sort_by="Model",
+            descending=False,
+        ),
+        12,
+        8,
+    )
+    layout.row("Estimated without labels (CBPE)")
+    layout.add(
+        timeseries(
+            "Realised vs estimated",
+            "Binary classifiers with a probability column: quality estimated from the probabilities "
+            "calibrated on the reference (every row of the window, no labels needed; dotted: the interval "
+            "where the realised value should fall) next to the realised quality on the labelled rows. A "
+            "realised value outside the estimate's interval means the relation between inputs and labels "
+            "changed (concept drift). The estimate's upper end below the baseline warns "
+            "(DriftMonitorEstimatedQualityDrop).",
+            [
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_estimated{M})",
+                    "{{model}} {{metric}} estimated",
+                    "A",
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_estimated_lower{M})",
+                    "{{model}} {{metric}} lower",
+                    "B",
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_estimated_upper{M})",
+                    "{{model}} {{metric}} upper",
+                    "C",
+                ),
                 target(
                     'max without (instance) (drift_monitor_model_quality{model=~"$model", '
-                    'metric=~"accuracy|precision|recall|f1|roc_auc"})',
+                    'metric=~"accuracy|precision|recall|f1|roc_auc"}'
+                    " and on (job, instance, model, metric) drift_monitor_model_quality_estimated)",
+                    "{{model}} {{metric}} realised",
+                    "D",
+                ),
+            ],
+            unit="none",
+            maximum=1,
+            decimals=3,
+            overrides=[INTERVAL_SERIES],
+        ),
+        16,
+        9,
+    )
+    layout.add(
+        timeseries(
+            "Estimate shortfall against the baseline",
+            "Baseline minus the upper end of the estimate's interval (recording rule). Above 0 for 30 "
+            "minutes warns: even the optimistic estimate is below the baseline.",
+            [
+                target(
+                    f"model_metric:drift_monitor_model_quality_estimated:shortfall_vs_baseline{M}",
                     "{{model}} {{metric}}",
                 )
             ],
+            unit="none",
+            steps=thresholds((None, "green"), (1e-9, "orange")),
+            threshold_style="dashed",
+        ),
+        8,
+        9,
+    )
+    layout.row("Classes and labels")
+    layout.add(
+        timeseries(
+            "Recall per class",
+            "Classification: the share of each class's labelled rows that the model predicted as that class, "
+            "with its 95 % Wilson interval (dotted). Classes come from quality.classes or the reference. A "
+            "class missing here had no labelled row in the window.",
+            [
+                target(
+                    f"max without (instance) (drift_monitor_model_class_recall{M})",
+                    "{{model}} {{class}}",
+                    "A",
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_class_recall_lower{M})",
+                    "{{model}} {{class}} lower",
+                    "B",
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_class_recall_upper{M})",
+                    "{{model}} {{class}} upper",
+                    "C",
+                ),
+            ],
+            unit="percentunit",
+            minimum=0,
+            maximum=1,
+            overrides=[INTERVAL_SERIES],
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Label-arrival bias: labelled share per predicted class",
+            "Share of each predicted class's rows (regression: prediction quintile) that carry a label. When "
+            "the shares differ significantly (chi-square test) and by at least "
+            "quality.label_bias_min_difference, labels come back faster for some predictions: the labelled "
+            "rows are not representative, target drift is not reported, and realised quality describes "
+            "the labelled rows only. drift_monitor_label_arrival_bias is then 1.",
+            [target(f"max without (instance) (drift_monitor_labelled_ratio{M})", "{{model}} {{group}}")],
             unit="percentunit",
             minimum=0,
             maximum=1,
@@ -895,63 +1227,24 @@ def model_quality() -> Json:
         8,
     )
     layout.add(
-        timeseries(
-            "Regression errors",
-            "Mean absolute error, root mean squared error (in the target's own unit) and mean absolute "
-            "percentage error over time (lower is better), per model.",
-            [
-                target(
-                    "max without (instance) "
-                    '(drift_monitor_model_quality{model=~"$model", metric=~"mae|rmse|mape"})',
-                    "{{model}} {{metric}}",
-                )
+        state_timeline(
+            "Label-arrival bias detected",
+            "1 (orange) while labels arrive at different rates for different predictions: target drift is "
+            "not reported meanwhile (its result says label_arrival_bias).",
+            [target(f"max by (model) (drift_monitor_label_arrival_bias{M})", "{{model}}")],
+            steps=thresholds((None, "green"), (1, "orange")),
+            mappings=[
+                {
+                    "type": "value",
+                    "options": {
+                        "0": {"text": "Labels unbiased", "color": "green", "index": 0},
+                        "1": {"text": "Label-arrival bias", "color": "orange", "index": 1},
+                    },
+                }
             ],
-            unit="none",
-            minimum=0,
-            decimals=3,
         ),
-        12,
-        8,
-    )
-    layout.add(
-        timeseries(
-            "R²",
-            "Coefficient of determination of regression models (1 is perfect, 0 is no better than predicting "
-            "the mean, negative is worse than that).",
-            [
-                target(
-                    'max without (instance) (drift_monitor_model_quality{model=~"$model", metric="r2"})',
-                    "{{model}}",
-                )
-            ],
-            unit="none",
-            maximum=1,
-            decimals=3,
-            steps=thresholds((None, "red"), (0, "green")),
-            threshold_style="dashed",
-        ),
-        12,
-        8,
-    )
-    layout.add(
-        timeseries(
-            "Quality degradation vs 24 h earlier",
-            "How much worse each quality metric is than in the same hour yesterday (hourly means; positive "
-            "= worse, for every metric). Above 10 % for 30 minutes, with at least 100 labelled rows, pages "
-            "on-call (DriftMonitorModelQualityDrop). Empty during the first day of history.",
-            [
-                target(
-                    "max without (instance) "
-                    f"(model_metric:drift_monitor_model_quality:degradation_avg1h_vs_1d{M})",
-                    "{{model}} {{metric}}",
-                )
-            ],
-            unit="percentunit",
-            steps=thresholds((None, "green"), (0.1, "red")),
-            threshold_style="dashed",
-        ),
-        12,
-        8,
+        24,
+        5,
     )
     layout.add(
         timeseries(
@@ -990,8 +1283,9 @@ def model_quality() -> Json:
     return dashboard(
         "drift-monitor-model-quality",
         "Drift monitor / Model quality",
-        "Is the model still right? Quality metrics on the rows that received a label, and their change "
-        "against the previous day.",
+        "Is the model still right? Quality on the labelled rows with 95 % intervals against the baseline, "
+        "quality estimated without labels, per-class recall, what was not computed and why, and whether "
+        "labels arrive evenly.",
         layout,
         [MODEL_VARIABLE],
     )

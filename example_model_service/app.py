@@ -1,7 +1,8 @@
 """create_app(settings) -> FastAPI: the diamonds model server. Nothing is created at import time.
 
-Routes: `POST /predict/{model}` (`regression` or `classification`; one row, or `{"rows": [...]}`),
-`GET /healthz`, `GET /readyz` (200 once both models are loaded), `GET /metrics`.
+Routes: `POST /predict/{model}` (`regression`, `classification` or `price_band`; one row, or
+`{"rows": [...]}`),
+`GET /healthz`, `GET /readyz` (200 once the models are loaded), `GET /metrics`.
 
 The prediction route reads and validates its body itself, so every answer, 4xx included, goes
 through one place that counts it by model and status and measures its latency and sizes.
@@ -182,7 +183,8 @@ def create_app(
         },
     )
     async def predict(model: str, request: Request) -> JSONResponse:
-        """`regression` predicts `price`; `classification` predicts `expensive` (price >= 5,000) with
+        """`regression` predicts `price`; `price_band` the band of the price (budget, mid, upper,
+        premium, luxury); `classification` predicts `expensive` (price >= 5,000) with
         its probability. One row answers `{model, request_id, prediction[, probability]}`, a batch
         `{model, predictions: [...]}` in row order. Each row is reported to the drift monitor."""
         started = time.perf_counter()
@@ -226,7 +228,7 @@ def create_app(
 
     @app.get("/readyz", tags=["health"], summary="Readiness", responses={503: {"description": "not ready"}})
     async def readyz() -> JSONResponse:
-        """200 once both models are loaded; 503 while loading (or training) or after a failure."""
+        """200 once the models are loaded; 503 while loading (or training) or after a failure."""
         if state.service is not None:
             body = {"status": "ready", "models": {m: MONITOR_MODELS[m] for m in MODEL_NAMES}}
             return JSONResponse({**body, "monitor": settings.monitor_url})

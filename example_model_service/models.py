@@ -1,6 +1,10 @@
-"""The two diamonds models: feature lists, scikit-learn pipelines, loading and predicting. No HTTP.
+"""The three diamonds models: feature lists, scikit-learn pipelines, loading and predicting. No HTTP.
 
-Both are histogram gradient boosting pipelines over the same nine features. Categories are
+- regression: the price;
+- classification: is the diamond expensive (price >= 5,000)? 0 or 1, with its probability;
+- price_band: multiclass, the price band (budget, mid, upper, premium, luxury).
+
+All are histogram gradient boosting pipelines over the same nine features. Categories are
 encoded with a fixed vocabulary; an unseen category or a missing value becomes NaN, which the
 boosting trees route like a missing value, so `bad_data` traffic is still scored instead of
 failing the request.
@@ -28,16 +32,30 @@ from sklearn.preprocessing import OrdinalEncoder
 
 log = logging.getLogger(__name__)
 
-ModelName = Literal["regression", "classification"]
-MODEL_NAMES: tuple[ModelName, ...] = ("regression", "classification")
-# The names of the two models in the monitor's configuration (config/stack.yaml).
+ModelName = Literal["regression", "classification", "price_band"]
+MODEL_NAMES: tuple[ModelName, ...] = ("regression", "classification", "price_band")
+# The names of the models in the monitor's configuration (config/stack.yaml), and their task there.
 MONITOR_MODELS: dict[ModelName, str] = {
     "regression": "diamonds_regression",
     "classification": "diamonds_classification",
+    "price_band": "diamonds_price_band",
+}
+TASKS: dict[ModelName, Literal["regression", "classification"]] = {
+    "regression": "regression",
+    "classification": "classification",
+    "price_band": "classification",
 }
 
 SEED = 20261124
 EXPENSIVE_PRICE = 5_000.0
+# Upper bounds of the price bands (the last one has none).
+PRICE_BANDS: tuple[tuple[str, float], ...] = (
+    ("budget", 1_000.0),
+    ("mid", 2_500.0),
+    ("upper", 5_000.0),
+    ("premium", 10_000.0),
+    ("luxury", float("inf")),
+)
 CATEGORIES: dict[str, list[str]] = {
     "cut": ["Fair", "Good", "Very Good", "Premium", "Ideal"],
     "color": ["D", "E", "F", "G", "H", "I", "J"],
@@ -46,12 +64,17 @@ CATEGORIES: dict[str, list[str]] = {
 NUMERICAL = ["carat", "depth", "table", "x", "y", "z"]
 CATEGORICAL = list(CATEGORIES)
 FEATURES = [*NUMERICAL, *CATEGORICAL]
-TARGETS: dict[ModelName, str] = {"regression": "price", "classification": "expensive"}
+TARGETS: dict[ModelName, str] = {
+    "regression": "price",
+    "classification": "expensive",
+    "price_band": "price_band",
+}
 PROBABILITY_COLUMN = "prob_expensive"
 
 ARTIFACT_FILES: dict[ModelName, str] = {
     "regression": "regression.joblib",
     "classification": "classification.joblib",
+    "price_band": "price_band.joblib",
 }
 METADATA_FILE = "metadata.json"
 
@@ -59,6 +82,14 @@ METADATA_FILE = "metadata.json"
 def expensive(price: Any) -> Any:
     """The classification target: 1 when the price is at least 5,000, else 0 (scalars or arrays)."""
     return (np.asarray(price) >= EXPENSIVE_PRICE).astype(int)
+
+
+def price_band(price: Any) -> Any:
+    """The multiclass target: the band of each price (an array of names, or one name)."""
+    bounds = [bound for _, bound in PRICE_BANDS[:-1]]
+    names = np.array([name for name, _ in PRICE_BANDS], dtype=object)
+    bands = names[np.searchsorted(bounds, np.asarray(price, dtype=float), side="right")]
+    return str(bands) if np.ndim(price) == 0 else bands
 
 
 def _preprocessor() -> ColumnTransformer:
@@ -115,37 +146,41 @@ def _category(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Prediction:
-    """One model output: the predicted value or label, and for the classifier P(expensive)."""
+    """One model output: the predicted value or label, and for the binary classifier P(expensive)."""
 
-    value: float | int
+    value: float | int | str
     probability: float | None = None
 
 
 @dataclass(frozen=True)
 class Predictors:
-    """The fitted pipelines of both models."""
+    """The fitted pipelines of the three models."""
 
     regression: Pipeline
     classification: Pipeline
+    price_band: Pipeline
 
     def predict(self, model: ModelName, features: pd.DataFrame) -> list[Prediction]:
         if model == "regression":
             values = self.regression.predict(features)
             return [Prediction(round(float(v), 2)) for v in values]
+        if model == "price_band":
+            return [Prediction(str(label)) for label in self.price_band.predict(features)]
         probabilities = self.classification.predict_proba(features)[:, 1]
         return [Prediction(int(p >= 0.5), round(float(p), 6)) for p in probabilities]
 
 
 def fit(reference: pd.DataFrame) -> Predictors:
-    """Fit both models on the reference split (features plus `price`)."""
+    """Fit the models on the reference split (features plus `price`)."""
     features = reference[FEATURES]
     regression = build_pipeline("regression").fit(features, reference["price"].to_numpy(dtype=float))
     classification = build_pipeline("classification").fit(features, expensive(reference["price"]))
-    return Predictors(regression, classification)
+    bands = build_pipeline("price_band").fit(features, price_band(reference["price"]))
+    return Predictors(regression, classification, bands)
 
 
 def save(predictors: Predictors, model_dir: Path, metadata: Mapping[str, Any]) -> None:
-    """Write both pipelines and a metadata file; each file appears atomically (tmp + os.replace)."""
+    """Write the pipelines and a metadata file; each file appears atomically (tmp + os.replace)."""
     model_dir.mkdir(parents=True, exist_ok=True)
     for name in MODEL_NAMES:
         buffer = io.BytesIO()
@@ -174,10 +209,10 @@ def artifacts_exist(model_dir: Path) -> bool:
 
 
 def load(model_dir: Path) -> Predictors:
-    """Read both pipelines from `model_dir` (written by `save`)."""
+    """Read the pipelines from `model_dir` (written by `save`)."""
     loaded = {name: joblib.load(model_dir / ARTIFACT_FILES[name]) for name in MODEL_NAMES}
     for name, pipeline in loaded.items():
         if not isinstance(pipeline, Pipeline):
             path = model_dir / ARTIFACT_FILES[name]
             raise TypeError(f"{path} holds a {type(pipeline).__name__}, not a Pipeline")
-    return Predictors(loaded["regression"], loaded["classification"])
+    return Predictors(loaded["regression"], loaded["classification"], loaded["price_band"])

@@ -36,7 +36,7 @@ class MonitorSink(Protocol):
 @dataclass(frozen=True)
 class Answer:
     request_id: str
-    prediction: float | int
+    prediction: float | int | str
     probability: float | None = None
 
 
@@ -71,7 +71,7 @@ def monitor_rows(rows: Sequence[Mapping[str, Any]], answers: Sequence[Answer]) -
 
 
 def load_or_train(model_dir: Path, *, train_if_missing: bool = True) -> Predictors:
-    """Load both models from `model_dir`; train them first when they are not there yet."""
+    """Load the models from `model_dir`; train them first when they are not there yet."""
     if not artifacts_exist(model_dir):
         if not train_if_missing:
             raise FileNotFoundError(f"no trained models in {model_dir}")
@@ -80,5 +80,5 @@ def load_or_train(model_dir: Path, *, train_if_missing: bool = True) -> Predicto
         log.info("no models in %s: training them now", model_dir)
         return train_models(model_dir)
     predictors = load(model_dir)
-    log.info("loaded both models from %s", model_dir)
+    log.info("loaded the models from %s", model_dir)
     return predictors

@@ -1,7 +1,7 @@
 """The model service's own Prometheus metrics, on a registry created per app (nothing global).
 
-Label values are fixed: `model` is `regression`, `classification` or `unknown` (a path naming no
-model), `status` an HTTP status code, `reason` one of the error reasons below.
+Label values are fixed: `model` is `regression`, `classification`, `price_band` or `unknown` (a path
+naming no model), `status` an HTTP status code, `reason` one of the error reasons below.
 """
 
 from __future__ import annotations

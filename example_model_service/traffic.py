@@ -16,9 +16,9 @@ Scenarios (rows from datasets/diamonds, cycled when more rows are asked for than
 Rows go out in batches (`--batch-size`, default about ten requests a second; a batch of one uses
 the single-row form) paced to `--rate` rows per second, to each model of `--model`. With
 `--label-delay SECONDS`, the ground truth of every answered row (`price` for the regression,
-`expensive` for the classifier) is posted to the monitor's labels endpoint that long after its
-prediction, under the request id the service returned. Progress goes to stderr; the exit code is 0
-when every request was answered with 200, else 1.
+`expensive` for the classifier, `price_band` for the multiclass one) is posted to the monitor's
+labels endpoint that long after its prediction, under the request id the service returned.
+Progress goes to stderr; the exit code is 0 when every request was answered with 200, else 1.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from example_model_service.models import (
     MONITOR_MODELS,
     NUMERICAL,
     ModelName,
+    price_band,
 )
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "datasets" / "diamonds"
@@ -118,9 +119,13 @@ def _spoil(rows: list[dict[str, Any]], rng: np.random.Generator) -> None:
             row[column] = UNSEEN_CATEGORIES[column]
 
 
-def label_of(model: ModelName, price: float) -> float | int:
-    """The ground truth the monitor expects: the price, or 1/0 for expensive (>= 5,000)."""
-    return round(price, 2) if model == "regression" else int(price >= EXPENSIVE_PRICE)
+def label_of(model: ModelName, price: float) -> float | int | str:
+    """The ground truth the monitor expects: the price, 1/0 for expensive (>= 5,000), or the band."""
+    if model == "regression":
+        return round(price, 2)
+    if model == "price_band":
+        return str(price_band(price))
+    return int(price >= EXPENSIVE_PRICE)
 
 
 def batches(count: int, size: int) -> Iterator[tuple[int, int]]:
@@ -283,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=SCENARIOS, default="no_drift")
     parser.add_argument("--rate", type=float, default=50.0, help="rows per second (default 50)")
     parser.add_argument("--rows", type=int, default=1000, help="rows to send (default 1000)")
-    parser.add_argument("--model", choices=[*MODEL_NAMES, "both"], default="both")
+    parser.add_argument(
+        "--model", choices=[*MODEL_NAMES, "all", "both"], default="all", help="both: an old name of all"
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="rows per request (default: rate/10)")
     parser.add_argument(
         "--label-delay", type=float, default=None, help="post ground-truth labels this many seconds later"
@@ -298,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.label_delay is not None and (args.label_delay < 0 or not args.monitor):
         parser.error("--label-delay needs --monitor and a delay >= 0")
     batch_size = args.batch_size or max(1, min(100, round(args.rate / 10)))
-    models: tuple[ModelName, ...] = MODEL_NAMES if args.model == "both" else (args.model,)
+    models: tuple[ModelName, ...] = MODEL_NAMES if args.model in ("all", "both") else (args.model,)
     service = args.service.rstrip("/")
 
     production = pd.read_csv(args.data_dir / "production.csv")

@@ -1,4 +1,4 @@
-"""Train both diamonds models and write the monitor's reference files.
+"""Train the diamonds models and write the monitor's reference files.
 
     python -m example_model_service.train [--model-dir DIR] [--reference-dir DIR] [--no-references]
 
@@ -7,6 +7,7 @@ same models). The monitor's reference files hold that same split with the models
 
   reference_regression.csv       features, price, prediction
   reference_classification.csv   features, expensive, prediction (0/1), prob_expensive
+  reference_price_band.csv       features, price_band, prediction (the band)
 
 The predictions in them are out-of-fold (5-fold cross-validation with a fixed split): predictions
 of the training rows themselves would be closer to the truth than anything the model says in
@@ -35,6 +36,7 @@ from example_model_service.models import (
     build_pipeline,
     expensive,
     fit,
+    price_band,
     save,
 )
 from example_model_service.settings import DEFAULT_MODEL_DIR as SETTINGS_MODEL_DIR
@@ -45,7 +47,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DIAMONDS = REPO_ROOT / "datasets" / "diamonds"
 DEFAULT_TRAINING_DATA = DIAMONDS / "reference.csv"
 DEFAULT_MODEL_DIR = SETTINGS_MODEL_DIR
-REFERENCE_FILES = {"regression": "reference_regression.csv", "classification": "reference_classification.csv"}
+REFERENCE_FILES = {
+    "regression": "reference_regression.csv",
+    "classification": "reference_classification.csv",
+    "price_band": "reference_price_band.csv",
+}
 FOLDS = 5
 
 
@@ -64,7 +70,7 @@ def read_training_data(path: Path = DEFAULT_TRAINING_DATA) -> pd.DataFrame:
 
 
 def train_models(model_dir: Path, training_data: Path = DEFAULT_TRAINING_DATA) -> Predictors:
-    """Fit both models on `training_data` and save them under `model_dir`."""
+    """Fit the models on `training_data` and save them under `model_dir`."""
     frame = read_training_data(training_data)
     with _one_thread():
         predictors = fit(frame)
@@ -76,7 +82,7 @@ def train_models(model_dir: Path, training_data: Path = DEFAULT_TRAINING_DATA) -
         "scikit_learn": version("scikit-learn"),
     }
     save(predictors, model_dir, metadata)
-    log.info("trained both models on %d rows of %s -> %s", len(frame), training_data, model_dir)
+    log.info("trained the models on %d rows of %s -> %s", len(frame), training_data, model_dir)
     return predictors
 
 
@@ -91,6 +97,8 @@ def reference_frames(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
         probability = cross_val_predict(
             build_pipeline("classification"), features, labels, cv=folds, method="predict_proba"
         )[:, 1]
+        bands = price_band(price)
+        predicted_band = cross_val_predict(build_pipeline("price_band"), features, bands, cv=folds)
     # The features in the order of the source file (carat, cut, color, clarity, depth, ...).
     columns = frame[[c for c in frame.columns if c in FEATURES]]
     regression = columns.assign(price=frame["price"], prediction=np.round(predicted_price, 2))
@@ -99,11 +107,12 @@ def reference_frames(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
         prediction=(probability >= 0.5).astype(int),
         **{PROBABILITY_COLUMN: np.round(probability, 6)},
     )
-    return {"regression": regression, "classification": classification}
+    band = columns.assign(price_band=bands, prediction=predicted_band)
+    return {"regression": regression, "classification": classification, "price_band": band}
 
 
 def write_references(out_dir: Path, training_data: Path = DEFAULT_TRAINING_DATA) -> dict[str, Path]:
-    """Write `reference_regression.csv` and `reference_classification.csv` into `out_dir`."""
+    """Write the reference file of each model (REFERENCE_FILES) into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for name, part in reference_frames(read_training_data(training_data)).items():

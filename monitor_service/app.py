@@ -8,16 +8,19 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, ProcessCollector
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from monitor_service import __version__
-from monitor_service.api import admin, health, ingest, models, reference, window
+from monitor_service.api import admin, docs, health, ingest, models, reference, reports, window
+from monitor_service.api.deps import require_read_token
 from monitor_service.collector import DriftCollector
 from monitor_service.config import MonitorConfig, config_warnings
 from monitor_service.errors import ConfigError, MonitorError, SnapshotUnreadable
+from monitor_service.process_memory import ProcessMemoryCollector, trim_memory, tune_malloc
+from monitor_service.reports_collector import ReportsCollector
 from monitor_service.scheduler import Scheduler
 from monitor_service.service import MonitorService
 from monitor_service.telemetry import ServiceMetrics
@@ -39,6 +42,7 @@ def create_app(
     accept_data_loss: bool = False,
 ) -> FastAPI:
     """Build the whole service from a validated config; references are loaded here."""
+    tune_malloc()  # before the references and windows are allocated
     registry = CollectorRegistry()
     metrics = ServiceMetrics(registry, [model.name for model in config.models])
 
@@ -48,12 +52,16 @@ def create_app(
     service = MonitorService.build(
         config, accept_data_loss=accept_data_loss, observe_calculation=observe_calculation
     )
+    trim_memory()  # what reading the references left in the allocators
     registry.register(DriftCollector(service.stats, version("evidently")))
     if service.member is not None:  # cluster mode: this member's own cluster metrics
         from monitor_service.cluster.metrics import ClusterCollector
 
         registry.register(ClusterCollector(service.member))
     ProcessCollector(registry=registry)
+    worker = service.worker
+    registry.register(ProcessMemoryCollector(worker.pids if worker.kind == "process" else None))
+    registry.register(ReportsCollector(service.reports, service.exporters))
     scheduler = Scheduler(service)
 
     @asynccontextmanager
@@ -68,7 +76,7 @@ def create_app(
         except BaseException:
             service.close()  # no worker process or open log may outlive a failed start
             raise
-        for warning in config_warnings(config):
+        for warning in [*config_warnings(config), *service.warnings]:
             log.warning("%s", warning)
         if start_scheduler:
             scheduler.start()
@@ -85,6 +93,10 @@ def create_app(
         description="Streaming drift monitor sidecar: POST inference rows, read Evidently drift and "
         "quality results as JSON or on /metrics.",
         lifespan=lifespan,
+        # Served by api/docs.py from packaged assets (no CDN), where a token check can attach.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.start_error = None
     app.state.config_path = config_path
@@ -94,6 +106,7 @@ def create_app(
     app.add_exception_handler(MonitorError, _error_response)
     if config.server.allowed_hosts is not None:  # against DNS rebinding (docs/security.md)
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.server.allowed_hosts)
-    for router in (health, ingest, models, reference, window, admin):
+    for router in (health, ingest, models, reports, reference, window, admin):
         app.include_router(router.router)
+    app.include_router(docs.create_router(dependencies=[Depends(require_read_token)]))
     return app

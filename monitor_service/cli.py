@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -15,6 +16,10 @@ from monitor_service.errors import ConfigError, SnapshotUnreadable
 from monitor_service.guard import Limits, effective_max_connections, protocol_class
 from monitor_service.serving import GracefulServer, describe, listening_socket
 
+if TYPE_CHECKING:
+    from monitor_service.reference import ReferenceCheck
+    from monitor_service.schema import RowSchema
+
 log = logging.getLogger(__name__)
 EXIT_CONFIG = 2
 EXIT_STARTUP = 3  # as uvicorn: the address cannot be bound, or the app's start-up failed
@@ -22,28 +27,57 @@ EXIT_DATA = 4  # a stored checkpoint cannot be read (see --accept-data-loss)
 
 
 def _check_config(path: str) -> int:
-    """Validate the file and the references it names; create and change nothing."""
+    """Check the file, each reference (with its contracts) and the stat tests; create and change nothing."""
     from monitor_service import engine
-    from monitor_service.service import load_models
+    from monitor_service.model_quality.checks import check_model_quality
+    from monitor_service.reference import check_file
+    from monitor_service.schema import RowSchema
 
     try:
         config = load_config(path)
-        loaded = load_models(config)
-        problems = engine.check_settings(config.models)
-        if problems:
-            raise ConfigError(path, problems)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    for warning in config_warnings(config):
+    problems: list[str] = []
+    warnings: list[str] = []
+    for index, model in enumerate(config.models):
+        where = f"models[{index}].reference"
+        schema = RowSchema.from_model(model, config.server.max_string_length)
+        try:
+            check = check_file(model, schema, where)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        problems.extend(f"{where}: {message}" for _, message in check.problems)
+        if check.problems:
+            continue
+        print(_summary(model.name, model.task, schema, check))
+        for note in check.notes:
+            print(f"  {where}: {note}")
+        quality = check_model_quality(config, index, check.frame)
+        problems.extend(quality.errors)
+        warnings.extend(f"{model.name}: {warning}" for warning in quality.warnings)
+        if quality.summary:
+            print(f"  {quality.summary}")
+    problems.extend(engine.check_settings(config.models))
+    if problems:
+        print(ConfigError(path, problems), file=sys.stderr)
+        return EXIT_CONFIG
+    for warning in [*config_warnings(config), *warnings]:
         print(f"warning: {warning}", file=sys.stderr)
-    for name, model in loaded.items():
-        print(
-            f"{name}: {model.config.task}, reference {len(model.reference)} rows, "
-            f"{len(model.schema.columns)} columns"
-        )
     print(f"{path}: OK")
     return 0
+
+
+def _summary(name: str, task: str, schema: RowSchema, check: ReferenceCheck) -> str:
+    """`m: regression, reference 50 rows; 11 columns configured (10 compared), 13 in the file, ...`."""
+    configured = schema.names
+    unused = [c for c in check.file_columns if c not in configured]
+    extra = ", not used: " + ", ".join(repr(c) for c in unused) if unused else ""
+    return (
+        f"{name}: {task}, reference {len(check.frame)} rows; {len(configured)} columns configured "
+        f"({len(check.frame.columns)} compared), {len(check.file_columns)} in the file{extra}"
+    )
 
 
 def uvicorn_config(app: object, server: ServerConfig, log_level: str) -> uvicorn.Config:
@@ -88,7 +122,9 @@ def _serve(path: str, host: str | None, port: int | None, log_level: str, accept
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
     ready = f"drift monitor ready on {describe(sock)}: models {', '.join(m.name for m in config.models)}"
-    server = GracefulServer(uvicorn_config(app, config.server, log_level), ready_message=ready)
+    server = GracefulServer(
+        uvicorn_config(app, config.server, log_level), ready_message=ready, freeze_gc=True
+    )
     try:
         server.run(sockets=[sock])
     except SystemExit:  # uvicorn exits 3 when the lifespan start-up fails

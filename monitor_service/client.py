@@ -13,8 +13,9 @@ installing (or importing) any of the server's dependencies.
 background daemon thread takes the items off the queue, batches them per model and kind (rows or
 labels) and POSTs a batch when it holds `batch_size` items or every `flush_interval` seconds.
 Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and jitter, at most
-`max_attempts` tries in all. Every batch carries an `Idempotency-Key` header, the same on each retry
-of it, so a monitor in cluster mode stores a retried batch once. Any other 4xx is not retried: the
+`max_attempts` tries in all; a 429 or 503 that says `Retry-After` is retried after that many seconds
+instead (at most `max_retry_after`). Every batch carries an `Idempotency-Key` header, the same on
+each retry of it, so a monitor in cluster mode stores a retried batch once. Any other 4xx is not retried: the
 batch counts as `rejected` and the response detail is logged (at WARNING once per model, kind and
 status, then at DEBUG). As the monitor stores all rows of a request or none, when a 422 names the
 invalid items, only those are rejected and the others are sent once more, in a new request without
@@ -22,6 +23,11 @@ them (with a new key). Items are dropped and counted, never retried forever, whe
 the retries are exhausted or the client is closed: monitoring is best effort, and a monitor that is
 down never hurts the service.
 Delivery is at least once: a batch whose answer timed out may have been stored, and is sent again.
+
+Batches of at least `columnar_rows` rows that all have the same columns are sent column by column
+(`{"columns": {name: [values]}}`: less to encode, send and parse), and bodies of at least
+`gzip_bytes` bytes are gzip-compressed (`Content-Encoding: gzip`, level 1: cheap for the sender,
+a third or less of the bytes on the wire).
 
 Items are not copied: do not change a row after handing it over. The sender thread encodes them as
 JSON: numpy scalars and arrays (anything with `.tolist()`) become lists and numbers, dates and
@@ -38,6 +44,7 @@ sender thread does not survive a fork.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import math
@@ -110,6 +117,9 @@ class MonitorClient:
     connect_timeout, read_timeout   seconds, per HTTP attempt
     max_attempts     HTTP attempts per batch, the first one included
     backoff, max_backoff            first retry delay and its cap, in seconds (doubling, jittered)
+    max_retry_after  longest wait, in seconds, a 429/503 `Retry-After` may ask for (longer: this)
+    columnar_rows    batches of at least this many rows with the same columns go column by column
+    gzip_bytes       bodies of at least this many bytes are sent gzip-compressed (0: never)
     """
 
     def __init__(
@@ -125,19 +135,30 @@ class MonitorClient:
         max_attempts: int = 4,
         backoff: float = 0.1,
         max_backoff: float = 2.0,
+        max_retry_after: float = 30.0,
+        columnar_rows: int = 100,
+        gzip_bytes: int = 32 * 1024,
     ) -> None:
-        counts = {"batch_size": batch_size, "max_queue": max_queue, "max_attempts": max_attempts}
+        counts = {
+            "batch_size": batch_size,
+            "max_queue": max_queue,
+            "max_attempts": max_attempts,
+            "columnar_rows": columnar_rows,
+        }
         seconds = {
             "flush_interval": flush_interval,
             "connect_timeout": connect_timeout,
             "read_timeout": read_timeout,
             "backoff": backoff,
             "max_backoff": max_backoff,
+            "max_retry_after": max_retry_after,
         }
         bad = [f"{name} must be at least 1, got {value!r}" for name, value in counts.items() if value < 1]
         bad += [
             f"{name} must be > 0 seconds, got {value!r}" for name, value in seconds.items() if not value > 0
         ]
+        if gzip_bytes < 0:
+            bad.append(f"gzip_bytes must be >= 0, got {gzip_bytes!r}")
         if not base_url.startswith(("http://", "https://")):
             bad.append(f"base_url must start with http:// or https://, got {base_url!r}")
         if bad:
@@ -148,6 +169,9 @@ class MonitorClient:
         self._timeouts = (connect_timeout, read_timeout)
         self._max_attempts = max_attempts
         self._backoff = (backoff, max_backoff)
+        self._max_retry_after = max_retry_after
+        self._columnar_rows = columnar_rows
+        self._gzip_bytes = gzip_bytes
         self._queue: queue.Queue[Any] = queue.Queue(max_queue)
         self._lock = threading.Lock()  # guards the counters below; items enter the queue under it
         self._settled_changed = threading.Condition(self._lock)
@@ -332,30 +356,46 @@ class MonitorClient:
     def _deliver(self, key: _Key, batch: list[Any]) -> tuple[str, set[int]]:
         """Encode and POST one batch; never raises. Returns the outcome and the invalid items' indices."""
         model, kind = key
+        columnar = kind == "rows" and self._is_columnar(batch)
         try:
-            body = _encode({kind: batch})
+            body = _encode({"columns": _columns(batch)} if columnar else {kind: batch})
         except (TypeError, ValueError) as exc:
             self._log_once(key, "encode", f"{len(batch)} {kind} not encodable as JSON, rejected: {exc}")
             return "rejected", set()
         headers = {**_HEADERS, "Idempotency-Key": uuid.uuid4().hex}
+        if self._gzip_bytes and len(body) >= self._gzip_bytes:
+            body = gzip.compress(body, compresslevel=1, mtime=0)
+            headers["Content-Encoding"] = "gzip"
         try:
             url = f"{self._base_url}/v1/models/{quote(model, safe='')}/{kind}"
-            return self._post(key, url, body, headers)
+            return self._post(key, url, body, headers, columnar)
         except Exception:  # a bug here must not kill the thread or lose the count
             log.exception("drift monitor client: unexpected error sending %s for %s", kind, model)
             return "dropped", set()
 
-    def _post(self, key: _Key, url: str, body: bytes, headers: dict[str, str]) -> tuple[str, set[int]]:
+    def _is_columnar(self, batch: list[Any]) -> bool:
+        """Rows that all have the same columns, enough of them to be worth it."""
+        if len(batch) < self._columnar_rows or not all(isinstance(row, Mapping) for row in batch):
+            return False
+        first = batch[0].keys()
+        return all(row.keys() == first for row in batch)
+
+    def _post(
+        self, key: _Key, url: str, body: bytes, headers: dict[str, str], columnar: bool
+    ) -> tuple[str, set[int]]:
         """POST with retries: "sent", "rejected" (with the items a 422 names as invalid) or "dropped"."""
         delay, max_delay = self._backoff
         problem = ""
+        wait: float | None = None  # what the server asked for (Retry-After), if it did
         for attempt in range(self._max_attempts):
             if attempt:
-                if self._stop.wait(random.uniform(delay / 2, delay)):  # close() cuts the backoff short
+                pause = wait if wait is not None else random.uniform(delay / 2, delay)
+                if self._stop.wait(pause):  # close() cuts the wait short
                     return "dropped", set()
                 delay = min(2 * delay, max_delay)
                 with self._lock:
                     self._retried += 1
+            wait = None
             try:
                 response = self._session.post(
                     url, data=body, headers=headers, timeout=self._timeouts, allow_redirects=False
@@ -371,9 +411,10 @@ class MonitorClient:
                 return "sent", set()
             if status == 429 or status >= 500:
                 problem = f"HTTP {status}: {response.text[:500]}"
+                wait = _retry_after(response, self._max_retry_after)
                 continue
             self._log_once(key, status, f"HTTP {status} from {url}, not retried: {response.text[:1000]}")
-            return "rejected", _invalid_items(response, key[1]) if status == 422 else set()
+            return "rejected", _invalid_items(response, key[1], columnar) if status == 422 else set()
         self._log_once(key, "dropped", f"batch to {url} dropped after {attempt + 1} attempts: {problem}")
         return "dropped", set()
 
@@ -383,13 +424,31 @@ class MonitorClient:
         log.log(logging.WARNING if first else logging.DEBUG, "drift monitor client: %s", message)
 
 
-def _invalid_items(response: requests.Response, kind: Kind) -> set[int]:
-    """Indices of the items a 422 names: `{"detail": [{"loc": ["body", kind, index, ...]}, ...]}`."""
+def _invalid_items(response: requests.Response, kind: Kind, columnar: bool = False) -> set[int]:
+    """Indices of the items a 422 names: `["body", kind, index, ...]`, or for a columnar body
+    `["body", "columns", column, index]` (an error about a whole column names no item)."""
     try:
         detail = response.json()["detail"]
+        if columnar:
+            return {
+                int(e["loc"][3]) for e in detail if e["loc"][:2] == ["body", "columns"] and len(e["loc"]) > 3
+            }
         return {int(e["loc"][2]) for e in detail if e["loc"][:2] == ["body", kind] and len(e["loc"]) > 2}
     except (ValueError, LookupError, TypeError):  # not that shape: nothing to single out
         return set()
+
+
+def _retry_after(response: requests.Response, longest: float) -> float | None:
+    """Seconds from a `Retry-After: <seconds>` header, at most `longest`; None without one."""
+    try:
+        seconds = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return min(max(seconds, 0.0), longest) if math.isfinite(seconds) else None
+
+
+def _columns(batch: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in batch] for name in batch[0]}
 
 
 def _encode(payload: Any) -> bytes:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterator, Sequence
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor_service import __version__
+from monitor_service.model_quality.exposition import model_quality_families
 from monitor_service.model_state import ModelStats
 from monitor_service.results import CalculationResult
 
@@ -39,9 +40,12 @@ class DriftCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         stats = self.stats()
         yield from _service_families(stats, self.evidently_version)
+        yield from _config_families(stats)
+        yield from _value_families(stats)
         results = [s.status.latest for s in stats if s.status.latest is not None]
         yield from _drift_families(results)
         yield from _quality_families(results)
+        yield from _test_families(results)
 
 
 def _service_families(stats: Sequence[ModelStats], evidently_version: str) -> Iterator[Metric]:
@@ -103,6 +107,48 @@ def _service_families(stats: Sequence[ModelStats], evidently_version: str) -> It
     yield from (received, matched, log_bytes, replayed, corrupt, invalid)
 
 
+def _config_families(stats: Sequence[ModelStats]) -> Iterator[Metric]:
+    """Settings read from each model's current config, so a reload shows at once."""
+    share = _gauge(
+        "dataset_drift_share_threshold",
+        "Configured share of drifted columns that means dataset drift.",
+        ["model"],
+    )
+    for s in stats:
+        share.add_metric([s.name], s.drift_share)
+    yield share
+
+
+def _value_families(stats: Sequence[ModelStats]) -> Iterator[Metric]:
+    """What the contracts met and how late the event times are (labels from the config only)."""
+    violations = CounterMetricFamily(
+        P + "contract_violations",
+        "Values that broke their column's contract (range, allowed values, contracts.max_abs), by "
+        "the action taken: reject (the batch was refused), nullify (stored as null), keep.",
+        labels=["model", "column", "action"],
+    )
+    missing = CounterMetricFamily(
+        P + "missing_codes",
+        "Values equal to one of the column's declared missing-value codes, stored as null.",
+        labels=["model", "column"],
+    )
+    lag = HistogramMetricFamily(
+        P + "event_lag_seconds",
+        "Arrival time minus event time (columns.timestamp) of each accepted row; 0 when the row "
+        "has no event time or one slightly in the future.",
+        labels=["model"],
+    )
+    for s in stats:
+        for (column, action), count in sorted(s.contract_violations.items()):
+            violations.add_metric([s.name, column, action], count)
+        for column, count in sorted(s.missing_codes.items()):
+            missing.add_metric([s.name, column], count)
+        if s.event_lag is not None:
+            buckets, total = s.event_lag
+            lag.add_metric([s.name], buckets, total)
+    yield from (violations, missing, lag)
+
+
 def _drift_families(results: list[CalculationResult]) -> Iterator[Metric]:
     dataset = _gauge(
         "dataset_drift", "1 when the share of drifted feature columns reaches the drift share.", ["model"]
@@ -110,11 +156,6 @@ def _drift_families(results: list[CalculationResult]) -> Iterator[Metric]:
     drifted = _gauge("drifted_columns", "Feature columns whose drift was detected.", ["model"])
     ratio = _gauge(
         "drifted_columns_ratio", "Drifted feature columns divided by feature columns tested.", ["model"]
-    )
-    share = _gauge(
-        "dataset_drift_share_threshold",
-        "Configured share of drifted columns that means dataset drift.",
-        ["model"],
     )
     score = _gauge(
         "column_drift_score",
@@ -135,12 +176,11 @@ def _drift_families(results: list[CalculationResult]) -> Iterator[Metric]:
             dataset.add_metric([r.model], float(r.dataset_drift))
             drifted.add_metric([r.model], r.drifted_columns)
             ratio.add_metric([r.model], r.drifted_ratio)
-        share.add_metric([r.model], r.drift_share)
         for c in r.columns:
             score.add_metric([r.model, c.column, c.role, c.stattest], c.score)
             detected.add_metric([r.model, c.column, c.role], float(c.detected))
             threshold.add_metric([r.model, c.column, c.role], c.threshold)
-    yield from (dataset, drifted, ratio, share, score, detected, threshold)
+    yield from (dataset, drifted, ratio, score, detected, threshold)
 
 
 def _quality_families(results: list[CalculationResult]) -> Iterator[Metric]:
@@ -162,9 +202,6 @@ def _quality_families(results: list[CalculationResult]) -> Iterator[Metric]:
         "Rows in the current window and the reference at the last calculation.",
         ["model", "dataset"],
     )
-    quality = _gauge(
-        "model_quality", "Model quality on the labelled rows of the window.", ["model", "metric"]
-    )
     labelled = _gauge("labelled_rows", "Rows of the window with a label at the last calculation.", ["model"])
     for r in results:
         rows.add_metric([r.model, "current"], r.current_rows)
@@ -176,8 +213,27 @@ def _quality_families(results: list[CalculationResult]) -> Iterator[Metric]:
                 out_of_range.add_metric([r.model, q.column], q.out_of_range)
             if q.new_category is not None:
                 new_category.add_metric([r.model, q.column], q.new_category)
-        for metric, value in r.model_quality.items():
-            quality.add_metric([r.model, metric], value)
-        if r.model_quality or r.labelled_rows:
+        if r.model_quality_detail is not None or r.labelled_rows:
             labelled.add_metric([r.model], r.labelled_rows)
-    yield from (missing, out_of_range, new_category, rows, quality, labelled)
+    yield from (missing, out_of_range, new_category, rows, labelled)
+    yield from model_quality_families(results)
+
+
+def _test_families(results: list[CalculationResult]) -> Iterator[Metric]:
+    passed = _gauge(
+        "test_passed",
+        "1 when the test passed in the last calculation, 0 when it failed (absent when not testable).",
+        ["model", "test", "critical"],
+    )
+    value = _gauge(
+        "test_value",
+        "What the test compared: rows, offending rows, a share of rows, or distinct values.",
+        ["model", "test"],
+    )
+    for r in results:
+        for t in r.tests:
+            if t.status == "skip" or t.value is None:
+                continue
+            passed.add_metric([r.model, t.name, "true" if t.critical else "false"], float(t.status == "pass"))
+            value.add_metric([r.model, t.name], t.value)
+    yield from (passed, value)

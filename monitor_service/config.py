@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -14,12 +15,17 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
+    StrictInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from monitor_service import yamlsource
+from monitor_service.config_checks import cross_checks
 from monitor_service.errors import ConfigError
 
 MetricName = Literal["data_drift", "target_drift", "prediction_drift", "data_quality", "model_quality"]
@@ -53,6 +59,29 @@ def parse_duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+def parse_instant(value: Any) -> float:
+    """Unix seconds from an ISO 8601 datetime (UTC when it has no zone), a YAML date or a number."""
+    if isinstance(value, bool):
+        raise ValueError("expected an ISO 8601 datetime such as 2000-01-01T00:00:00Z, or Unix seconds")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"expected an ISO 8601 datetime such as 2000-01-01T00:00:00Z, got {value!r}"
+            ) from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    raise ValueError("expected an ISO 8601 datetime such as 2000-01-01T00:00:00Z, or Unix seconds")
+
+
+Instant = Annotated[float, BeforeValidator(parse_instant)]
+
+
 MIN_TOKEN_LENGTH = 16
 TOKEN_NAMES = ("ingest_token", "admin_token", "metrics_token", "read_token")
 
@@ -71,6 +100,18 @@ def _token(value: Any) -> Any:
 Token = Annotated[str, BeforeValidator(_token)]
 
 
+def _label_text(value: Any) -> Any:
+    """A class label written as YAML `true`, `1` or `1.0` is the class the data spells that way."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return str(int(value))
+    return value
+
+
+LabelText = Annotated[str, BeforeValidator(_label_text)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -87,7 +128,11 @@ class ColumnsConfig(_Strict):
     probability: str | None = Field(
         default=None, description="binary classification: probability of `positive_label` (for ROC AUC)"
     )
-    positive_label: str = Field(default="1", description="binary classification: the positive class")
+    positive_label: LabelText = Field(
+        default="1",
+        description="binary classification: the positive class; booleans match in any usual spelling "
+        "(true, TRUE, True, 1)",
+    )
     numerical: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
 
@@ -122,6 +167,10 @@ class ColumnsConfig(_Strict):
 class WindowConfig(_Strict):
     max_rows: int = Field(default=10_000, gt=0, le=50_000_000)
     max_age: Duration | None = None
+    age_by: Literal["arrival", "event_time"] = Field(
+        default="arrival",
+        description="what max_age measures: the time a row arrived, or its event time (columns.timestamp)",
+    )
 
 
 class LabelsConfig(_Strict):
@@ -148,6 +197,203 @@ class DriftConfig(_Strict):
     per_column: dict[str, ColumnDriftConfig] = Field(default_factory=dict)
 
 
+OnViolation = Literal["reject", "nullify", "keep"]
+# A value of a YAML list: categories may be written as strings, numbers or booleans.
+Scalar = str | bool | int | float
+DEFAULT_MAX_ABS = 1e100
+
+
+class ColumnContract(_Strict):
+    """What one column may hold. Numbers: `min`/`max`; categories: `allowed`; both: `missing` codes."""
+
+    min: float | None = None
+    max: float | None = None
+    allowed: list[Scalar] | None = Field(default=None, min_length=1)
+    missing: list[Scalar] = Field(default_factory=list, description="values that mean null, e.g. 999999, N/A")
+    on_violation: OnViolation | None = Field(default=None, description="null: contracts.on_violation")
+    normalise: bool | None = Field(default=None, description="categories only; null: contracts.normalise")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ColumnContract:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is above max ({self.max:g})")
+        return self
+
+
+class ContractsConfig(_Strict):
+    """Per-column value contracts, and the defaults every numerical and categorical column follows."""
+
+    on_violation: OnViolation = Field(
+        default="reject",
+        description="reject: refuse the batch (422); nullify: store the value as null; keep: store it",
+    )
+    max_abs: float | None = Field(
+        default=DEFAULT_MAX_ABS,
+        gt=0,
+        description="numbers of a larger magnitude are violations (sentinels, overflows); null: no bound",
+    )
+    normalise: bool = Field(
+        default=True, description="one spelling per category: booleans, integral numbers (README)"
+    )
+    columns: dict[str, ColumnContract] = Field(default_factory=dict)
+
+
+class TimestampsConfig(_Strict):
+    """How the event time column (`columns.timestamp`) is read and which times are plausible."""
+
+    without_zone: Literal["utc", "reject"] = Field(
+        default="utc", description="ISO datetimes without a zone: read as UTC, or refuse them"
+    )
+    earliest: Instant = Field(default=946_684_800.0, description="event times before this are refused")
+    max_ahead: Duration = Field(
+        default=86_400.0, description="event times later than arrival + this are refused"
+    )
+
+
+QualityMetricName = Literal[
+    "mae",
+    "rmse",
+    "mape",
+    "r2",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+]
+REGRESSION_QUALITY: tuple[QualityMetricName, ...] = ("mae", "rmse", "mape", "r2")
+
+
+class QualityConfig(_Strict):
+    """Model quality: the evidence it needs, its intervals and baseline, and estimates without labels.
+
+    Documented in docs/model-quality.md.
+    """
+
+    metrics: list[QualityMetricName] | None = Field(
+        default=None, description="the quality metrics to compute; null: every metric of the task"
+    )
+    min_labelled_rows: int = Field(
+        default=100, ge=1, description="below this many labelled rows a metric is `insufficient_labels`"
+    )
+    min_labelled_rows_target_drift: int = Field(
+        default=500, ge=1, description="target drift is tested only on at least this many labelled rows"
+    )
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="level of every quality interval")
+    resamples: int = Field(default=1000, ge=100, le=20_000, description="bootstrap and simulation draws")
+    baseline: dict[QualityMetricName, float] = Field(
+        default_factory=dict,
+        description="the quality the alert compares with, per metric; wins over the reference's own",
+    )
+    classes: list[LabelText] | None = Field(
+        default=None,
+        min_length=2,
+        description="classification: the classes (default: those of the reference's target and predictions)",
+    )
+    max_classes: int = Field(
+        default=20, ge=2, le=200, description="per-class recall is exported for at most this many classes"
+    )
+    estimate: bool = Field(
+        default=True,
+        description="binary classification with a probability column: estimate quality without labels (CBPE)",
+    )
+    label_bias_alpha: float = Field(
+        default=0.01, gt=0, lt=1, description="significance of the label-arrival bias test"
+    )
+    label_bias_min_difference: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="label-arrival bias needs labelled shares per predicted class this far apart",
+    )
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct_classes(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("classes must be distinct")
+        return value
+
+
+TestKind = Literal["row_count", "missing_share", "value_range", "new_category", "constant", "duplicates"]
+AUTO_TEST_KINDS: tuple[TestKind, ...] = (
+    "row_count",
+    "missing_share",
+    "value_range",
+    "new_category",
+    "constant",
+    "duplicates",
+)
+_COLUMN_KINDS = {"missing_share", "value_range", "new_category", "constant"}
+TEST_NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+class CustomTestConfig(_Strict):
+    """A pass/fail condition written by the user; shares are fractions of the window's rows."""
+
+    name: str = Field(pattern=TEST_NAME_PATTERN)
+    kind: TestKind
+    column: str | None = None
+    critical: bool = False
+    min: float | None = Field(default=None, description="row_count: fewest rows; value_range: lower bound")
+    max: float | None = Field(default=None, description="row_count: most rows; value_range: upper bound")
+    max_share: float | None = Field(
+        default=None, ge=0, le=1, description="share of rows allowed to break the condition"
+    )
+    values: list[str] | None = Field(default=None, description="new_category: the allowed categories")
+
+    @model_validator(mode="after")
+    def _shape(self) -> CustomTestConfig:
+        if (self.kind in _COLUMN_KINDS) != (self.column is not None):
+            raise ValueError(
+                f"kind {self.kind} " + ("needs a column" if self.kind in _COLUMN_KINDS else "takes no column")
+            )
+        if self.kind == "row_count" and self.min is None and self.max is None:
+            raise ValueError("row_count needs min and/or max")
+        if self.kind == "value_range" and (self.min is None or self.max is None):
+            raise ValueError("value_range needs min and max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is above max")
+        if self.kind == "new_category" and not self.values:
+            raise ValueError("new_category needs the list of allowed values")
+        return self
+
+
+class TestsConfig(_Strict):
+    """Pass/fail tests run with every calculation (exported as drift_monitor_test_passed)."""
+
+    __test__ = False  # not a pytest class
+
+    auto: bool = Field(default=True, description="derive data-stability tests from the reference")
+    false_failure_rate: float = Field(
+        default=0.01,
+        gt=0,
+        lt=0.5,
+        description="chance that a window without drift fails any auto test (split over the tests)",
+    )
+    critical: list[TestKind] = Field(
+        default_factory=list, description="kinds of auto tests whose failure is critical (alerts)"
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="auto tests left out, by name (missing_share:carat) or kind"
+    )
+    custom: list[CustomTestConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> TestsConfig:
+        names = [t.name for t in self.custom]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"custom test names must be unique; repeated: {repeated}")
+        return self
+
+
 class ModelConfig(_Strict):
     # Also a directory name under storage.data_dir: no separators, no leading dot, no "..".
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -162,6 +408,8 @@ class ModelConfig(_Strict):
     labels: LabelsConfig = LabelsConfig()
     drift: DriftConfig = DriftConfig()
     metrics: list[MetricName] = Field(default_factory=lambda: list(ALL_METRICS))
+    contracts: ContractsConfig = ContractsConfig()
+    timestamps: TimestampsConfig = TimestampsConfig()
 
     @field_validator("name")
     @classmethod
@@ -170,11 +418,56 @@ class ModelConfig(_Strict):
             raise ValueError("a model name may not contain '..'")
         return name
 
+    quality: QualityConfig = QualityConfig()
+
+    @field_validator("metrics")
+    @classmethod
+    def _quality_has_columns(cls, metrics: list[MetricName], info: ValidationInfo) -> list[MetricName]:
+        """Listed explicitly, model_quality needs the label and one prediction column."""
+        columns = info.data.get("columns")
+        if "model_quality" not in metrics or not isinstance(columns, ColumnsConfig):
+            return metrics
+        if not columns.target:
+            raise ValueError("model_quality needs columns.target, the column of the true label")
+        if not isinstance(columns.prediction, str):
+            raise ValueError(
+                "model_quality needs columns.prediction: one column with the predicted value or label"
+                + (" (a list of probability columns gives no label)" if columns.prediction else "")
+            )
+        return metrics
+
+    @field_validator("quality")
+    @classmethod
+    def _quality_fits_task(cls, quality: QualityConfig, info: ValidationInfo) -> QualityConfig:
+        task, columns = info.data.get("task"), info.data.get("columns")
+        named = [*(quality.metrics or []), *quality.baseline]
+        if task == "regression":
+            wrong = sorted({m for m in named if m not in REGRESSION_QUALITY})
+            if wrong:
+                raise ValueError(
+                    f"{wrong} are classification metrics; a regression model has {REGRESSION_QUALITY}"
+                )
+            if quality.classes is not None:
+                raise ValueError("classes are for classification models")
+        elif task == "classification":
+            wrong = sorted({m for m in named if m in REGRESSION_QUALITY})
+            if wrong:
+                raise ValueError(f"{wrong} are regression metrics")
+            if "roc_auc" in named and isinstance(columns, ColumnsConfig) and not columns.probability:
+                raise ValueError("roc_auc needs columns.probability, the probability of positive_label")
+        return quality
+
+    tests: TestsConfig = TestsConfig()
+
     @model_validator(mode="after")
     def _per_column_known(self) -> ModelConfig:
         unknown = sorted(set(self.drift.per_column) - set(self.columns.all_names()))
         if unknown:
             raise ValueError(f"drift.per_column names columns that are not declared: {unknown}")
+        tested = {t.column for t in self.tests.custom if t.column is not None}
+        unknown = sorted(tested - set(self.columns.features) - set(self.columns.prediction_columns))
+        if unknown:
+            raise ValueError(f"tests.custom names columns that are not features or predictions: {unknown}")
         if self.columns.probability and self.task != "classification":
             raise ValueError("columns.probability is for classification models")
         return self
@@ -396,15 +689,68 @@ def _server_url_problem(url: str) -> str | None:
     return None
 
 
+class ReportsConfig(_Strict):
+    """Evidently snapshots kept per calculation under `storage.data_dir/<model>/reports/`."""
+
+    enabled: bool = True
+    every: StrictInt | Duration = Field(
+        default=300.0,
+        description="an integer: every N-th calculation; a duration (5m): at most once per period",
+    )
+    keep: int | None = Field(default=1000, ge=1, description="most reports kept per model")
+    max_age: Duration | None = Field(default=30 * 86400.0, description="reports older than this go")
+    max_bytes: int | None = Field(default=1024**3, gt=0, description="most bytes kept per model")
+
+    @model_validator(mode="after")
+    def _positive(self) -> ReportsConfig:
+        if isinstance(self.every, int) and self.every < 1:
+            raise ValueError("every: a number of calculations must be at least 1")
+        return self
+
+
+class EvidentlyUIExport(_Strict):
+    """Push every stored snapshot into an Evidently workspace: a directory or a remote UI."""
+
+    workspace: Path | None = Field(default=None, description="a local workspace that `evidently ui` serves")
+    url: str | None = Field(default=None, pattern=r"^https?://", description="a remote Evidently UI")
+    secret: str | None = Field(default=None, repr=False, description="env DRIFT_MONITOR_EVIDENTLY_SECRET")
+    project_prefix: str = Field(default="", max_length=64, description="project name = prefix + model")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> EvidentlyUIExport:
+        if (self.workspace is None) == (self.url is None):
+            raise ValueError("set exactly one of workspace (a directory) or url (a remote Evidently UI)")
+        return self
+
+
+class MlflowExport(_Strict):
+    """Log each stored calculation to an MLflow experiment per model (needs the `mlflow` extra)."""
+
+    tracking_uri: str = Field(min_length=1, description="http(s)://host:port of the MLflow server")
+    experiment_prefix: str = Field(default="drift-monitor/", max_length=200)
+    run_per: Literal["calculation", "day"] = "calculation"
+    log_report: bool = Field(default=True, description="attach the HTML report as an artifact")
+
+
+class ExportersConfig(_Strict):
+    evidently_ui: EvidentlyUIExport | None = None
+    mlflow: MlflowExport | None = None
+    queue_size: int = Field(default=16, ge=1, le=1024, description="pushes waiting; more are dropped")
+
+
 class MonitorConfig(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)  # cluster.password
 
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
+    reports: ReportsConfig = ReportsConfig()
+    exporters: ExportersConfig = ExportersConfig()
     models: list[ModelConfig] = Field(min_length=1)
     cluster: ClusterConfig | None = Field(
         default=None, description="cluster mode on NATS JetStream (docs/cluster.md); absent: one node"
     )
+    # The YAML document the config was parsed from, for `where()`; None when built in code.
+    _yaml_root: yaml.Node | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _unique_names(self) -> MonitorConfig:
@@ -434,6 +780,11 @@ class MonitorConfig(_Strict):
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)
 
+    def where(self, loc: tuple[str | int, ...]) -> str:
+        """`models[0].columns.target (line 12)`: a config path, with its line when the file is known."""
+        line = yamlsource.line_of(self._yaml_root, loc) if self._yaml_root is not None else None
+        return f"{yamlsource.format_loc(loc)} (line {line})" if line else yamlsource.format_loc(loc)
+
 
 _ENV_OVERRIDES: dict[str, str] = {
     "HOST": "host",
@@ -459,6 +810,13 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
             storage[key] = value
     if storage:
         raw = {**raw, "storage": storage}
+    secret = environ.get(ENV_PREFIX + "EVIDENTLY_SECRET")
+    exporters = raw.get("exporters")
+    if secret and isinstance(exporters, dict) and isinstance(exporters.get("evidently_ui"), dict):
+        raw = {
+            **raw,
+            "exporters": {**exporters, "evidently_ui": {**exporters["evidently_ui"], "secret": secret}},
+        }
     token_file = environ.get(ENV_PREFIX + "TOKEN_FILE")
     if token_file:
         server.update(_read_token_file(Path(token_file)))
@@ -500,57 +858,48 @@ def _read_token_file(path: Path) -> dict[str, Any]:
     return {k: v if isinstance(v, str) else str(v) for k, v in loaded.items()}
 
 
-def _format_loc(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
-    """1-based line of the YAML node at `loc`, or of its nearest existing parent."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            node = None
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
 def parse_config(
     text: str, source: str, base_dir: Path, environ: dict[str, str] | None = None
 ) -> MonitorConfig:
-    """Validate YAML text; relative reference paths resolve against `base_dir`."""
+    """Validate YAML text; relative reference paths resolve against `base_dir`.
+
+    Every problem is reported at once with its path and line: duplicate keys, invalid values, and
+    settings that cannot work together (`config_checks`).
+    """
     try:
-        raw = yaml.safe_load(text)
-        root = yaml.compose(text)
+        raw, root, problems = yamlsource.load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
     if not isinstance(raw, dict):
-        raise ConfigError(source, ["the file must hold a mapping with a `models` list"])
+        raise ConfigError(source, [*problems, "the file must hold a mapping with a `models` list"])
     raw = _apply_env(raw, dict(os.environ) if environ is None else environ)
     try:
         config = MonitorConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
-            line = _line_of(root, loc)
-            where = f"{_format_loc(loc)} (line {line})" if line else _format_loc(loc)
-            problems.append(f"{where}: {err['msg']}")
+            line = yamlsource.line_of(root, loc)
+            where = yamlsource.format_loc(loc)
+            problems.append(f"{where} (line {line}): {err['msg']}" if line else f"{where}: {err['msg']}")
         raise ConfigError(source, problems) from exc
+    problems.extend(cross_checks(config, root))
+    if problems:
+        raise ConfigError(source, problems)
     models = [m.model_copy(update={"reference": (base_dir / m.reference).resolve()}) for m in config.models]
     storage = config.storage
     if storage.data_dir is not None:  # like the references: relative to the config file
         storage = storage.model_copy(update={"data_dir": (base_dir / storage.data_dir).resolve()})
+    exporters = config.exporters
+    ui = exporters.evidently_ui
+    if ui is not None and ui.workspace is not None:  # like data_dir: relative to the config file
+        ui = ui.model_copy(update={"workspace": (base_dir / ui.workspace).resolve()})
+        exporters = exporters.model_copy(update={"evidently_ui": ui})
     cluster = _resolve_cluster_files(config.cluster, base_dir, source) if config.cluster else None
-    return config.model_copy(update={"models": models, "storage": storage, "cluster": cluster})
+    config = config.model_copy(
+        update={"models": models, "storage": storage, "cluster": cluster, "exporters": exporters}
+    )
+    config._yaml_root = root
+    return config
 
 
 def _resolve_cluster_files(cluster: ClusterConfig, base_dir: Path, source: str) -> ClusterConfig:

@@ -80,6 +80,18 @@ class UnknownModel(MonitorError):
 
 
 @dataclass
+class NotFound(MonitorError):
+    """Something the request names does not exist (a stored report, ...)."""
+
+    status = 404
+    reason = "not_found"
+    msg: str
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+@dataclass
 class BadRequest(MonitorError):
     """The body cannot be read at all (malformed JSON or NDJSON, an unreadable file)."""
 
@@ -228,9 +240,14 @@ class StorageUnavailable(MonitorError):
     msg: str = "the durable log cannot be written; nothing was stored"
     detail: str = field(default="", repr=False)
     retry_after: int = 5
+    row_count: int = 0
 
     def __str__(self) -> str:
         return self.msg
+
+    @property
+    def rows(self) -> int:
+        return self.row_count
 
     @property
     def headers(self) -> dict[str, str]:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
+
+
+def last_wins(ids: Sequence[str], targets: Sequence[Any]) -> tuple[list[str], list[Any], int]:
+    """One label per id, the last one sent for it (in order of first mention), and how many were dropped."""
+    latest = dict(zip(ids, targets, strict=True))
+    return list(latest), list(latest.values()), len(ids) - len(latest)
 
 
 class PendingLabels:

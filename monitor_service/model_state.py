@@ -19,31 +19,34 @@ import time
 import traceback
 import uuid
 from collections import deque
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 import pandas as pd
 
+from monitor_service.bodies import JSON, Limits, decode_rows, labels_of
 from monitor_service.config import ModelConfig
+from monitor_service.contracts import ContractCounts
 from monitor_service.errors import (
     CalculationFailed,
     LabelsNotConfigured,
     MonitorError,
     RateLimited,
-    ReportUnavailable,
     StorageUnavailable,
     WindowEmpty,
 )
-from monitor_service.ground_truth import PendingLabels
+from monitor_service.ground_truth import PendingLabels, last_wins
 from monitor_service.journal import Checkpoint, Journal, Record, RecordKind, SharedJournal
 from monitor_service.journal.columnar import decode_batch, encode_batch
 from monitor_service.log_throttle import ThrottledLog
-from monitor_service.payload import parse_items
+from monitor_service.model_quality.changes import quality_changes
 from monitor_service.ratelimit import RowRateLimiter
 from monitor_service.reference import checked
-from monitor_service.results import CalculationResult, ModelStatus, ReportPage
+from monitor_service.results import CalculationResult, ModelStatus
 from monitor_service.schema import Batch, CategoryInterner, RowSchema, validate_labels, validate_rows
+from monitor_service.timestamps import EventLag
 from monitor_service.window import SlidingWindow, WindowRows
 from monitor_service.worker import CalculationWorker
 
@@ -53,10 +56,11 @@ _BYTES_PER_FIELD = 32
 
 @dataclass(frozen=True)
 class RequestBody:
-    """A request body as received, for the journal."""
+    """A request body as received and its format (bodies.py: JSON, NDJSON, Arrow; gzip), for the
+    journal, which keeps it as sent so replay decodes it exactly as the request was."""
 
     body: bytes
-    ndjson: bool
+    body_format: int = JSON
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class LabelsOutcome:
     accepted: int
     matched: int | None
     pending: int | None
+    duplicates: int = 0  # labels dropped because a later one in the same body had the same id
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,14 @@ class LabelTally:
     received: int
     matched: int
     expired: int
+
+
+@dataclass(frozen=True)
+class Calculated:
+    """A calculation's result and, when asked for, Evidently's snapshot JSON of it."""
+
+    result: CalculationResult
+    snapshot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,10 @@ class ModelStats:
     corrupt_records: int
     invalid_records: int
     status: ModelStatus
+    drift_share: float = 0.5  # the configured drift.share, as the config says now
+    contract_violations: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (column, action)
+    missing_codes: Mapping[str, int] = field(default_factory=dict)
+    event_lag: tuple[list[tuple[str, float]], float] | None = None  # cumulative buckets, sum
 
 
 class ModelState:
@@ -126,9 +143,11 @@ class ModelState:
             config.window.max_age,
             id_column=config.columns.id,
             target_column=config.columns.target,
+            age_by=config.window.age_by,
         )
         self._pending = PendingLabels(config.labels.pending_max, config.labels.pending_ttl)
         self._interner = CategoryInterner()
+        self._contract_counts = ContractCounts()  # live rows and labels only, not replayed ones
         self._reference = reference.reset_index(drop=True)
         # Names this reference for the worker's cache; a new id whenever the reference changes.
         self._reference_id = uuid.uuid4().hex
@@ -142,6 +161,8 @@ class ModelState:
         self._position = 0
         self._feed_lock = asyncio.Lock()  # one catch-up at a time: records are replayed once
         self._tallies: deque[LabelTally] = deque(maxlen=100_000)
+        # Cluster mode: the event lag of the rows this monitor accepted (windows replay every row)
+        self._accepted_lag = EventLag() if self._shared is not None and config.columns.timestamp else None
 
     @property
     def name(self) -> str:
@@ -166,42 +187,80 @@ class ModelState:
         """True in cluster mode: the window is fed from the shared log (`catch_up`), not by ingest."""
         return self._shared is not None
 
-    async def ingest(
-        self, rows: list[Any], body: RequestBody | None = None, batch_id: str | None = None
-    ) -> int | None:
-        """Validate a batch, store it in the journal, then append it; return the window size.
+    async def ingest_body(
+        self, source: RequestBody, limits: Limits, batch_id: str | None = None
+    ) -> tuple[int, int | None]:
+        """Decode and validate a request body of rows (any format), store it in the journal, then
+        append it; return (rows accepted, window size).
 
-        In cluster mode the validated batch is stored in the shared log (once per `batch_id`) and
-        not appended here: the window size is then unknown (None) until a `catch_up`.
-        Raises RateLimited, ValidationFailed (nothing stored) or StorageUnavailable (nothing appended).
-        """
+        In cluster mode the validated batch is stored in the shared log as Arrow (once per
+        `batch_id`) and not appended here: the window size is then unknown (None) until a
+        `catch_up`. Raises the API's 4xx errors (nothing stored), RateLimited, or
+        StorageUnavailable (nothing appended)."""
+        now = time.time()
+        batch = decode_rows(
+            source.body, source.body_format, self.schema, now, limits, self._interner, self._contract_counts
+        )
+        self._take_rate(batch.rows)
+        if self._shared is not None:
+            record = Record("rows", now, JSON, encode_batch(batch), items=batch.rows, columnar=True)
+            await self._store(record, batch_id)
+            self._observe_accepted(batch, now)
+            return batch.rows, None
+        await self._journal("rows", now, source, batch.rows)
+        return batch.rows, self._apply_rows(batch, now, live=True)
+
+    async def ingest(self, rows: list[Any], body: RequestBody | None = None) -> int | None:
+        """Validate rows given as Python objects (tests, embedding), store `body` when given, then
+        append them; return the window size (None in cluster mode, where the batch is stored in
+        the shared log as Arrow and reaches the window through `catch_up`)."""
         self._take_rate(len(rows))
         now = time.time()
-        batch = validate_rows(rows, self.schema, now, self._interner)
+        batch = validate_rows(rows, self.schema, now, self._interner, self._contract_counts)
         if self._shared is not None:
-            record = Record("rows", now, False, encode_batch(batch), items=batch.rows, columnar=True)
-            await self._store(record, batch_id)
+            await self._store(Record("rows", now, JSON, encode_batch(batch), items=batch.rows, columnar=True))
+            self._observe_accepted(batch, now)
             return None
-        await self._journal("rows", now, body)
+        await self._journal("rows", now, body, len(rows))
         return self._apply_rows(batch, now, live=True)
+
+    def _observe_accepted(self, batch: Batch, now: float) -> None:
+        """Cluster mode: the event lag of the rows this monitor accepted (its own counter)."""
+        column = self._config.columns.timestamp
+        if self._accepted_lag is not None and column and batch.rows:
+            self._accepted_lag.observe(now - batch.columns[column])
+
+    async def add_labels_body(
+        self, source: RequestBody, limits: Limits, batch_id: str | None = None
+    ) -> LabelsOutcome:
+        """Decode a request body of labels (JSON or NDJSON, gzip or not), then `add_labels`."""
+        self._require_label_columns()
+        return await self.add_labels(labels_of(source.body, source.body_format, limits), source, batch_id)
 
     async def add_labels(
         self, items: list[Any], body: RequestBody | None = None, batch_id: str | None = None
     ) -> LabelsOutcome:
         """Join ground-truth labels to the window's rows by id; keep the others waiting for a while.
-        In cluster mode they are only stored (once per `batch_id`): the join happens at replay."""
+        In cluster mode they are only stored (once per `batch_id`, the body as received with its
+        format byte): the join happens at replay."""
+        target = self._require_label_columns()
+        self._take_rate(len(items))
+        ids, targets = validate_labels(items, self.schema, target, self._interner, self._contract_counts)
+        now = time.time()
+        if self._shared is not None:
+            source = body or RequestBody(orjson.dumps({"labels": items}))
+            record = Record("labels", now, source.body_format, source.body, items=len(ids))
+            await self._store(record, batch_id)
+            return LabelsOutcome(self.name, len(ids), None, None)
+        await self._journal("labels", now, body, len(items))
+        return self._apply_labels(ids, list(targets), now, live=True)
+
+    def _require_label_columns(self) -> str:
+        """The target column, or LabelsNotConfigured when labels cannot be joined."""
         columns = self._config.columns
         if not columns.id or not columns.target:
             raise LabelsNotConfigured(self.name)
-        self._take_rate(len(items))
-        ids, targets = validate_labels(items, self.schema, columns.target)
-        now = time.time()
-        if self._shared is not None:
-            source = body or RequestBody(orjson.dumps({"labels": items}), ndjson=False)
-            await self._store(Record("labels", now, source.ndjson, source.body, items=len(ids)), batch_id)
-            return LabelsOutcome(self.name, len(ids), None, None)
-        await self._journal("labels", now, body)
-        return self._apply_labels(ids, list(targets), now, live=True)
+        return columns.target
 
     def fields_per_item(self, kind: RecordKind) -> int:
         """Fields one row (or label) of a body holds at most: the budget of a body's parse."""
@@ -229,14 +288,15 @@ class ModelState:
         if self._limiter is not None and (wait := self._limiter.try_take(count)):
             raise RateLimited(f"model {self.name!r} takes at most {self._limiter.rate:g} rows/s", wait, count)
 
-    async def _journal(self, kind: RecordKind, now: float, body: RequestBody | None) -> None:
+    async def _journal(self, kind: RecordKind, now: float, body: RequestBody | None, items: int) -> None:
         if body is not None:
-            await self._store(Record(kind, now, body.ndjson, body.body))
+            await self._store(Record(kind, now, body.body_format, body.body, items=items))
 
     async def _store(self, record: Record, batch_id: str | None = None) -> None:
         try:
             await self.journal.append(record, batch_id)
         except StorageUnavailable as exc:
+            exc.row_count = record.items
             self._problems.log(
                 logging.WARNING,
                 "storage",
@@ -258,15 +318,17 @@ class ModelState:
         return size
 
     def _apply_labels(self, ids: list[str], targets: list[Any], now: float, *, live: bool) -> LabelsOutcome:
+        received = len(ids)
+        ids, targets, duplicates = last_wins(ids, targets)  # an id repeated in one body counts once
         found = self._window.apply_labels(ids, targets)
         for row_id, target, matched in zip(ids, targets, found, strict=True):
             if not matched:
                 self._pending.add(row_id, target, now)
         matched_count = sum(found)
         if live:
-            self._labels_received += len(ids)
+            self._labels_received += received
             self._labels_matched += matched_count
-        return LabelsOutcome(self.name, len(ids), matched_count, len(ids) - matched_count)
+        return LabelsOutcome(self.name, received, matched_count, len(ids) - matched_count, duplicates)
 
     # -- recovery and storage -----------------------------------------------------------------
 
@@ -300,15 +362,14 @@ class ModelState:
                 if record.columnar:  # cluster mode: the batch as validated by the accepting monitor
                     batch = decode_batch(record.body, self.schema, self._interner)
                 else:
-                    items = parse_items(record.body, record.ndjson, record.kind)
-                    batch = validate_rows(items, self.schema, record.arrived, self._interner)
+                    batch = decode_rows(
+                        record.body, record.body_format, self.schema, record.arrived, interner=self._interner
+                    )
                 self._apply_rows(batch, record.arrived, live=live)
             else:
-                target = self._config.columns.target
-                if not target or not self._config.columns.id:
-                    raise LabelsNotConfigured(self.name)
-                items = parse_items(record.body, record.ndjson, record.kind)
-                ids, targets = validate_labels(items, self.schema, target)
+                target = self._require_label_columns()
+                items = labels_of(record.body, record.body_format)
+                ids, targets = validate_labels(items, self.schema, target, self._interner)
                 self._apply_labels(ids, list(targets), record.arrived, live=live)
         except MonitorError as exc:  # the config changed since the record was written
             self.journal.report.invalid += 1
@@ -366,6 +427,7 @@ class ModelState:
             config.window.max_age,
             id_column=config.columns.id,
             target_column=config.columns.target,
+            age_by=config.window.age_by,
         )
         expired = self._pending.expired
         self._pending = PendingLabels(config.labels.pending_max, config.labels.pending_ttl)
@@ -438,7 +500,8 @@ class ModelState:
         return self._window.evict_expired(now) >= self._config.schedule.min_rows
 
     def window_rows(self, now: float) -> WindowRows:
-        """A copy of the window's rows in arrival order (for export)."""
+        """A copy of the window's rows for export: in arrival order, or event-time order when the
+        window ages by event time."""
         return self._window.copy(now)
 
     def _rows_to_calculate(self) -> WindowRows:
@@ -447,8 +510,10 @@ class ModelState:
             raise WindowEmpty(self.name)
         return rows
 
-    async def calculate(self, worker: CalculationWorker) -> CalculationResult:
-        """Run one calculation now and publish it; on failure, log and count it and raise."""
+    async def calculate(self, worker: CalculationWorker, *, snapshot: bool = False) -> Calculated:
+        """Run one calculation now and publish it; with `snapshot`, also build Evidently's snapshot of
+        the same rows for the report store (a failure there keeps the result). On failure, log and
+        count it and raise CalculationFailed."""
         async with self._lock:
             started = time.perf_counter()
             rows = self._rows_to_calculate()
@@ -460,26 +525,35 @@ class ModelState:
                 self._status = self._status.failed(time.time(), message)
                 raise CalculationFailed(f"calculation for model {self.name!r} failed: {message}") from exc
             result = replace(result, duration_seconds=time.perf_counter() - started)
+            for level, message in quality_changes(self._status.latest, result):
+                log.log(level, message)  # a quality metric started or stopped being computed
             self._status = self._status.succeeded(result)
+            text = await self._snapshot(worker, rows, result) if snapshot else None
             if self._config.moving_reference:
                 current = pd.DataFrame(rows.columns)[list(self._reference.columns)]
                 try:
                     await self._swap_reference(current)
                 except StorageUnavailable:  # the result stands; the next calculation keeps the old one
                     log.exception("model %s: the moving reference could not be persisted", self.name)
-            return result
+            return Calculated(result, text)
 
-    async def report(self, worker: CalculationWorker) -> ReportPage:
-        """Evidently's HTML report of the current window against the reference."""
-        async with self._lock:
-            rows = self._rows_to_calculate()
-            try:
-                return await worker.report(self._config, self._reference_id, self._reference, rows.columns)
-            except Exception as exc:  # Evidently's plots refuse some data (e.g. ranges near 1e308)
-                log.warning("HTML report of model %s failed: %s: %s", self.name, type(exc).__name__, exc)
-                raise ReportUnavailable(
-                    f"Evidently cannot render a report of this window: {type(exc).__name__}"
-                ) from exc
+    async def _snapshot(
+        self, worker: CalculationWorker, rows: WindowRows, result: CalculationResult
+    ) -> str | None:
+        try:
+            return await worker.snapshot(
+                self._config, self._reference_id, self._reference, rows.columns, result
+            )
+        except Exception as exc:  # Evidently's plots refuse some data; the result stands without it
+            self._problems.log(
+                logging.WARNING,
+                "snapshot",
+                "model %s: no report stored: %s: %s",
+                self.name,
+                type(exc).__name__,
+                exc,
+            )
+            return None
 
     # -- reference and configuration ----------------------------------------------------------
 
@@ -520,6 +594,10 @@ class ModelState:
     def stats(self, now: float) -> ModelStats:
         self._pending.expire(now)
         report = self.journal.report
+        violations, missing_codes = self._contract_counts.copy()
+        # cluster mode: the rows this monitor accepted (its window replays every monitor's rows)
+        event_lag = self._accepted_lag if self._shared is not None else self._window.event_lag
+        lag = (event_lag.buckets(), event_lag.sum) if event_lag is not None else None
         return ModelStats(
             name=self.name,
             task=self._config.task,
@@ -539,4 +617,8 @@ class ModelState:
             corrupt_records=report.corrupt,
             invalid_records=report.invalid,
             status=self._status,
+            drift_share=self._config.drift.share,
+            contract_violations=violations,
+            missing_codes=missing_codes,
+            event_lag=lag,
         )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+log = logging.getLogger(__name__)
 Role = Literal["feature", "target", "prediction"]
 
 
@@ -36,6 +38,106 @@ class SkippedColumn:
     reason: str
 
 
+TestStatus = Literal["pass", "fail", "skip"]
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One pass/fail test of a calculation (engine/tests_suite.py). `skip`: not testable here, e.g.
+    a column without values, or a window too small for the condition to mean anything."""
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    kind: str
+    column: str | None
+    status: TestStatus
+    critical: bool
+    value: float | None
+    description: str
+
+
+@dataclass(frozen=True)
+class QualityValue:
+    """A quality metric with its interval (`confidence` level) and the rows it rests on."""
+
+    metric: str
+    value: float
+    lower: float
+    upper: float
+    rows: int
+    method: str  # wilson | bootstrap | simulation (estimates)
+
+
+@dataclass(frozen=True)
+class QualitySkip:
+    """A metric asked for and not computed; `reason` is from model_quality.spec.REASONS."""
+
+    metric: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClassRecall:
+    """Recall of one class (of the configured or reference classes) with its Wilson interval."""
+
+    label: str
+    value: float
+    lower: float
+    upper: float
+    rows: int
+
+
+@dataclass(frozen=True)
+class Baseline:
+    metric: str
+    value: float
+    source: Literal["reference", "config"]
+
+
+@dataclass(frozen=True)
+class LabelledShare:
+    """Rows of one group (predicted class, or prediction quintile for regression) and how many
+    of them carry a label."""
+
+    group: str
+    rows: int
+    labelled: int
+
+
+@dataclass(frozen=True)
+class LabelBias:
+    """Whether labels arrive at different rates depending on the prediction (chi-square test of
+    independence between 'labelled' and the group). When detected, target drift is not reported."""
+
+    detected: bool
+    pvalue: float
+    difference: float  # highest minus lowest labelled share among the groups
+    groups: tuple[LabelledShare, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelQualityResult:
+    """Model quality of one calculation: realised (on labels), baseline, estimated (CBPE)."""
+
+    kind: str  # regression | binary | multiclass
+    labelled_rows: int
+    min_labelled_rows: int
+    confidence: float
+    metrics: tuple[QualityValue, ...] = ()
+    skipped: tuple[QualitySkip, ...] = ()
+    class_recall: tuple[ClassRecall, ...] = ()
+    class_recall_skipped: tuple[QualitySkip, ...] = ()  # metric = the class label
+    baseline: tuple[Baseline, ...] = ()
+    baseline_skipped: tuple[QualitySkip, ...] = ()
+    estimated: tuple[QualityValue, ...] = ()
+    estimated_skipped: tuple[QualitySkip, ...] = ()
+    mape_zero_targets: int = 0
+
+    def value(self, metric: str) -> QualityValue | None:
+        return next((m for m in self.metrics if m.metric == metric), None)
+
+
 @dataclass(frozen=True)
 class CalculationResult:
     model: str
@@ -52,6 +154,13 @@ class CalculationResult:
     skipped: tuple[SkippedColumn, ...] = ()
     model_quality: dict[str, float] = field(default_factory=dict)
     labelled_rows: int = 0
+    model_quality_detail: ModelQualityResult | None = None
+    label_bias: LabelBias | None = None
+    tests: tuple[TestOutcome, ...] = ()
+
+    @property
+    def failed_tests(self) -> list[TestOutcome]:
+        return [t for t in self.tests if t.status == "fail"]
 
     @property
     def drifted_ratio(self) -> float:

@@ -7,6 +7,7 @@ what readers see of a model comes from the cluster's shared entries.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -17,13 +18,17 @@ import pandas as pd
 
 from monitor_service.config import ModelConfig, MonitorConfig
 from monitor_service.errors import ConfigError, ReloadNeedsRestart, UnknownModel
+from monitor_service.exporters import ExportDispatcher, build_exporters
 from monitor_service.journal import Journal, MemoryJournal
 from monitor_service.journal.local import LocalJournal
+from monitor_service.log_throttle import ThrottledLog
+from monitor_service.model_quality.checks import check_model_quality
 from monitor_service.model_state import ModelState, ModelStats
 from monitor_service.ratelimit import RowRateLimiter
 from monitor_service.reference import checked, load_reference
 from monitor_service.reload import plan_reload
-from monitor_service.results import CalculationResult, ReportPage
+from monitor_service.reports import ReportStore
+from monitor_service.results import CalculationResult
 from monitor_service.schema import RowSchema
 from monitor_service.worker import CalculationWorker
 
@@ -39,6 +44,7 @@ class LoadedModel:
     """A model's row schema and checked reference, as read from the config (no storage touched)."""
 
     config: ModelConfig
+    index: int
     schema: RowSchema
     reference: pd.DataFrame
 
@@ -54,7 +60,7 @@ def load_models(config: MonitorConfig) -> dict[str, LoadedModel]:
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        loaded[model.name] = LoadedModel(model, schema, reference)
+        loaded[model.name] = LoadedModel(model, index, schema, reference)
     if problems:
         raise ConfigError("references", problems)
     return loaded
@@ -119,8 +125,12 @@ class MonitorService:
         self.models = models
         self.worker = worker
         self.ready = False
+        self.warnings: list[str] = []  # said once at start (model quality checks of the references)
+        self.reports: dict[str, ReportStore] = {}
+        self.exporters = ExportDispatcher([])
         self._observe = observe_calculation
         self.member: ClusterMember | None = None  # cluster mode (set by `build`)
+        self._problems = ThrottledLog(log)
 
     @classmethod
     def build(
@@ -138,11 +148,33 @@ class MonitorService:
 
             connection = JetStreamConnection(config.cluster)
         models: dict[str, ModelState] = {}
+        problems: list[str] = []
+        warnings: list[str] = []
         for name, loaded in load_models(config).items():
             journal = _journal(config, loaded.config, accept_data_loss, connection)
             reference = _saved_or_configured(loaded, journal)
+            quality = check_model_quality(config, loaded.index, reference)  # the reference in use
+            problems.extend(quality.errors)
+            warnings.extend(f"model {name}: {warning}" for warning in quality.warnings)
             models[name] = ModelState(loaded.config, loaded.schema, reference, journal, _limiter(config))
+        if problems:
+            raise ConfigError("references", problems)
         service = cls(config, models, CalculationWorker(config.server.executor), observe_calculation)
+        service.warnings = warnings
+        # Cluster mode stores no reports (a member's disk is no place for them; docs/cluster.md):
+        # config_checks refuses `reports` and `exporters` there, and the stores stay empty.
+        reports = (
+            config.reports if config.cluster is None else config.reports.model_copy(update={"enabled": False})
+        )
+        service.reports = {
+            name: ReportStore.for_model(
+                name, config.storage.data_dir if config.cluster is None else None, reports
+            )
+            for name in models
+        }
+        service.exporters = ExportDispatcher(
+            build_exporters(config.exporters, config.models), config.exporters.queue_size
+        )
         if connection is not None and config.cluster is not None:
             from monitor_service.cluster.member import ClusterMember
 
@@ -180,28 +212,42 @@ class MonitorService:
             raise ConfigError("drift settings", problems)
         self.ready = True
 
-    async def calculate(self, name: str) -> CalculationResult:
+    async def calculate(self, name: str, *, keep_report: bool = False) -> CalculationResult:
         """One calculation of a model now (scheduled or asked for); failures are logged, counted
-        in the model's status and raised as CalculationFailed. In cluster mode on the window as
-        the stream holds it, published to every member."""
+        in the model's status and raised as CalculationFailed. Its Evidently report is stored when
+        `reports.every` says it is due (or `keep_report`), then handed to the exporters. In cluster
+        mode on the window as the stream holds it, published to every member (no reports there)."""
         if self.member is not None:
-            return await self.member.calculate_now(name)
-        return await self.calculate_here(name)
+            return await self.member.calculate_now(name, keep_report)
+        return await self.calculate_here(name, keep_report)
 
-    async def calculate_here(self, name: str) -> CalculationResult:
-        """One calculation on this monitor's window of the model, timed."""
+    async def calculate_here(self, name: str, keep_report: bool = False) -> CalculationResult:
+        """One calculation on this monitor's window of the model, timed; its report kept when due."""
         state = self.model(name)
+        store = self.reports[name]
+        wanted = store.due(time.time()) or (keep_report and store.settings.enabled)
         started = time.perf_counter()
         try:
-            return await state.calculate(self.worker)
+            calculated = await state.calculate(self.worker, snapshot=wanted)
         finally:
             if self._observe is not None:
                 self._observe(name, time.perf_counter() - started)
+        if calculated.snapshot is not None:
+            await self._keep(store, calculated.result, calculated.snapshot)
+        return calculated.result
 
-    async def report(self, name: str) -> ReportPage:
-        state = self.model(name)
-        await state.catch_up()  # cluster mode: the window as the stream holds it now
-        return await state.report(self.worker)
+    async def _keep(self, store: ReportStore, result: CalculationResult, snapshot: str) -> None:
+        try:
+            await asyncio.to_thread(store.put, result, snapshot)
+        except OSError as exc:  # counted by the store; the result stands
+            self._problems.log(logging.ERROR, "reports", "model %s: report not stored: %s", store.model, exc)
+            return
+        self.exporters.submit(store.model, result, snapshot)
+
+    def report_store(self, name: str) -> ReportStore:
+        """The stored reports of a model (UnknownModel for others)."""
+        self.model(name)
+        return self.reports[name]
 
     async def reload(self, new: MonitorConfig) -> list[str]:
         """Apply a changed config to the running models and return the names changed; raise
@@ -233,15 +279,18 @@ class MonitorService:
         return list(plan.changed_models)
 
     async def shutdown(self) -> None:
-        """Graceful stop: checkpoint every window that needs it (a fast next start), then close."""
+        """Graceful stop: checkpoint every window that needs it (a fast next start), push what the
+        exporters still hold (bounded), then close."""
         for state in self.models.values():
             await state.close()
         if self.member is not None:
             await self.member.close()
         self.worker.close()
+        await asyncio.to_thread(self.exporters.close, 10.0)
 
     def close(self) -> None:
         """Stop the worker and close the journals without checkpoints (a failed start)."""
         self.worker.close()
+        self.exporters.close(0.0)
         for state in self.models.values():
             state.journal.close()

@@ -12,6 +12,7 @@ worker shares memory with the server and is given the reference every time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -24,10 +25,11 @@ import numpy as np
 import pandas as pd
 
 from monitor_service.config import ModelConfig
-from monitor_service.results import CalculationResult, ReportPage
+from monitor_service.process_memory import trim_memory
+from monitor_service.results import CalculationResult
 
 ExecutorKind = Literal["process", "thread"]
-Job = Literal["compute", "report"]
+Job = Literal["compute", "snapshot"]
 
 
 class NeedReference(Exception):
@@ -57,9 +59,27 @@ def _run_job(
     reference: pd.DataFrame | None,
     columns: dict[str, np.ndarray],
     cached: bool,
+    result: CalculationResult | None = None,
 ) -> Any:
-    """In the worker: build the current frame there and call the engine."""
+    """In the worker; its frames are freed on return, then the heap is trimmed."""
+    try:
+        return _calculate(job, model, version, reference, columns, cached, result)
+    finally:
+        trim_memory()
+
+
+def _calculate(
+    job: Job,
+    model: ModelConfig,
+    version: str,
+    reference: pd.DataFrame | None,
+    columns: dict[str, np.ndarray],
+    cached: bool,
+    result: CalculationResult | None,
+) -> Any:
+    """Build the current frame in the worker and call the engine."""
     from monitor_service import engine
+    from monitor_service.engine.snapshot import build_snapshot
 
     if cached:
         reference = _WorkerReferences.get(model.name, version, reference)
@@ -67,13 +87,29 @@ def _run_job(
     current = pd.DataFrame(columns)
     if job == "compute":
         return engine.compute(model, reference, current)
-    return engine.report_html(model, reference, current)
+    assert result is not None
+    return build_snapshot(model, reference, current, result)
 
 
 def _check_settings(models: list[ModelConfig]) -> list[str]:
     from monitor_service import engine
 
-    return engine.check_settings(models)
+    try:
+        return engine.check_settings(models)
+    finally:
+        trim_memory()  # what importing Evidently allocated and dropped
+
+
+def _noop() -> None:
+    """Sent after each job: multiprocessing's queue feeder thread keeps the last call it pickled
+    (the whole window, 130 MB at 1M rows x 20 columns) referenced until it sends another."""
+
+
+def _release_sent_call(executor: Executor) -> None:
+    """Queue a no-op behind the job just submitted, so the feeder drops the job's bytes once it
+    has written them to the worker instead of holding them until the next calculation."""
+    with contextlib.suppress(RuntimeError):  # shut down or broken (BrokenProcessPool): nothing held
+        executor.submit(_noop)
 
 
 def _watch_parent(parent: int) -> None:
@@ -111,7 +147,10 @@ class CalculationWorker:
             self._executor = self._make()
         executor = self._executor
         try:
-            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+            future = asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+            if self.kind == "process":
+                _release_sent_call(executor)
+            return await future
         except BrokenProcessPool:
             # The worker died (killed, out of memory): replace it for the next job, unless another
             # caller that saw the same failure already did.
@@ -121,9 +160,14 @@ class CalculationWorker:
             raise
 
     def pids(self) -> list[int]:
-        """Process ids of the worker (empty for a thread worker or before it started)."""
-        processes = getattr(self._executor, "_processes", None) or {}
-        return [int(pid) for pid in processes]
+        """PIDs of the worker processes now running (none with a thread worker or before start)."""
+        executor = self._executor
+        if not isinstance(executor, ProcessPoolExecutor):
+            return []
+        # No public accessor: the pool keeps its processes in a private {pid: Process} dict, which
+        # its management thread may change; dict.copy() is atomic under the GIL.
+        processes = getattr(executor, "_processes", None) or {}
+        return [int(pid) for pid in processes.copy()]
 
     async def check_settings(self, models: list[ModelConfig]) -> list[str]:
         """Start the worker, import Evidently in it, and return stat-test problems of the config."""
@@ -136,11 +180,17 @@ class CalculationWorker:
         result: CalculationResult = await self._job("compute", model, version, reference, columns)
         return result
 
-    async def report(
-        self, model: ModelConfig, version: str, reference: pd.DataFrame, columns: dict[str, np.ndarray]
-    ) -> ReportPage:
-        page: ReportPage = await self._job("report", model, version, reference, columns)
-        return page
+    async def snapshot(
+        self,
+        model: ModelConfig,
+        version: str,
+        reference: pd.DataFrame,
+        columns: dict[str, np.ndarray],
+        result: CalculationResult,
+    ) -> str:
+        """Evidently's snapshot JSON of a calculation (its report and test suite), to be stored."""
+        text: str = await self._job("snapshot", model, version, reference, columns, result)
+        return text
 
     async def _job(
         self,
@@ -149,17 +199,21 @@ class CalculationWorker:
         version: str,
         reference: pd.DataFrame,
         columns: dict[str, np.ndarray],
+        result: CalculationResult | None = None,
     ) -> Any:
         if self.kind == "thread":
-            return await self._submit(_run_job, job, model, version, reference, columns, False)
-        if self._sent.get(model.name) == version:  # the worker holds it: do not pickle it again
-            try:
-                return await self._submit(_run_job, job, model, version, None, columns, True)
-            except NeedReference:
-                pass
-        outcome = await self._submit(_run_job, job, model, version, reference, columns, True)
-        self._sent[model.name] = version
-        return outcome
+            return await self._submit(_run_job, job, model, version, reference, columns, False, result)
+        try:
+            if self._sent.get(model.name) == version:  # the worker holds it: do not pickle it again
+                try:
+                    return await self._submit(_run_job, job, model, version, None, columns, True, result)
+                except NeedReference:
+                    pass
+            outcome = await self._submit(_run_job, job, model, version, reference, columns, True, result)
+            self._sent[model.name] = version
+            return outcome
+        finally:
+            trim_memory()  # the server's side: the pickled window it sent
 
     def close(self) -> None:
         if self._executor is not None:

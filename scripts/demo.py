@@ -244,9 +244,75 @@ def _column_drift(column: dict[str, Any]) -> str:
 
 
 QUALITY_NAMES = {
-    "regression": (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")),
-    "classification": (("accuracy", "accuracy"), ("roc_auc", "ROC AUC"), ("f1", "F1")),
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "mape": "MAPE %",
+    "r2": "R²",
+    "f1": "F1",
+    "roc_auc": "ROC AUC",
+    **{
+        f"{m}_{a}": f"{m.upper() if m == 'f1' else m} {a}"
+        for m in ("precision", "recall", "f1")
+        for a in ("macro", "weighted")
+    },
 }
+LOWER_IS_BETTER = {"mae", "rmse", "mape"}
+
+
+def _interval(item: dict[str, Any]) -> str:
+    return f"{_num(item['value'])} [{_num(item['lower'])}, {_num(item['upper'])}]"
+
+
+def _verdict(metric: str, item: dict[str, Any], baseline: float | None) -> str:
+    """How the interval stands against the baseline (what the quality alert looks at)."""
+    if baseline is None or item["lower"] is None or item["upper"] is None:
+        return ""
+    worse = item["lower"] > baseline if metric in LOWER_IS_BETTER else item["upper"] < baseline
+    better = item["upper"] < baseline if metric in LOWER_IS_BETTER else item["lower"] > baseline
+    return "  WORSE than the baseline" if worse else ("  better than the baseline" if better else "")
+
+
+def render_quality(result: dict[str, Any]) -> list[str]:
+    """Model quality lines: each metric with its interval, baseline and estimate; what was not
+    computed and why; label-arrival bias."""
+    detail = result.get("model_quality_detail")
+    if not detail:
+        return []
+    baselines = {b["metric"]: b for b in detail["baseline"]}
+    estimated = {e["metric"]: e for e in detail["estimated"]}
+    source = sorted({b["source"] for b in detail["baseline"]})
+    head = f"on {detail['labelled_rows']} labelled rows, {detail['confidence']:.0%} intervals"
+    if source:
+        head += f", baseline from the {' and '.join(source)}"
+    lines = [f"  quality        {head}"]
+    shown = {m["metric"]: m for m in detail["metrics"]}
+    reasons = {s["metric"]: s["reason"] for s in detail["skipped"]}
+    for metric in [*shown, *(m for m in estimated if m not in shown)]:
+        parts = [f"    {QUALITY_NAMES.get(metric, metric):<13}"]
+        parts.append(_interval(shown[metric]) if metric in shown else f"({reasons.get(metric, 'no value')})")
+        if metric in baselines:
+            parts.append(f"baseline {_num(baselines[metric]['value'])}")
+        if metric in estimated:
+            parts.append(f"estimated {_interval(estimated[metric])}")
+        verdict = (
+            _verdict(metric, shown[metric], baselines.get(metric, {}).get("value")) if metric in shown else ""
+        )
+        lines.append("   ".join(parts) + verdict)
+    skipped = [
+        f"{QUALITY_NAMES.get(s['metric'], s['metric'])}: {s['reason']}"
+        for s in detail["skipped"]
+        if s["metric"] not in estimated  # already on its own line
+    ]
+    skipped += [f"baseline {s['metric']}: {s['reason']}" for s in detail["baseline_skipped"]]
+    if skipped:
+        lines.append(f"  not computed   {'; '.join(skipped)}")
+    bias = result.get("label_bias")
+    if bias and bias["detected"]:
+        shares = ", ".join(f"{g['group']} {g['labelled'] / g['rows']:.0%}" for g in bias["groups"])
+        lines.append(
+            f"  label bias     labelled share per predicted group: {shares}: target drift not reported"
+        )
+    return lines
 
 
 def render_model(model: dict[str, Any], monitor_url: str, now: float) -> list[str]:
@@ -287,14 +353,7 @@ def render_model(model: dict[str, Any], monitor_url: str, now: float) -> list[st
         lines.append(f"  target drift   {'; '.join(targets + skipped) or 'no labels in the window yet'}")
         predictions = [_column_drift(c) for c in columns if c["role"] == "prediction"]
         lines.append(f"  pred. drift    {'; '.join(predictions) or '-'}")
-        quality = result["model_quality"]
-        if quality:
-            values = "  ".join(
-                f"{label} {_num(quality.get(key))}" for key, label in QUALITY_NAMES[task] if key in quality
-            )
-            lines.append(f"  quality        {values}   on {result['labelled_rows']} labelled rows")
-        else:
-            lines.append("  quality        no labelled rows yet")
+        lines.extend(render_quality(result))
     lines.append(f"  report         {monitor_url}/v1/models/{name}/report")
     return lines
 

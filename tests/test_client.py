@@ -10,6 +10,7 @@ first N requests with a status (500, 503, 429) then accept, reject every row (42
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 import math
@@ -33,8 +34,10 @@ from monitor_service.client import ClientStats, MonitorClient
 class Received:
     path: str
     authorization: str | None
-    body: dict[str, Any]
-    idempotency_key: str | None = None
+    body: dict[str, Any]  # rows sent column by column are turned back into {"rows": [...]}
+    headers: dict[str, str] = field(default_factory=dict)
+    columnar: bool = False
+    at: float = 0.0
 
 
 @dataclass
@@ -43,11 +46,12 @@ class LoopbackMonitor:
 
     mode: str = "accept"  # accept | hold | fail | reject | validate
     fail_status: int = 500
+    retry_after: str | None = None  # sent with the failures when set
     fail_first: int = 0
     failures_served: int = 0
     received: list[Received] = field(default_factory=list)  # requests answered with 202
     arrived: int = 0  # requests that reached the handler, answered or not
-    keys: list[str | None] = field(default_factory=list)  # Idempotency-Key of each arrival
+    attempts: list[Received] = field(default_factory=list)  # every request, in arrival order
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
@@ -60,14 +64,20 @@ class LoopbackMonitor:
     def answer(self, request: Received) -> tuple[int, dict[str, Any]]:
         with self.lock:
             self.arrived += 1
-            self.keys.append(request.idempotency_key)
+            self.attempts.append(request)
             if self.mode == "fail" and self.failures_served < self.fail_first:
                 self.failures_served += 1
                 return self.fail_status, {"detail": "try again"}
             items = next(iter(request.body.values()))
             if self.mode in ("reject", "validate"):  # all rows, or those whose carat is not a number
                 invalid = [
-                    {"loc": ["body", "rows", i, "carat"], "msg": "bad carat", "input": row.get("carat")}
+                    {
+                        "loc": ["body", "columns", "carat", i]
+                        if request.columnar
+                        else ["body", "rows", i, "carat"],
+                        "msg": "bad carat",
+                        "input": row.get("carat"),
+                    }
                     for i, row in enumerate(items)
                     if self.mode == "reject" or not isinstance(row.get("carat"), float)
                 ]
@@ -86,14 +96,29 @@ def _handler(monitor: LoopbackMonitor) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True  # else each answer waits for a delayed ACK (40 ms)
 
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            received = Received(
-                self.path, self.headers.get("Authorization"), body, self.headers.get("Idempotency-Key")
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.headers.get("Content-Encoding") == "gzip":
+                raw = gzip.decompress(raw)
+            body = json.loads(raw)
+            columnar = "columns" in body
+            if columnar:
+                columns = body["columns"]
+                count = len(next(iter(columns.values())))
+                body = {"rows": [{name: values[i] for name, values in columns.items()} for i in range(count)]}
+            request = Received(
+                self.path,
+                self.headers.get("Authorization"),
+                body,
+                dict(self.headers),
+                columnar,
+                time.monotonic(),
             )
-            status, answer = monitor.answer(received)
+            status, answer = monitor.answer(request)
             payload = json.dumps(answer).encode()
             try:
                 self.send_response(status)
+                if status >= 429 and monitor.retry_after is not None:
+                    self.send_header("Retry-After", monitor.retry_after)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -240,22 +265,6 @@ def test_client_retries_429_and_5xx_and_counts_each_retry(
     assert stats.retried == monitor.failures_served == 3
     assert (stats.sent, stats.batches_sent, stats.dropped_after_retries) == (10, 1, 0)
     assert [row["request_id"] for row in monitor.rows()] == [f"r-{i}" for i in range(10)]
-
-
-def test_client_names_each_batch_and_keeps_its_name_across_retries(
-    monitor: LoopbackMonitor, make_client: Callable[..., MonitorClient]
-) -> None:
-    """The Idempotency-Key a monitor in cluster mode stores a batch once by."""
-    monitor.mode, monitor.fail_status, monitor.fail_first = "fail", 503, 2
-    client = make_client(monitor.url, batch_size=5, max_attempts=5)
-    for i in range(10):
-        client.send_row("diamonds", _row(i))
-    assert client.flush(timeout=5.0)
-    assert client.stats().sent == 10
-    first, retried, again, second = monitor.keys
-    assert first is not None and len(first) >= 16
-    assert first == retried == again  # two 503s, then accepted: one batch, one name
-    assert second is not None and second != first
 
 
 def test_client_drops_and_counts_a_batch_when_retries_are_exhausted(
@@ -464,3 +473,68 @@ def test_client_module_imports_nothing_server_side() -> None:
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_client_sends_large_batches_column_by_column_and_gzip_compressed(
+    monitor: LoopbackMonitor, make_client: Callable[..., MonitorClient]
+) -> None:
+    client = make_client(monitor.url, batch_size=300, columnar_rows=100, gzip_bytes=5000)
+    client.send_rows("diamonds", [_row(i) for i in range(300)])
+    client.send_rows("diamonds", [_row(i) for i in range(300, 350)])  # a small batch: rows, plain
+    assert client.flush(timeout=5.0)
+    first, second = monitor.received
+    assert first.columnar and first.headers["Content-Encoding"] == "gzip"
+    assert not second.columnar and "Content-Encoding" not in second.headers
+    assert [row["request_id"] for row in monitor.rows()] == [f"r-{i}" for i in range(350)]
+    assert monitor.rows()[7] == _row(7)
+
+
+def test_client_sends_rows_when_their_columns_differ(
+    monitor: LoopbackMonitor, make_client: Callable[..., MonitorClient]
+) -> None:
+    client = make_client(monitor.url, batch_size=200, columnar_rows=10)
+    rows = [_row(i) for i in range(200)]
+    del rows[50]["cut"]  # a missing column must stay missing (a 422), not become a null
+    client.send_rows("diamonds", rows)
+    assert client.flush(timeout=5.0)
+    assert not monitor.received[0].columnar
+    assert "cut" not in monitor.rows()[50]
+
+
+def test_client_resends_only_the_valid_rows_of_a_columnar_batch(
+    monitor: LoopbackMonitor, make_client: Callable[..., MonitorClient]
+) -> None:
+    monitor.mode = "validate"
+    client = make_client(monitor.url, batch_size=100, columnar_rows=50)
+    rows = [_row(i) if i not in (3, 60) else {**_row(i), "carat": "heavy"} for i in range(100)]
+    client.send_rows("diamonds", rows)
+    assert client.flush(timeout=5.0)
+    stats = client.stats()
+    assert (stats.sent, stats.rejected) == (98, 2)
+    assert monitor.attempts[0].columnar
+    assert [row["request_id"] for row in monitor.rows()] == [f"r-{i}" for i in range(100) if i not in (3, 60)]
+
+
+def test_client_keeps_one_idempotency_key_per_batch_across_retries(
+    monitor: LoopbackMonitor, make_client: Callable[..., MonitorClient]
+) -> None:
+    monitor.mode, monitor.fail_status, monitor.fail_first = "fail", 503, 2
+    client = make_client(monitor.url, batch_size=10, max_attempts=5)
+    client.send_rows("diamonds", [_row(i) for i in range(20)])
+    assert client.flush(timeout=5.0)
+    keys = [attempt.headers["Idempotency-Key"] for attempt in monitor.attempts]
+    assert len(keys) == 4  # the first batch three times, the second once
+    assert keys[0] == keys[1] == keys[2] != keys[3]
+    assert len(keys[0]) == 32
+
+
+def test_client_waits_as_long_as_retry_after_says(
+    monitor: LoopbackMonitor, make_client: Callable[..., MonitorClient]
+) -> None:
+    monitor.mode, monitor.fail_status, monitor.fail_first, monitor.retry_after = "fail", 429, 1, "1"
+    client = make_client(monitor.url, batch_size=10, max_attempts=2)  # backoff alone: 0.01 s
+    client.send_rows("diamonds", [_row(i) for i in range(10)])
+    assert client.flush(timeout=5.0)
+    assert client.stats().sent == 10
+    first, second = monitor.attempts
+    assert second.at - first.at >= 0.9  # the client's own backoff would have retried after ~0.01 s

@@ -110,6 +110,95 @@ def test_parse_duration_rejects_nonsense(text: str | bool) -> None:
         parse_duration(text)
 
 
+def test_config_refuses_duplicate_keys_with_both_lines() -> None:
+    text = """
+models:
+  - name: m
+    task: regression
+    reference: r.csv
+    columns: {numerical: [a], numerical: [b]}
+    task: classification
+"""
+    problems = _problems(text)
+    assert "models[0].task (lines 4 and 7): duplicate key; YAML would keep only the last" in problems
+    assert (
+        "models[0].columns.numerical (line 6, twice): duplicate key; YAML would keep only the last"
+        in problems
+    )
+
+
+def test_config_allows_overriding_a_merged_key() -> None:
+    text = """
+defaults: &defaults {task: regression, reference: r.csv, columns: {numerical: [a]}}
+models:
+  - <<: *defaults
+    name: m
+    task: classification
+"""
+    problems = _problems(text)  # `defaults` is not a config key; the merge itself is fine
+    assert problems == ["defaults (line 2): Extra inputs are not permitted"]
+
+
+def test_config_refuses_min_rows_above_max_rows_naming_both() -> None:
+    text = """
+models:
+  - name: m
+    task: regression
+    reference: r.csv
+    columns: {numerical: [a]}
+    window:
+      max_rows: 2000
+    schedule:
+      min_rows: 50000
+"""
+    (problem,) = _problems(text)
+    assert problem.startswith(
+        "models[0].schedule.min_rows (line 10) = 50000 exceeds models[0].window.max_rows (line 8) = 2000"
+    )
+
+
+def test_config_refuses_min_rows_above_the_default_max_rows() -> None:
+    text = """
+models:
+  - {name: m, task: regression, reference: r.csv, columns: {numerical: [a]}, schedule: {min_rows: 20000}}
+"""
+    (problem,) = _problems(text)
+    assert (
+        "models[0].schedule.min_rows (line 3) = 20000 exceeds models[0].window.max_rows (default) = 10000"
+        in problem
+    )
+
+
+@pytest.mark.parametrize(
+    ("metrics", "columns", "expected"),
+    [
+        (["prediction_drift"], {"numerical": ["a"]}, "prediction_drift needs columns.prediction"),
+        (["target_drift"], {"numerical": ["a"], "prediction": "p"}, "target_drift needs columns.target"),
+    ],
+)
+def test_config_refuses_metrics_without_their_columns(
+    metrics: list[str], columns: dict[str, object], expected: str
+) -> None:
+    text = f"""
+models:
+  - name: m
+    task: regression
+    reference: r.csv
+    columns: {columns}
+    metrics: {metrics}
+"""
+    problems = _problems(text)
+    assert any(p.startswith("models[0].metrics (line 7)") and expected in p for p in problems), problems
+
+
+def test_config_default_metrics_skip_what_the_columns_do_not_allow() -> None:
+    text = """
+models:
+  - {name: m, task: regression, reference: r.csv, columns: {numerical: [a]}}
+"""
+    assert parse_config(text, "t.yaml", ROOT, environ={}).models[0].metrics
+
+
 def test_config_protect_probes_needs_a_metrics_token(tmp_path: Path) -> None:
     path = write_config(tmp_path / "c.yaml", [diamonds_model()], protect_probes=True)
     with pytest.raises(ConfigError) as caught:

@@ -12,25 +12,14 @@ from evidently.presets import DataDriftPreset
 
 from monitor_service import engine
 from monitor_service.config import ModelConfig
-from monitor_service.reference import load_reference
-from monitor_service.schema import RowSchema, validate_rows
-from monitor_service.window import SlidingWindow
 from tests.conftest import DIAMONDS, diamonds_model, rows_of
+from tests.support.frames import frames
 
 FEATURES = ["carat", "depth", "table", "x", "y", "z", "cut", "color", "clarity"]
 
 
 def _model(**overrides: Any) -> ModelConfig:
     return ModelConfig.model_validate(diamonds_model(**overrides))
-
-
-def _frames(model: ModelConfig, rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reference and current exactly as the monitor builds them: validation, window, snapshot."""
-    schema = RowSchema.from_model(model)
-    reference = load_reference(model, schema, "models[0].reference")
-    window = SlidingWindow({s.name: s.kind for s in schema.columns}, max_rows=100_000)
-    window.append(validate_rows(rows, schema, 1.0), now=1.0)
-    return reference, pd.DataFrame(window.copy().columns)
 
 
 def _report_scores(snapshot: Any) -> dict[str, tuple[float, float]]:
@@ -45,7 +34,7 @@ def _report_scores(snapshot: Any) -> dict[str, tuple[float, float]]:
 @pytest.mark.parametrize(("split", "count"), [("production", 300), ("production", 2000), ("drifted", 1500)])
 def test_engine_scores_equal_direct_evidently_preset(split: str, count: int) -> None:
     model = _model()
-    reference, current = _frames(model, rows_of(split, count))
+    reference, current = frames(model, rows_of(split, count))
     result = engine.compute(model, reference, current)
     definition = DataDefinition(numerical_columns=FEATURES[:6], categorical_columns=FEATURES[6:])
     snapshot = Report([DataDriftPreset()]).run(
@@ -71,7 +60,7 @@ def test_engine_applies_configured_stattests_like_value_drift() -> None:
         "per_column": {"carat": {"stattest": "ks", "threshold": 0.01}, "cut": {"threshold": 0.3}},
     }
     model = _model(drift=drift)
-    reference, current = _frames(model, rows_of("drifted", 800))
+    reference, current = frames(model, rows_of("drifted", 800))
     result = engine.compute(model, reference, current)
     direct = _report_scores(engine.build_report(model, reference, current))
     by_column = {c.column: c for c in result.columns}
@@ -85,8 +74,8 @@ def test_engine_applies_configured_stattests_like_value_drift() -> None:
 
 def test_engine_detects_drift_on_the_shifted_segment_only() -> None:
     model = _model()
-    reference, calm = _frames(model, rows_of("production", 2000))
-    _, shifted = _frames(model, rows_of("drifted", 2000))
+    reference, calm = frames(model, rows_of("production", 2000))
+    _, shifted = frames(model, rows_of("drifted", 2000))
     assert engine.compute(model, reference, calm).dataset_drift is False
     result = engine.compute(model, reference, shifted)
     assert result.dataset_drift is True
@@ -100,12 +89,13 @@ def test_engine_skips_target_drift_without_labels_and_reports_empty_columns() ->
     rows = [{k: v for k, v in r.items() if k != "price"} for r in rows_of("production", 300)]
     for row in rows:
         row["depth"] = None
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     roles = {(c.column, c.role) for c in result.columns}
     assert ("price", "target") not in roles
     assert [(s.column, s.reason) for s in result.skipped] == [
-        ("depth", "no non-null values in the current window")
+        ("depth", "no non-null values in the current window"),
+        ("price", "no_labels"),
     ]
     assert result.tested_columns == 8
 
@@ -116,7 +106,7 @@ def test_engine_quality_counts_missing_out_of_range_and_new_categories() -> None
     rows[0]["carat"] = None
     rows[1]["carat"] = 99.0
     rows[2]["cut"] = "Astonishing"
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     quality = {q.column: q for q in engine.compute(model, reference, current).quality}
     assert quality["carat"].missing_current == pytest.approx(0.1)
     assert quality["carat"].missing_reference == 0.0
@@ -128,7 +118,7 @@ def test_engine_quality_counts_missing_out_of_range_and_new_categories() -> None
 
 def test_engine_handles_infinities_like_evidently() -> None:
     model = _model()
-    reference, current = _frames(model, rows_of("production", 200))
+    reference, current = frames(model, rows_of("production", 200))
     current.loc[:50, "carat"] = np.inf
     result = engine.compute(model, reference, current)
     direct = _report_scores(engine.build_report(model, reference, current))
@@ -140,8 +130,11 @@ def test_check_stattests_names_the_model_and_column() -> None:
     model = _model(drift={"per_column": {"cut": {"stattest": "wasserstein"}, "carat": {"stattest": "nope"}}})
     problems = engine.check_stattests(model, "models[3]")
     assert len(problems) == 2
-    assert problems[0].startswith("models[3].drift (column 'carat')")
-    assert "isn't applicable" in problems[1]
+    unknown = "models[3].drift.per_column.carat.stattest: unknown stat test 'nope'; known: "
+    assert problems[0].startswith(unknown) and ", ks, " in problems[0]  # nothing close: the list, once
+    assert problems[1] == (
+        "models[3].drift.per_column.cut.stattest: stat test 'wasserstein' is for numerical columns, not 'cut'"
+    )
 
 
 def _classification(tmp_path: Any) -> tuple[ModelConfig, pd.DataFrame, pd.DataFrame]:
@@ -177,7 +170,7 @@ def _classification(tmp_path: Any) -> tuple[ModelConfig, pd.DataFrame, pd.DataFr
         }
     )
     current_rows = classify(pd.read_csv(DIAMONDS / "production.csv").head(700)).to_dict(orient="records")
-    reference, current = _frames(model, current_rows)
+    reference, current = frames(model, current_rows)
     return model, reference, current
 
 
@@ -208,7 +201,7 @@ def test_engine_classification_quality_equals_direct_computation(tmp_path: Any) 
 
 def test_engine_regression_quality_equals_direct_computation() -> None:
     model = _model()
-    reference, current = _frames(model, rows_of("drifted", 400))
+    reference, current = frames(model, rows_of("drifted", 400))
     result = engine.compute(model, reference, current)
     error = current["price"] - current["prediction"]
     quality = result.model_quality
@@ -221,11 +214,22 @@ def test_engine_regression_quality_equals_direct_computation() -> None:
     )
 
 
-def test_engine_single_class_labels_skip_quality_but_keep_drift(tmp_path: Any) -> None:
+def test_engine_single_class_labels_give_every_defined_metric_and_keep_drift(tmp_path: Any) -> None:
     model, reference, current = _classification(tmp_path)
-    current["expensive"] = "1"  # every labelled row is of one class
+    current["expensive"] = "0"  # every labelled row is of one class: the negative one
     result = engine.compute(model, reference, current)
-    assert result.model_quality == {}
+    predicted_positive = (current["label"] == "1").to_numpy()
+    assert predicted_positive.any()
+    # accuracy and precision are defined (precision is 0: every positive prediction is wrong), F1
+    # too (0); recall has no positive label to find, ROC AUC no pair to order.
+    assert result.model_quality == pytest.approx(
+        {"accuracy": 1 - predicted_positive.mean(), "precision": 0.0, "f1": 0.0}
+    )
+    detail = result.model_quality_detail
+    assert detail is not None
+    assert {(s.metric, s.reason) for s in detail.skipped} == {
+        ("recall", "no_positive_labels"),
+        ("roc_auc", "single_class"),
+    }
     assert result.labelled_rows == len(current)
-    assert any(s.column == "expensive" and "single class" in s.reason for s in result.skipped)
     assert {c.column for c in result.columns if c.role == "feature"} == {"carat", "cut"}

@@ -4,7 +4,6 @@ the collector exports exactly what the JSON result says (an undefined value is a
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,31 +13,24 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor_service import engine
-from monitor_service.collector import DriftCollector
 from monitor_service.config import ModelConfig, MonitorConfig
-from monitor_service.reference import load_reference
-from monitor_service.results import CalculationResult, ModelStatus
-from monitor_service.schema import RowSchema, validate_rows
-from monitor_service.service import MonitorService
-from monitor_service.window import SlidingWindow
+from monitor_service.results import CalculationResult
 from tests.conftest import DIAMONDS, diamonds_model, rows_of
+from tests.support.collected import registry_with
+from tests.support.frames import frames
 
 NUMERICAL = ["carat", "depth", "table", "x", "y", "z"]
 CATEGORICAL = ["cut", "color", "clarity"]
 FEATURES = NUMERICAL + CATEGORICAL
 
 
+# Edge cases of the computation itself: quality and target drift on any number of labels (the
+# minimum evidence they need by default is tested in tests/test_quality_engine.py).
+ANY_LABELS = {"min_labelled_rows": 1, "min_labelled_rows_target_drift": 1}
+
+
 def _model(**overrides: Any) -> ModelConfig:
-    return ModelConfig.model_validate(diamonds_model(**overrides))
-
-
-def _frames(model: ModelConfig, rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reference and current exactly as the monitor builds them: validation, window, snapshot."""
-    schema = RowSchema.from_model(model)
-    reference = load_reference(model, schema, "models[0].reference")
-    window = SlidingWindow({s.name: s.kind for s in schema.columns}, max_rows=100_000)
-    window.append(validate_rows(rows, schema, 1.0), now=1.0)
-    return reference, pd.DataFrame(window.copy().columns)
+    return ModelConfig.model_validate(diamonds_model(**{"quality": ANY_LABELS, **overrides}))
 
 
 def _small_reference(tmp_path: Path, rows: int = 300) -> str:
@@ -50,11 +42,7 @@ def _small_reference(tmp_path: Path, rows: int = 300) -> str:
 
 def _collected(config: MonitorConfig, result: CalculationResult) -> CollectorRegistry:
     """The registry as the server builds it, after `result` was published."""
-    registry = CollectorRegistry()
-    service = MonitorService.build(config)
-    stats = [replace(s, status=ModelStatus().succeeded(result)) for s in service.stats()]
-    registry.register(DriftCollector(lambda: stats, "0.7.test"))
-    return registry
+    return registry_with(config, result)
 
 
 def _agrees(expected: Any, sample: float | None) -> bool:
@@ -119,6 +107,16 @@ def _assert_consistent(result: CalculationResult, config: MonitorConfig, current
         assert _agrees(quality["new_category"], get("drift_monitor_column_new_category_ratio", column))
     for name, value in as_json["model_quality"].items():
         assert _agrees(value, get("drift_monitor_model_quality", {**model, "metric": name})), name
+    detail = as_json["model_quality_detail"]
+    for item in detail["metrics"] if detail else []:
+        labels = {**model, "metric": item["metric"]}
+        assert _agrees(item["lower"], get("drift_monitor_model_quality_lower", labels)), item
+        assert _agrees(item["upper"], get("drift_monitor_model_quality_upper", labels)), item
+        assert item["lower"] <= item["value"] <= item["upper"], item
+    for skip in detail["skipped"] if detail else []:
+        labels = {**model, "metric": skip["metric"], "reason": skip["reason"]}
+        assert get("drift_monitor_model_quality_skipped", labels) == 1.0, skip
+        assert get("drift_monitor_model_quality", {**model, "metric": skip["metric"]}) is None
 
 
 def _quality(result: CalculationResult) -> dict[str, Any]:
@@ -131,7 +129,7 @@ def test_engine_constant_columns_are_tested_and_identical_constants_do_not_drift
     constant = {"carat": 1.0, "depth": 60.0, "table": 55.0, "cut": "Ideal", "color": "E"}
     rows = [{**r, **constant} for r in rows_of("production", 200)]
     model = _model()
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns if c.role == "feature"} == set(FEATURES)
     _assert_consistent(result, config, 200)
@@ -139,7 +137,7 @@ def test_engine_constant_columns_are_tested_and_identical_constants_do_not_drift
     path = tmp_path / "constant.csv"
     pd.read_csv(DIAMONDS / "reference.csv").head(500).assign(**constant).to_csv(path, index=False)
     same = _model(reference=str(path))
-    reference, current = _frames(same, rows)
+    reference, current = frames(same, rows)
     result = engine.compute(same, reference, current)
     drift = {c.column: c for c in result.columns}
     assert not any(drift[name].detected for name in constant), {n: drift[n] for n in constant}
@@ -152,7 +150,7 @@ def test_engine_constant_columns_are_tested_and_identical_constants_do_not_drift
 def test_engine_skips_a_current_column_that_is_all_null(config: MonitorConfig) -> None:
     rows = [{**r, "carat": None, "cut": None} for r in rows_of("production", 150)]
     model = _model()
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     reasons = {s.column: s.reason for s in result.skipped}
     assert reasons == {
@@ -169,7 +167,7 @@ def test_engine_skips_a_current_column_that_is_all_null(config: MonitorConfig) -
 def test_engine_single_category_in_the_window(config: MonitorConfig) -> None:
     rows = [{**r, "cut": "Ideal", "color": "E", "clarity": "SI1"} for r in rows_of("production", 150)]
     model = _model()
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     drift = {c.column: c for c in result.columns}
     assert {"cut", "color", "clarity"} <= set(drift)
@@ -183,7 +181,7 @@ def test_engine_categories_unseen_in_the_reference(config: MonitorConfig) -> Non
         row["cut"] = "Astonishing"
         row["color"] = "Z" if i % 2 else row["color"]
     model = _model()
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     drift = {c.column: c for c in result.columns}
     assert drift["cut"].detected
@@ -196,11 +194,16 @@ def test_engine_categories_unseen_in_the_reference(config: MonitorConfig) -> Non
 def test_engine_tiny_window_of_two_rows(config: MonitorConfig, tmp_path: Path, reference_rows: int) -> None:
     reference_path = _small_reference(tmp_path, reference_rows) if reference_rows < 10_000 else None
     model = _model(**({"reference": reference_path} if reference_path else {}))
-    reference, current = _frames(model, rows_of("production", 2))
+    reference, current = frames(model, rows_of("production", 2))
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns} == {*FEATURES, "price", "prediction"}
     assert result.labelled_rows == 2
-    assert set(result.model_quality) == {"mae", "rmse", "mape", "r2"}
+    # R² of two rows has a value but no interval (most resamples repeat one row): no number then.
+    assert set(result.model_quality) == {"mae", "rmse", "mape"}
+    assert result.model_quality_detail is not None
+    assert [(s.metric, s.reason) for s in result.model_quality_detail.skipped] == [
+        ("r2", "insufficient_labels")
+    ]
     _assert_consistent(result, config, 2)
 
 
@@ -210,7 +213,7 @@ def test_engine_window_of_one_row(config: MonitorConfig, tmp_path: Path, referen
     gauge disagree today), MAE and the others are published."""
     reference_path = _small_reference(tmp_path, reference_rows) if reference_rows < 10_000 else None
     model = _model(**({"reference": reference_path} if reference_path else {}))
-    reference, current = _frames(model, rows_of("production", 1))
+    reference, current = frames(model, rows_of("production", 1))
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns} == {*FEATURES, "price", "prediction"}
     assert result.labelled_rows == 1
@@ -230,7 +233,7 @@ def test_engine_window_of_one_row_with_configured_stattests(
         drift={"per_column": {name: {"stattest": stattest} for name in NUMERICAL}},
         metrics=["data_drift", "target_drift", "prediction_drift", "data_quality"],
     )
-    reference, current = _frames(model, rows_of("production", 1))
+    reference, current = frames(model, rows_of("production", 1))
     result = engine.compute(model, reference, current)
     tested = {c.column for c in result.columns}
     assert {*CATEGORICAL, "price", "prediction"} <= tested
@@ -240,7 +243,7 @@ def test_engine_window_of_one_row_with_configured_stattests(
 
 def test_engine_skips_a_reference_column_that_is_all_nan(config: MonitorConfig) -> None:
     model = _model()
-    reference, current = _frames(model, rows_of("production", 150))
+    reference, current = frames(model, rows_of("production", 150))
     reference = reference.assign(carat=np.nan, cut=None)
     result = engine.compute(model, reference, current)
     reasons = {s.column: s.reason for s in result.skipped}
@@ -258,7 +261,7 @@ def test_engine_keeps_drift_when_every_labelled_target_is_zero(config: MonitorCo
     IndexError; the drift results must not be lost with it (the other quality metrics are defined)."""
     rows = [{**r, "price": 0.0} for r in rows_of("production", 100)]
     model = _model()
-    reference, current = _frames(model, rows)
+    reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns if c.role == "feature"} == set(FEATURES)
     assert result.labelled_rows == 100
@@ -282,7 +285,7 @@ def test_engine_a_stattest_that_raises_skips_only_its_column(
     One column's failure must not cost every other column its result."""
     model = _model(drift={"per_column": {column: {"stattest": stattest}}})
     assert engine.check_stattests(model, "models[0]") == []
-    reference, current = _frames(model, rows_of("production", 300))
+    reference, current = frames(model, rows_of("production", 300))
     result = engine.compute(model, reference, current)
     assert column in {s.column for s in result.skipped}
     assert {c.column for c in result.columns if c.role == "feature"} == set(FEATURES) - {column}

@@ -81,7 +81,7 @@ def test_model_state_recovers_the_window_from_its_journal(tmp_path: Path) -> Non
     first = _state(journal())
     first.recover()
     rows = _unlabelled(3)
-    asyncio.run(first.ingest(rows, RequestBody(json.dumps({"rows": rows}).encode(), ndjson=False)))
+    asyncio.run(first.ingest(rows, RequestBody(json.dumps({"rows": rows}).encode())))
     first.journal.close()  # no checkpoint: everything is replayed from the log
     second = _state(journal())
     second.recover()
@@ -118,7 +118,7 @@ def test_model_state_new_reference_is_used_by_the_next_calculation() -> None:
     async def scenario() -> int:
         await state.ingest(_unlabelled(100))
         await state.replace_reference(REFERENCE.head(500))
-        return (await state.calculate(worker)).reference_rows
+        return (await state.calculate(worker)).result.reference_rows
 
     try:
         assert asyncio.run(scenario()) == 500

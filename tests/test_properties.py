@@ -187,6 +187,8 @@ def test_window_restored_from_its_snapshot_holds_the_same_rows_and_joins_the_sam
 
 LIMIT = 8
 NOW = 1_700_000_000.0
+EARLIEST = 946_684_800.0  # timestamps.earliest, 2000-01-01
+MAX_AHEAD = 86_400.0  # timestamps.max_ahead
 SCHEMA = RowSchema(
     (
         ColumnSpec("id", ColumnKind.ID, required=False),
@@ -215,6 +217,7 @@ _zones = st.sampled_from(
 _timestamps = st.one_of(
     _scalars,
     st.integers(-10, 2 * 10**11),
+    st.floats(EARLIEST - 10, NOW + MAX_AHEAD + 10),
     st.datetimes(timezones=_zones).map(datetime.isoformat),
     st.dates().map(date.isoformat),
     st.sampled_from(["2024-01-01", "2024-13-01", "0001-01-01", "9999-12-31T23:59:59-23:59", "x"]),
@@ -224,8 +227,17 @@ _names = st.sampled_from([*SPECS, "extra", "P"])
 _nearly_valid = st.fixed_dictionaries(
     {
         "p": st.one_of(st.floats(-1e9, 1e9), _ints, st.none()),
-        "num": st.one_of(_ints, _floats),
-        "cat": st.one_of(_texts, _ints, st.booleans(), st.none()),
+        "num": st.one_of(
+            _ints, _floats, st.sampled_from([1e100, -1e100, 1e101, 1e308, 10**100, 10**100 + 7, 10**101])
+        ),
+        "cat": st.one_of(
+            _texts,
+            _ints,
+            st.booleans(),
+            st.none(),
+            st.floats(),
+            st.sampled_from(["TRUE", "False", "12.0", "-0", "-0.00", "012", "0.0", "1.5", "+1", "١٢"]),
+        ),
     },
     optional={
         "id": st.one_of(_texts, _ints, st.booleans(), st.none()),
@@ -236,37 +248,55 @@ _nearly_valid = st.fixed_dictionaries(
 _rows = st.lists(st.one_of(_nearly_valid, st.dictionaries(_names, _values, max_size=8), _scalars), max_size=6)
 
 
+def _canonical(text: str) -> str:
+    """README, "Categories": boolean spellings and integral numbers in plain decimal have one text."""
+    if text.lower() in ("true", "false"):
+        return text.lower()
+    negative = text.startswith("-")
+    whole, dot, fraction = text[negative:].partition(".")
+    plain = whole.isascii() and whole.isdigit() and (whole == "0" or not whole.startswith("0"))
+    if plain and (not dot or (fraction and set(fraction) == {"0"})):
+        return str(-int(whole) if negative else int(whole))
+    return text
+
+
 def _expected(kind: ColumnKind, value: Any) -> tuple[bool, Any]:
     """(valid, stored value) of one cell: the oracle the validator is checked against."""
     t = type(value)
-    if kind is ColumnKind.NUMERICAL:
+    if kind is ColumnKind.NUMERICAL:  # finite, and within the default contracts.max_abs
         if value is None:
             return True, math.nan
-        if t is int or (t is float and math.isfinite(value)):
-            return True, float(value)
+        if (t is int and abs(value) < 1.7e308) or (t is float and math.isfinite(value)):
+            return abs(float(value)) <= 1e100, float(value)
         return False, None
     if kind is ColumnKind.TIMESTAMP:
         if value is None:
             return True, NOW
-        if (t is int or t is float) and 0 <= value < 1e11:
-            return True, float(value)
-        if t is str:  # ISO 8601 text, held to the same range as Unix seconds
+        stamp = None
+        if t is int or t is float:
+            stamp = float(value)
+        elif t is str:  # ISO 8601 text: UTC when it has no zone
             try:
-                stamp = datetime.fromisoformat(value).timestamp()
+                moment = datetime.fromisoformat(value)
+                stamp = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
             except (ValueError, OverflowError, OSError):
                 return False, None
-            return 0 <= stamp < 1e11, stamp
-        return False, None
+        if stamp is None:
+            return False, None
+        return EARLIEST <= stamp <= NOW + MAX_AHEAD, stamp
     # Categorical and id: strings within the limit and integers (as text); booleans are categories
-    # ("true"/"false") but not ids (README: an id is a string or an integer).
+    # ("true"/"false") but not ids (README: an id is a string or an integer). Categories are
+    # normalised; a whole float is a category, another float is not.
     if value is None:
         return True, None
     if t is str:
-        return len(value) <= LIMIT, value
+        return len(value) <= LIMIT, _canonical(value) if kind is ColumnKind.CATEGORICAL else value
     if t is int:
         return True, str(value)
     if t is bool and kind is ColumnKind.CATEGORICAL:
         return True, str(value).lower()
+    if t is float and kind is ColumnKind.CATEGORICAL and math.isfinite(value) and value.is_integer():
+        return abs(value) < 2**53, str(int(value))
     return False, None
 
 

@@ -36,8 +36,20 @@ def test_plan_reload_needs_a_restart_for_columns_models_and_server(tmp_path: Pat
     running = _config(tmp_path, diamonds_model())
     columns = {**diamonds_model()["columns"], "numerical": ["carat"]}
     assert not plan_reload(running, _config(tmp_path, diamonds_model(columns=columns))).applicable
-    assert not plan_reload(running, _config(tmp_path, diamonds_model(window={"max_rows": 7}))).applicable
+    smaller = diamonds_model(window={"max_rows": 7}, schedule={"every": "1h", "min_rows": 7})
+    assert not plan_reload(running, _config(tmp_path, smaller)).applicable
     two = _config(tmp_path, diamonds_model(), diamonds_model(name="other"))
     assert "the list of models" in plan_reload(running, two).restart_needed
     moved = _config(tmp_path, diamonds_model(), port=9999)
     assert "server or storage settings" in plan_reload(running, moved).restart_needed
+
+
+def test_plan_reload_needs_a_restart_for_contracts_timestamps_and_age_by(tmp_path: Path) -> None:
+    running = _config(tmp_path, diamonds_model())
+    for change in (
+        {"contracts": {"columns": {"carat": {"max": 3}}}},
+        {"contracts": {"normalise": False}},
+        {"timestamps": {"max_ahead": "1h"}},
+    ):
+        plan = plan_reload(running, _config(tmp_path, diamonds_model(**change)))
+        assert plan.restart_needed == ("contracts, timestamps or window.age_by of model 'diamonds'",), change

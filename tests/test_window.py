@@ -114,3 +114,50 @@ def test_window_forgets_ids_of_evicted_rows() -> None:
     window.append(_id_batch(["d", "e"]), now=2.0)
     assert window.apply_labels(["a", "b", "c", "e"], [1.0, 1.0, 1.0, 1.0]) == [False, False, True, True]
     assert set(window._index) == {"c", "d", "e"}
+
+
+EVENT_KINDS = {"ts": ColumnKind.TIMESTAMP, "n": ColumnKind.NUMERICAL}
+
+
+def _event_batch(stamps: list[float], first: int = 0) -> Batch:
+    count = len(stamps)
+    return Batch({"ts": np.array(stamps), "n": np.arange(first, first + count, dtype=np.float64)}, count)
+
+
+def test_window_by_event_time_evicts_rows_whose_event_is_older_than_max_age() -> None:
+    window = SlidingWindow(EVENT_KINDS, max_rows=100, max_age=10.0, age_by="event_time")
+    window.append(_event_batch([95.0, 99.0, 100.0]), now=100.0)
+    window.append(_event_batch([101.0, 104.0], first=3), now=105.0)
+    assert window.evict_expired(now=106.0) == 4  # the row of event time 95 has aged out
+    assert _ids(window, now=106.0) == [1, 2, 3, 4]
+    assert window.evict_expired(now=112.0) == 1
+
+
+def test_window_by_event_time_does_not_keep_rows_that_arrive_already_expired() -> None:
+    window = SlidingWindow(EVENT_KINDS, max_rows=100, max_age=10.0, age_by="event_time")
+    assert window.append(_event_batch([50.0, 99.0, 10.0]), now=100.0) == 1
+    assert _ids(window, now=100.0) == [1]
+
+
+def test_window_by_event_time_hides_expired_rows_that_arrived_out_of_order() -> None:
+    window = SlidingWindow(EVENT_KINDS, max_rows=100, max_age=10.0, age_by="event_time")
+    window.append(_event_batch([100.0, 92.0, 99.0]), now=100.0)
+    copied = window.copy(now=103.0)  # 92 is older than 103 - 10 though 100 arrived before it
+    assert copied.columns["n"].tolist() == [2, 0]  # in event-time order
+    assert copied.columns["ts"].tolist() == [99.0, 100.0]
+    assert copied.arrival.tolist() == [100.0, 100.0]
+    assert window.copy().columns["n"].tolist() == [0, 1, 2]  # for persistence: as stored
+
+
+def test_window_by_event_time_survives_a_restore() -> None:
+    window = SlidingWindow(EVENT_KINDS, max_rows=100, max_age=10.0, age_by="event_time")
+    window.append(_event_batch([95.0, 100.0]), now=100.0)
+    restored = SlidingWindow(EVENT_KINDS, max_rows=100, max_age=10.0, age_by="event_time")
+    restored.restore(window.copy())
+    assert restored.evict_expired(now=106.0) == 1
+
+
+def test_window_arrival_age_ignores_event_times() -> None:
+    window = SlidingWindow(EVENT_KINDS, max_rows=100, max_age=10.0)
+    window.append(_event_batch([1.0, 2.0]), now=100.0)
+    assert window.evict_expired(now=105.0) == 2

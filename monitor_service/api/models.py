@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import HTMLResponse
 
 from monitor_service.api.deps import UNAUTHORIZED, ServiceDep, require_admin_token, require_read_token
 from monitor_service.model_state import ModelStats
-from monitor_service.results import ReportPage
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -69,34 +67,6 @@ async def get_results(model: str, service: ServiceDep) -> dict[str, Any]:
     },
 )
 async def calculate_now(model: str, service: ServiceDep) -> dict[str, Any]:
-    """Run one calculation on the current window, publish it and return it."""
-    result = await service.calculate(model)
+    """Run one calculation on the current window, publish it, store its report and return it."""
+    result = await service.calculate(model, keep_report=True)
     return result.as_dict()
-
-
-def report_headers(page: ReportPage) -> dict[str, str]:
-    """A report page runs only its own scripts, in an opaque origin, and is never sniffed or framed."""
-    return {
-        "Content-Security-Policy": page.content_security_policy + "; sandbox allow-scripts allow-popups",
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store",
-    }
-
-
-@router.get(
-    "/{model}/report",
-    summary="Interactive HTML report",
-    response_class=HTMLResponse,
-    dependencies=[Depends(require_admin_token)],  # expensive: it occupies the calculation worker
-    responses={
-        **UNAUTHORIZED,
-        404: {"description": "unknown model"},
-        409: {"description": "the window is empty, or Evidently cannot render a report of it"},
-    },
-)
-async def html_report(model: str, service: ServiceDep) -> HTMLResponse:
-    """Evidently's HTML report (drift table and per-column distributions) of the window against the
-    reference, built on request with the same stat tests and thresholds as the scheduled calculation."""
-    page = await service.report(model)
-    return HTMLResponse(page.html, headers=report_headers(page))

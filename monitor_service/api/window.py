@@ -26,7 +26,8 @@ async def export_window(
     service: ServiceDep,
     columns: Annotated[str | None, Query(description="comma-separated columns (default: all)")] = None,
 ) -> dict[str, Any]:
-    """The rows now in the window, column by column in arrival order (nulls as null)."""
+    """The rows now in the window, column by column in arrival order (event-time order with
+    `window.age_by: event_time`), nulls as null."""
     state = service.model(model)
     await state.catch_up()  # cluster mode: the window as the stream holds it now
     rows = state.window_rows(time.time())

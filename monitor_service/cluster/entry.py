@@ -74,6 +74,7 @@ class ModelEntry:
             corrupt_records=0,
             invalid_records=self.invalid_records,
             status=self.status,
+            drift_share=model.drift.share,
         )
 
 

@@ -24,6 +24,7 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 
 from monitor_service.cluster.entry import ModelEntry, Outcome, next_entry, unchanged
 from monitor_service.config import ClusterConfig, ModelConfig
@@ -45,7 +46,7 @@ from monitor_service.results import CalculationResult, ModelStatus
 
 log = logging.getLogger(__name__)
 
-Calculate = Callable[[str], Awaitable[CalculationResult]]
+Calculate = Callable[[str, bool], Awaitable[CalculationResult]]  # (model, keep_report)
 _CAS_ATTEMPTS = 8
 
 
@@ -137,10 +138,22 @@ class ClusterMember:
         return [self.stats_of(name) for name in self.models]
 
     def stats_of(self, name: str) -> ModelStats:
-        """The model's view from the mirror (the last entry written by any member)."""
+        """The model's view from the mirror (the last entry written by any member), with this
+        member's own counters of what it accepted (contract violations, missing codes, event lag:
+        per-instance counters, summed over instances by the queries)."""
         state = self.models.get(name)
         if state is None:
             raise UnknownModel(name)
+        shared = self._shared_stats(name, state)
+        own = state.stats(time.time())
+        return replace(
+            shared,
+            contract_violations=own.contract_violations,
+            missing_codes=own.missing_codes,
+            event_lag=own.event_lag,
+        )
+
+    def _shared_stats(self, name: str, state: ModelState) -> ModelStats:
         found = self._mirror.get(result_key(name)) if self._mirror is not None else None
         if found is None:
             return ModelEntry(reference_rows=len(state.reference)).stats(state.config)
@@ -261,7 +274,7 @@ class ClusterMember:
             log.warning("model %s: trim failed: %s", state.name, exc.detail or exc)
         return result if written else "superseded"
 
-    async def calculate_now(self, name: str) -> CalculationResult:
+    async def calculate_now(self, name: str, keep_report: bool = False) -> CalculationResult:
         """A calculation asked for through the API: here, now, written with compare-and-set."""
         state = self.models.get(name)
         if state is None:
@@ -270,7 +283,7 @@ class ClusterMember:
         await state.catch_up()
         state.adopt_status(base.status if base else ModelStatus())
         try:
-            calculated = await self._calculate(name)
+            calculated = await self._calculate(name, keep_report)
         except CalculationFailed:
             await self._write(state, entry, base, _failed(state.status))
             raise
@@ -279,7 +292,7 @@ class ClusterMember:
 
     async def _calculate_outcome(self, state: ModelState) -> tuple[Outcome, str]:
         try:
-            calculated = await self._calculate(state.name)
+            calculated = await self._calculate(state.name, False)
         except CalculationFailed:
             return _failed(state.status), "failed"
         except WindowEmpty:  # the rows aged out between the check and the calculation

@@ -24,8 +24,10 @@ from monitor_service.engine.columns import (
 )
 from monitor_service.engine.data_quality import column_quality
 from monitor_service.engine.drift import ColumnSkipped, check_stattests, column_drift
-from monitor_service.engine.quality import labelled_rows, model_quality
+from monitor_service.engine.label_bias import target_drift_gate, window_label_bias
+from monitor_service.engine.quality import model_quality, reference_quality
 from monitor_service.engine.report import build_report, report_html
+from monitor_service.engine.tests_suite import run_tests
 from monitor_service.results import CalculationResult, ColumnDrift, ColumnQuality, SkippedColumn
 
 __all__ = [
@@ -40,20 +42,25 @@ __all__ = [
     "compute",
     "data_definition",
     "drift_columns",
-    "labelled_rows",
     "model_quality",
+    "reference_quality",
     "report_html",
+    "run_tests",
 ]
 
 
 def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> CalculationResult:
     """Run every enabled check of `model` on the current window against the reference."""
     started = time.perf_counter()
+    target = model.columns.target
+    labelled = int(current[target].notna().sum()) if target else 0
+    bias = window_label_bias(model, reference, current)
     drifts: list[ColumnDrift] = []
     skipped: list[SkippedColumn] = []
     for column, role, column_type in drift_columns(model):
-        if role == "target" and current[column].isna().all():
-            continue  # labels have not arrived in this window: no target drift to report
+        if role == "target" and (gate := target_drift_gate(model, labelled, bias)):
+            skipped.append(SkippedColumn(column, role, gate))  # too few labels, or biased ones
+            continue
         try:
             drifts.append(column_drift(model, column, role, column_type, reference[column], current[column]))
         except ColumnSkipped as skip:
@@ -64,9 +71,7 @@ def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) 
             column_quality(column, role, column_type, reference[column], current[column])
             for column, role, column_type in quality_columns(model)
         ]
-    quality_values, labelled, quality_problem = model_quality(model, current)
-    if quality_problem and model.columns.target:
-        skipped.append(SkippedColumn(model.columns.target, "target", quality_problem))
+    detail = model_quality(model, reference, current)
     features = [d for d in drifts if d.role == "feature"]
     drifted = sum(d.detected for d in features)
     share = model.drift.share
@@ -83,8 +88,11 @@ def compute(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) 
         columns=tuple(drifts),
         quality=tuple(quality),
         skipped=tuple(skipped),
-        model_quality=quality_values,
+        model_quality={m.metric: m.value for m in detail.metrics} if detail else {},
         labelled_rows=labelled,
+        model_quality_detail=detail,
+        label_bias=bias,
+        tests=run_tests(model, reference, current),
     )
 
 

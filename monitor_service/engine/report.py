@@ -61,4 +61,9 @@ def _has_values(frame: pd.DataFrame, column: str) -> bool:
 def report_html(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> ReportPage:
     """Evidently's interactive HTML report (one self-contained page) of `build_report`, with the
     data escaped so that no value can run as script, and the policy to serve it with."""
-    return render_page(build_report(model, reference, current))
+    return snapshot_html(build_report(model, reference, current))
+
+
+def snapshot_html(snapshot: Any) -> ReportPage:
+    """The page of an Evidently snapshot (built now, or loaded from its stored JSON), escaped."""
+    return render_page(snapshot)

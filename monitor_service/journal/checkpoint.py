@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from monitor_service.files import fsync_directory, write_new
 from monitor_service.window import WindowRows
 
 FORMAT = "drift-monitor-checkpoint"
@@ -107,26 +108,6 @@ def decode(files: dict[str, bytes], meta: dict[str, Any]) -> Checkpoint:
     return Checkpoint(rows, pending, int(meta["expired"]))
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Create `path` (never through a symlink, never over an existing file), owner-only, fsynced."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write(directory: Path, checkpoint: Checkpoint, next_segment: int) -> Path:
     """Write a complete checkpoint covering every segment before `next_segment`; return its path."""
     files = encode(checkpoint)
@@ -142,8 +123,8 @@ def write(directory: Path, checkpoint: Checkpoint, next_segment: int) -> Path:
     os.mkdir(tmp, 0o700)
     try:
         for name, data in files.items():
-            _write_new(tmp / name, data)
-        _write_new(tmp / "meta.json", json.dumps(meta, indent=1).encode())
+            write_new(tmp / name, data)
+        write_new(tmp / "meta.json", json.dumps(meta, indent=1).encode())
         fsync_directory(tmp)
         final = directory / f"{PREFIX}{next_segment:08d}"
         os.rename(tmp, final)

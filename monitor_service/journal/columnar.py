@@ -14,12 +14,15 @@ body is re-validated at replay: an unknown column or a missing required column m
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from monitor_service.errors import FieldError, ValidationFailed
 from monitor_service.schema import Batch, CategoryInterner, ColumnKind, RowSchema
+from monitor_service.values import MAX_TABLE
 
 FORMAT = "arrow"  # the `Dm-Format` header value of such messages
 _VERSION = b"1"
@@ -75,12 +78,21 @@ def decode_batch(body: bytes, schema: RowSchema, interner: CategoryInterner | No
         else:
             if not pa.types.is_string(array.type):
                 raise _invalid(("body", "rows", 0, spec.name), "Input should be a string")
-            values = np.empty(rows, dtype=object)
-            values[:] = array.to_pylist()
+            found = array.to_pylist()
             if interner is not None and spec.kind is ColumnKind.CATEGORICAL:
-                values = interner.share(spec.name, values)
+                found = _shared(found, interner.table(spec.name))
+            values = np.empty(rows, dtype=object)
+            values[:] = found
             columns[spec.name] = values
     return Batch(columns, rows)
+
+
+def _shared(found: list[str | None], table: dict[Any, Any]) -> list[str | None]:
+    """The categories as the window's string objects: stored categories are normalised already,
+    and a normalised category maps to itself in the column's table (values.category_column)."""
+    if len(table) > MAX_TABLE:
+        table.clear()
+    return [None if v is None else table.setdefault(v, v) for v in found]
 
 
 def _nulls(rows: int, kind: ColumnKind) -> np.ndarray:

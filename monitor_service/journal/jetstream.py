@@ -7,7 +7,9 @@ one node would have done; two subjects keep per-subject limits apart, so labels 
 
 A message is one accepted request body exactly as received, with headers: `Nats-Msg-Id` (the
 batch id, so a retried batch is stored once within `duplicate_window`), `Dm-Rows` (its row or label
-count), `Dm-Arrived` (the arrival time the accepting monitor validated it with) and `Dm-Ndjson`.
+count), `Dm-Arrived` (the arrival time the accepting monitor validated it with) and `Dm-Body-Format`
+(bodies.py's format byte: 0 JSON, 1 NDJSON, 2 Arrow, +16 gzip; streams written before it say
+`Dm-Ndjson: 0|1`, still read). Rows are stored validated, as Arrow (`Dm-Format: arrow`).
 
 Windows are windows of ROWS: `read_window` keeps the newest messages holding at least `max_rows`
 rows and none older than `max_age` (by arrival), exactly the rows a local window would hold after
@@ -73,7 +75,8 @@ _T = TypeVar("_T")
 MSG_ID = "Nats-Msg-Id"
 H_ROWS = "Dm-Rows"
 H_ARRIVED = "Dm-Arrived"
-H_NDJSON = "Dm-Ndjson"
+H_BODY_FORMAT = "Dm-Body-Format"
+H_NDJSON = "Dm-Ndjson"  # before Dm-Body-Format: "1" for NDJSON, else JSON
 # Headers and the protocol line travel with the body and count against the server's max_payload.
 _HEADER_ALLOWANCE = 1024
 # Batch ids and header names go into the NATS protocol: no spaces, no line breaks.
@@ -375,7 +378,7 @@ class JetStreamCluster:
         *,
         msg_id: str,
         rows: int,
-        ndjson: bool = False,
+        body_format: int = 0,
         arrived: float | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> PublishAck:
@@ -407,7 +410,7 @@ class JetStreamCluster:
             MSG_ID: f"{kind}:{msg_id}",
             H_ROWS: str(rows),
             H_ARRIVED: repr(time.time() if arrived is None else arrived),
-            H_NDJSON: "1" if ndjson else "0",
+            H_BODY_FORMAT: str(body_format),
         }
         return await self.publish_message(self.names.subject(model, kind), body, stamped, stream=stream)
 
@@ -660,11 +663,19 @@ def _record(msg: Msg) -> StreamRecord:
         kind=kind,
         arrived=float(headers.get(H_ARRIVED, "0")),
         rows=int(headers.get(H_ROWS, "0")),
-        ndjson=headers.get(H_NDJSON) == "1",
+        body_format=_body_format(headers),
         body=msg.data,
         msg_id=(headers.get(MSG_ID) or "").split(":", 1)[-1] or None,
         headers=headers,
     )
+
+
+def _body_format(headers: Mapping[str, str]) -> int:
+    """The body's format byte; a message without one (older streams) says NDJSON or JSON."""
+    value = headers.get(H_BODY_FORMAT)
+    if value is not None and value.isdigit():
+        return int(value)
+    return 1 if headers.get(H_NDJSON) == "1" else 0
 
 
 def _differs(current: api.StreamConfig, wanted: api.StreamConfig) -> bool:

@@ -94,7 +94,7 @@ class JetStreamJournal:
             record.body,
             msg_id=batch_id or uuid.uuid4().hex,
             rows=record.items,
-            ndjson=record.ndjson,
+            body_format=record.body_format,
             arrived=record.arrived,
             headers={H_FORMAT: FORMAT} if record.columnar else None,
         )
@@ -155,7 +155,7 @@ def _as_record(record: StreamRecord) -> Record:
     return Record(
         record.kind,
         record.arrived,
-        record.ndjson,
+        record.body_format,
         record.body,
         items=record.rows,
         columnar=record.headers.get(H_FORMAT) == FORMAT,

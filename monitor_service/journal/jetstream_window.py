@@ -24,13 +24,14 @@ LABEL_MARGIN = 60.0
 
 @dataclass(frozen=True)
 class StreamRecord:
-    """One stored request: shaped like storage.Record (kind, arrived, ndjson, body), plus its place."""
+    """One stored request: shaped like journal.Record (kind, arrived, body_format, body), plus its
+    place. `body_format` is bodies.py's format byte (0 JSON, 1 NDJSON, 2 Arrow, +16 gzip)."""
 
     seq: int
     kind: RecordKind
     arrived: float
     rows: int
-    ndjson: bool
+    body_format: int
     body: bytes
     msg_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)

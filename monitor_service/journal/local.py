@@ -11,17 +11,18 @@ by the caller. Files are the monitor's alone: the directory is 0700 and every fi
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 
 from monitor_service.errors import SnapshotUnreadable, StorageUnavailable
+from monitor_service.files import fsync_directory, replace_atomically
 from monitor_service.journal import checkpoint
 from monitor_service.journal.checkpoint import Checkpoint, CheckpointUnreadable
 from monitor_service.journal.records import Record, ReplayReport, read_segment
@@ -100,7 +101,7 @@ class LocalJournal:
         saved, next_segment = checkpoint.read_legacy(path)
         checkpoint.write(self.directory, saved, next_segment)
         path.unlink()
-        checkpoint.fsync_directory(self.directory)
+        fsync_directory(self.directory)
         log.info("%s: converted the version 1 snapshot to an Arrow checkpoint", self.directory)
         return saved, next_segment
 
@@ -138,7 +139,7 @@ class LocalJournal:
         path = self.directory / f"segment-{self._segment:08d}.wal"
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
-            checkpoint.fsync_directory(self.directory)
+            fsync_directory(self.directory)
         except OSError as exc:
             self._broken = f"cannot open {path}: {exc.strerror}"
             raise StorageUnavailable(detail=self._broken) from exc
@@ -246,17 +247,9 @@ class LocalJournal:
         """Persist a replaced reference atomically (unique temp file, fsync, rename); it wins at the
         next start."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.directory / f".{REFERENCE}.{uuid.uuid4().hex}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                frame.to_parquet(handle, index=False)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.directory / REFERENCE)
-        finally:
-            tmp.unlink(missing_ok=True)
-        checkpoint.fsync_directory(self.directory)
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        replace_atomically(self.directory / REFERENCE, buffer.getvalue())
 
     def saved_reference(self) -> pd.DataFrame | None:
         path = self.directory / REFERENCE

@@ -18,7 +18,8 @@ from typing import Literal
 log = logging.getLogger(__name__)
 
 MAGIC = b"DMW1"
-# magic, body length, crc32 of (time, kind, body), arrival time, kind (0 rows, 1 labels), ndjson flag
+# magic, body length, crc32 of (time, kind, body), arrival time, kind (0 rows, 1 labels), body format
+# (bodies.py: 0 JSON, 1 NDJSON, 2 Arrow, +16 gzip; logs written before formats existed hold 0 or 1)
 _HEADER = struct.Struct("<4sIIdBB")
 _META = struct.Struct("<dBB")
 _KINDS = ("rows", "labels")
@@ -38,7 +39,7 @@ class Record:
 
     kind: RecordKind
     arrived: float
-    ndjson: bool
+    body_format: int
     body: bytes
     items: int = 0
     columnar: bool = False
@@ -47,8 +48,8 @@ class Record:
         if self.columnar:
             raise ValueError("a columnar record belongs to a cluster's stream, not to the local log")
         kind = _KINDS.index(self.kind)
-        crc = zlib.crc32(self.body, zlib.crc32(_META.pack(self.arrived, kind, self.ndjson)))
-        return _HEADER.pack(MAGIC, len(self.body), crc, self.arrived, kind, self.ndjson) + self.body
+        crc = zlib.crc32(self.body, zlib.crc32(_META.pack(self.arrived, kind, self.body_format)))
+        return _HEADER.pack(MAGIC, len(self.body), crc, self.arrived, kind, self.body_format) + self.body
 
 
 @dataclass
@@ -70,19 +71,19 @@ def read_segment(path: Path, report: ReplayReport) -> Iterator[Record]:
         if len(data) - offset < _HEADER.size:
             problem = "truncated header"
         else:
-            magic, length, crc, arrived, kind, ndjson = _HEADER.unpack_from(data, offset)
+            magic, length, crc, arrived, kind, body_format = _HEADER.unpack_from(data, offset)
             start = offset + _HEADER.size
             body = data[start : start + length]
             if magic != MAGIC or kind >= len(_KINDS):
                 problem = "bad record header"
             elif len(body) < length:
                 problem = "truncated record"
-            elif zlib.crc32(body, zlib.crc32(_META.pack(arrived, kind, ndjson))) != crc:
+            elif zlib.crc32(body, zlib.crc32(_META.pack(arrived, kind, body_format))) != crc:
                 problem = "checksum mismatch"
         if problem:
             report.corrupt += 1
             log.error("%s at byte %d of %s: the rest of this segment is skipped", problem, offset, path)
             return
         report.records += 1
-        yield Record(_KIND_OF_BYTE[kind], arrived, bool(ndjson), bytes(body))
+        yield Record(_KIND_OF_BYTE[kind], arrived, body_format, bytes(body))
         offset = start + length

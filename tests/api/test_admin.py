@@ -65,7 +65,10 @@ def test_reload_refuses_changed_columns_and_applies_nothing(admin: TestClient, c
     ("change", "expected"),
     [
         ({"task": "ranking"}, "models[0].task"),
-        ({"drift": {"stattest": "no_such_test"}}, "models[0].drift (column 'carat')"),
+        (
+            {"drift": {"stattest": "no_such_test"}},
+            "models[0].drift.stattest: unknown stat test 'no_such_test'",
+        ),
         ({"reference": "/nonexistent.csv"}, "models[0].reference: cannot read"),
     ],
 )
@@ -83,3 +86,32 @@ def test_reload_needs_the_admin_token(config_file: Path) -> None:
     with TestClient(app) as client:
         assert client.post(RELOAD).status_code == 401
         assert client.post(RELOAD, headers={"authorization": "Bearer nope"}).status_code == 401
+
+
+def test_reload_moves_configuration_gauges_at_once(admin: TestClient, config_file: Path) -> None:
+    registry = admin.app.state.registry  # type: ignore[attr-defined]
+    share = "drift_monitor_dataset_drift_share_threshold"
+    admin.post("/v1/models/diamonds/rows", json={"rows": rows_of("production", 300)})
+    admin.post("/v1/models/diamonds/calculate")
+    assert registry.get_sample_value(share, {"model": "diamonds"}) == 0.5
+    _edit(config_file, {"drift": {"share": 0.8}, "schedule": {"every": "5m", "min_rows": 10}})
+    assert admin.post(RELOAD).status_code == 200
+    assert registry.get_sample_value(share, {"model": "diamonds"}) == 0.8  # before any new calculation
+    interval = "drift_monitor_schedule_interval_seconds"
+    assert registry.get_sample_value(interval, {"model": "diamonds"}) == 300
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"contracts": {"columns": {"carat": {"max": 3}}}},
+        {"timestamps": {"without_zone": "reject"}},
+    ],
+)
+def test_reload_refuses_changed_row_rules_and_applies_nothing(
+    admin: TestClient, config_file: Path, change: dict[str, Any]
+) -> None:
+    _edit(config_file, change)
+    response = admin.post(RELOAD)
+    assert response.status_code == 409
+    assert "contracts, timestamps or window.age_by of model 'diamonds'" in response.json()["detail"]

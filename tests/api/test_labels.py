@@ -32,7 +32,13 @@ def test_labels_join_rows_in_window_and_give_model_quality(client: TestClient) -
     labels = [{"id": r["request_id"], "target": r["price"]} for r in truth[:200]]
     response = client.post(LABELS, json={"labels": labels})
     assert response.status_code == 202
-    assert response.json() == {"model": "diamonds", "accepted": 200, "matched": 200, "pending": 0}
+    assert response.json() == {
+        "model": "diamonds",
+        "accepted": 200,
+        "matched": 200,
+        "pending": 0,
+        "duplicates": 0,
+    }
     result = client.post("/v1/models/diamonds/calculate").json()
     assert result["labelled_rows"] == 200
     expected_mae = sum(abs(r["price"] - r["prediction"]) for r in truth[:200]) / 200
@@ -59,20 +65,31 @@ def test_labels_before_their_rows_wait_and_join_later(client: TestClient) -> Non
     assert result["labelled_rows"] == 20
 
 
-def test_labels_for_unknown_ids_stay_pending_and_duplicates_overwrite(client: TestClient) -> None:
+def test_labels_for_unknown_ids_stay_pending_and_a_repeated_id_counts_once(client: TestClient) -> None:
     client.post(ROWS, json={"rows": _unlabelled(5)})
     body = {
-        "labels": [{"id": "d-0", "target": 1.0}, {"id": "d-0", "target": 2.0}, {"id": "nope", "target": 3.0}]
+        "labels": [
+            {"id": "d-0", "target": 1.0},
+            {"id": "nope", "target": 3.0},
+            {"id": "d-0", "target": 2.0},
+            {"id": "nope", "target": 4.0},
+        ]
     }
     assert client.post(LABELS, json=body).json() == {
         "model": "diamonds",
-        "accepted": 3,
-        "matched": 2,
+        "accepted": 4,
+        "matched": 1,
         "pending": 1,
+        "duplicates": 2,
     }
+    assert _sample(client, "drift_monitor_labels_matched_total") == 1
+    assert _sample(client, "drift_monitor_labels_pending") == 1
     state = client.app.state.service.models["diamonds"]  # type: ignore[attr-defined]
     frame = pd.DataFrame(state.window_rows(time.time()).columns)
     assert frame.loc[frame["request_id"] == "d-0", "price"].tolist() == [2.0]
+    client.post(ROWS, json={"rows": [{**_unlabelled(1)[0], "request_id": "nope"}]})
+    frame = pd.DataFrame(state.window_rows(time.time()).columns)
+    assert frame.loc[frame["request_id"] == "nope", "price"].tolist() == [4.0]  # the last one wins
 
 
 @pytest.mark.parametrize(

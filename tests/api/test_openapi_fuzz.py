@@ -40,6 +40,7 @@ OPERATIONS = [
     ("GET", "/v1/models/{model}/results"),
     ("POST", "/v1/models/{model}/calculate"),
     ("GET", "/v1/models/{model}/report"),
+    ("GET", "/v1/models/{model}/reports"),
     ("GET", "/v1/models/{model}/window"),
     ("PUT", "/v1/models/{model}/reference"),
     ("POST", "/v1/admin/reload"),
@@ -75,7 +76,9 @@ def _ndjson(_ctx: Any, value: Any) -> bytes:
 def _api(tmp_path: Path, **server: Any) -> schemathesis.BaseSchema:
     path = write_config(tmp_path / "monitor.yaml", [diamonds_model()], **server)
     app = create_app(load_config(path, environ={}), config_path=path, start_scheduler=False)
-    return schemathesis.openapi.from_asgi("/openapi.json", app)
+    # With tokens, the description itself needs the read (or admin) token.
+    headers = {"Authorization": f"Bearer {server['admin_token']}"} if "admin_token" in server else {}
+    return schemathesis.openapi.from_asgi("/openapi.json", app, headers=headers)
 
 
 @pytest.fixture

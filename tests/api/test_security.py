@@ -76,6 +76,9 @@ def test_protected_endpoint_needs_its_token(
             json={"rows": rows_of("production", 3)},
             headers=_bearer(TOKENS["ingest_token"]),
         )
+    if path.endswith("report"):  # a calculation stores the report /report serves
+        calculated = secured.post("/v1/models/diamonds/calculate", headers=_bearer(TOKENS["admin_token"]))
+        assert calculated.status_code == 200, calculated.text
     call = getattr(secured, method)
     headers = dict(kwargs.get("headers", {}))  # type: ignore[call-overload]
     rest = {k: v for k, v in kwargs.items() if k != "headers"}

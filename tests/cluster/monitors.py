@@ -3,12 +3,16 @@ single node and a cluster are sent (the same batches, in the same order)."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.ipc as ipc
 import yaml
 
 from tests.conftest import diamonds_model, rows_of
@@ -56,12 +60,13 @@ def write_monitor_config(
 
 @dataclass(frozen=True)
 class Batch:
-    """One request of the traffic: its path, body, content type and batch id."""
+    """One request of the traffic: its body as sent (any format the API takes) and its batch id."""
 
     kind: str
     body: bytes
     key: str
-    ndjson: bool = False
+    content_type: str = "application/json"
+    gzipped: bool = False
 
     @property
     def path(self) -> str:
@@ -69,13 +74,41 @@ class Batch:
 
     @property
     def headers(self) -> dict[str, str]:
-        content = "application/x-ndjson" if self.ndjson else "application/json"
-        return {"Content-Type": content, "Idempotency-Key": self.key}
+        headers = {"Content-Type": self.content_type, "Idempotency-Key": self.key}
+        if self.gzipped:
+            headers["Content-Encoding"] = "gzip"
+        return headers
+
+
+NDJSON = "application/x-ndjson"
+ARROW = "application/vnd.apache.arrow.stream"
+
+
+def _rows_body(number: int, rows: list[dict[str, Any]]) -> Batch:
+    """Rows in every body format the API takes, in turn: JSON rows, JSON columns, NDJSON, Arrow,
+    some of them gzipped."""
+    key = f"rows-{number}"
+    kind = number % 4
+    if kind == 1:
+        columns = {name: [row.get(name) for row in rows] for name in rows[0]}
+        return Batch("rows", json.dumps({"columns": columns}).encode(), key)
+    if kind == 2:
+        body = "\n".join(json.dumps(row) for row in rows).encode()
+        return Batch("rows", gzip.compress(body), key, NDJSON, gzipped=True)
+    if kind == 3:
+        typed = [{**row, "color": None if row["color"] is None else str(row["color"])} for row in rows]
+        sink = io.BytesIO()
+        table = pa.Table.from_pylist(typed)
+        with ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return Batch("rows", sink.getvalue(), key, ARROW)
+    return Batch("rows", json.dumps({"rows": rows}).encode(), key, gzipped=False)
 
 
 def traffic(batches: int = 14, seed: int = 3) -> list[Batch]:
-    """Rows in batches of uneven sizes (the window of 400 turns over), some nulls and integer
-    categories, and labels: for rows already sent, for rows sent later (they wait), and NDJSON."""
+    """Rows in batches of uneven sizes (the window of 400 turns over) and in every body format,
+    some nulls and integer categories, and labels: for rows already sent, for rows sent later (they
+    wait), as JSON and as gzipped NDJSON."""
     out: list[Batch] = []
     start = 0
     sizes = [1, 150, 7, 90, 33, 120, 2, 60, 75, 140, 11, 95, 48, 130][:batches]
@@ -88,17 +121,15 @@ def traffic(batches: int = 14, seed: int = 3) -> list[Batch]:
                 row["carat"] = None
             if (start + offset) % 23 == 0:
                 row["color"] = 7  # an integer category: validated into "7"
-        out.append(Batch("rows", json.dumps({"rows": rows}).encode(), f"rows-{number}"))
+        out.append(_rows_body(number, rows))
         if number % 3 == 1:  # labels for rows just sent, and for rows of the next batch
             ids = [f"q-{i}" for i in range(start, start + size, 2)] + [f"q-{start + size + 1}"]
             labels = [{"id": row_id, "target": 300.0 + i} for i, row_id in enumerate(ids)]
-            ndjson = number % 2 == 0
-            body = (
-                "\n".join(json.dumps(label) for label in labels).encode()
-                if ndjson
-                else json.dumps({"labels": labels}).encode()
-            )
-            out.append(Batch("labels", body, f"labels-{number}", ndjson))
+            if number % 2 == 0:
+                body = gzip.compress("\n".join(json.dumps(label) for label in labels).encode())
+                out.append(Batch("labels", body, f"labels-{number}", NDJSON, gzipped=True))
+            else:
+                out.append(Batch("labels", json.dumps({"labels": labels}).encode(), f"labels-{number}"))
         start += size
     return out
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from monitor_service.bodies import decode_rows, labels_of
 from monitor_service.config import ModelConfig
 from monitor_service.ground_truth import PendingLabels
-from monitor_service.payload import parse_items
-from monitor_service.schema import RowSchema, validate_labels, validate_rows
+from monitor_service.schema import RowSchema, validate_labels
 from monitor_service.window import SlidingWindow, WindowRows
 
 
@@ -23,7 +23,7 @@ class StoredRequest(Protocol):
     @property
     def arrived(self) -> float: ...
     @property
-    def ndjson(self) -> bool: ...
+    def body_format(self) -> int: ...
     @property
     def body(self) -> bytes: ...
 
@@ -41,15 +41,14 @@ def window_after(model: ModelConfig, records: Iterable[StoredRequest], now: floa
     )
     pending = PendingLabels(model.labels.pending_max, model.labels.pending_ttl)
     for record in records:
-        items = parse_items(record.body, record.ndjson, record.kind)
         if record.kind == "rows":
-            batch = validate_rows(items, schema, record.arrived)
+            batch = decode_rows(record.body, record.body_format, schema, record.arrived)
             window.append(batch, record.arrived)
             ids, targets = pending.take(list(batch.columns[columns.id]), record.arrived)
             if ids:
                 window.apply_labels(ids, targets)
         else:
-            ids, values = validate_labels(items, schema, columns.target)
+            ids, values = validate_labels(labels_of(record.body, record.body_format), schema, columns.target)
             targets = list(values)
             for row_id, target, matched in zip(ids, targets, window.apply_labels(ids, targets), strict=True):
                 if not matched:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any
 
 import numpy as np
 import pytest
 
+from monitor_service import bodies
 from monitor_service.config import ClusterConfig, ModelConfig
 from monitor_service.errors import BadRequest, PayloadTooLarge
 from monitor_service.journal.jetstream import JetStreamCluster, StreamRecord
@@ -69,9 +71,36 @@ def test_publish_returns_the_sequence_once_replicated(config: ClusterConfig, clu
     assert str(getattr(info.config.storage, "value", info.config.storage)) == "file"
     [record] = records
     assert (record.seq, record.kind, record.arrived, record.rows, record.msg_id) == (1, "rows", T0, 3, "b-1")
-    assert record.body == body and record.ndjson is False
+    assert record.body == body and record.body_format == 0
     replicas = cluster.stream_replicas(journal_stream(config))
     assert len(replicas) == 3
+
+
+def test_labels_keep_their_body_format_and_old_ndjson_messages_still_read(config: ClusterConfig) -> None:
+    """The format byte (bodies.py) travels with a body; a message written before it existed says
+    NDJSON with `Dm-Ndjson: 1`, and reads back as format 1."""
+    ids = ["r-0", "r-1"]
+    ndjson = b"\n".join(json.dumps({"id": i, "target": 1.0}).encode() for i in ids)
+    gzipped = gzip.compress(ndjson)
+
+    async def scenario() -> list[StreamRecord]:
+        journal = await connected(config, 100)
+        try:
+            await journal.publish(MODEL, "rows", rows_body(0, 2), msg_id="rows-1", rows=2, arrived=T0)
+            fmt = bodies.NDJSON | bodies.GZIP
+            await journal.publish(MODEL, "labels", gzipped, msg_id="l-1", rows=2, body_format=fmt, arrived=T0)
+            legacy = {"Nats-Msg-Id": "labels:l-0", "Dm-Rows": "2", "Dm-Arrived": repr(T0), "Dm-Ndjson": "1"}
+            subject = journal.names.subject(MODEL, "labels")
+            await journal.publish_message(subject, ndjson, legacy, stream=journal.names.window_stream(MODEL))
+            return await journal.read_window(MODEL, max_rows=100, now=T0, labels_lookback=60)
+        finally:
+            await journal.close()
+
+    rows, compressed, legacy = run(scenario())
+    assert rows.kind == "rows" and compressed.kind == legacy.kind == "labels"
+    assert (compressed.body_format, legacy.body_format) == (bodies.NDJSON | bodies.GZIP, bodies.NDJSON)
+    for record in (compressed, legacy):
+        assert [item["id"] for item in bodies.labels_of(record.body, record.body_format)] == ids
 
 
 def journal_stream(config: ClusterConfig) -> str:

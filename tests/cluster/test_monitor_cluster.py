@@ -3,16 +3,21 @@ windows come back from the stream, and the numbers equal a single node's exactly
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import logging
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc as ipc
 import pytest
 from fastapi.testclient import TestClient
 
@@ -123,6 +128,38 @@ def test_members_in_turn_hold_and_calculate_what_one_node_does(
     assert comparable(first) == comparable(local)
     assert comparable(second) == comparable(local)
     assert local["labelled_rows"] > 0 and local["columns"]
+
+
+def test_a_member_refuses_bad_bodies_exactly_as_one_node_does(
+    single: TestClient, two_members: list[TestClient], cluster: NatsCluster
+) -> None:
+    """Cluster ingest validates through the same decoders (bodies.py) in one pass: the same status
+    and the same field-level detail for every format, and nothing reaches the stream."""
+    good = rows_of("production", 3)
+    arrow_sink = io.BytesIO()
+    table = pa.Table.from_pylist([{**row, "carat": str(row["carat"])} for row in good])
+    with ipc.new_stream(arrow_sink, table.schema) as writer:
+        writer.write_table(table)
+    json_type = {"Content-Type": "application/json"}
+    bad = [
+        ("rows", json.dumps({"rows": [{**good[0], "colour": "red"}]}).encode(), json_type),
+        ("rows", json.dumps({"columns": {"carat": [1.0, "x"]}}).encode(), json_type),
+        ("rows", b'{"carat": 1.0}\n{"carat": [1]}', {"Content-Type": "application/x-ndjson"}),
+        ("rows", arrow_sink.getvalue(), {"Content-Type": "application/vnd.apache.arrow.stream"}),
+        ("rows", gzip.compress(json.dumps({"rows": good}).encode()), json_type),  # no Content-Encoding
+        ("rows", b"not gzip", {**json_type, "Content-Encoding": "gzip"}),
+        ("rows", json.dumps({"rows": []}).encode(), json_type),
+        ("labels", json.dumps({"labels": [{"id": "a", "target": "x"}]}).encode(), json_type),
+        ("labels", arrow_sink.getvalue(), {"Content-Type": "application/vnd.apache.arrow.stream"}),
+    ]
+    for kind, body, headers in bad:
+        path = f"/v1/models/{MODEL}/{kind}"
+        expected = single.post(path, content=body, headers=headers)
+        assert 400 <= expected.status_code < 500, expected.text
+        for member in two_members:
+            got = member.post(path, content=body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
+            assert (got.status_code, got.json()) == (expected.status_code, expected.json())
+    assert stream_messages(cluster, two_members[0]) == 0
 
 
 def test_every_member_serves_the_result_of_any(two_members: list[TestClient]) -> None:

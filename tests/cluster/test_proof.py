@@ -64,6 +64,9 @@ pytestmark = pytest.mark.integration
 
 MEMBERS = 3
 EVERY = 6.0  # the members' schedule: a lost task is redelivered (ack_wait 2 s) before the next slot
+# The member killed must have taken its task with this much of the slot left: ack_wait, plus the
+# freeze and the look at the entry (a busy machine), so the redelivery comes within the slot.
+REDELIVERY_ROOM = 3.5
 CLUSTER_LABEL = "proof"
 ROW_BATCHES = 36
 KILL_LEADER_AT = 10  # the batch in flight when the stream's leader is killed
@@ -222,6 +225,8 @@ def kill_a_member_holding_a_task(
             if not started:
                 continue
             slot = started[-1]
+            if time.time() > int(slot.split(":")[1]) * EVERY + EVERY - REDELIVERY_ROOM:
+                continue  # started late in its slot: redelivered, it would only be skipped as late
             process.popen.send_signal(signal.SIGSTOP)
             time.sleep(0.2)  # let the log catch up with what it did before the stop
             finished = [e for e in task_events(process.log()) if e[0] == slot and e[2] != "started"]
@@ -330,10 +335,24 @@ def prometheus_view(directory: Path, members: list[RunningProcess], single: Runn
             return found
 
         scores = 'drift_monitor_column_drift_score{model="diamonds"}'
+
+        def scores_of_every_instance() -> list[dict[tuple[str, ...], float]]:
+            out: dict[str, dict[tuple[str, ...], float]] = {}
+            for sample in query(scores):
+                labels = sample["metric"]
+                key = (labels["column"], labels["role"], labels["stattest"])
+                out.setdefault(labels["instance"], {})[key] = float(sample["value"][1])
+            return list(out.values())
+
+        # Every member and the single node, on the result of the whole traffic (a member's scrape
+        # may still show the result before it; the test then compares every family at once).
         poll_until(
-            lambda: len({s["metric"]["instance"] for s in query(scores)}) == len(members) + 1,
+            lambda: (
+                len(found := scores_of_every_instance()) == len(members) + 1
+                and all(v == found[0] for v in found)
+            ),
             timeout=60,
-            message="scores from every member and the single node",
+            message="the same scores from every member and the single node",
         )
         firing = 'ALERTS{alertstate="firing"}'
         poll_until(
@@ -482,7 +501,9 @@ def test_the_lost_task_was_delivered_again_and_completed(proof: Proof) -> None:
     events = [event for log in proof.member_logs.values() for event in task_events(log)]
     again = [(delivery, what) for slot, delivery, what in events if slot == proof.lost_task and delivery > 1]
     assert again[:1] == [(2, "started")], (proof.lost_task, events[-20:])
-    assert {(2, "calculated"), (2, "superseded")} & set(again), again
+    # a delivery the cluster failed midway is given back and delivered again (3, ...)
+    done = [what for _, what in again if what not in ("started", "given_back")]
+    assert done[:1] in (["calculated"], ["superseded"]), again
 
 
 def test_a_restarted_nats_node_catches_up(proof: Proof) -> None:

@@ -188,6 +188,7 @@ def test_health_and_readiness_once_models_load_in_the_background(
         assert ready["models"] == {
             "regression": "diamonds_regression",
             "classification": "diamonds_classification",
+            "price_band": "diamonds_price_band",
         }
         assert client.post("/predict/regression", json=ROW).status_code == 200
     assert not sink.closed  # the caller's sink is the caller's to close

@@ -175,7 +175,10 @@ def test_demo_shows_sudden_drift_and_stops_every_process(tmp_path: Path) -> None
     regression = _section(final, "diamonds_regression")
     assert _has_line(r"  dataset drift  YES ", regression), regression
     assert _has_line(r"  drifted        .*\bcarat\b", regression), regression
-    assert _has_line(r"  quality        MAE \S+ .* on \d+ labelled rows", regression), regression
+    assert _has_line(
+        r"  quality        on \d+ labelled rows, 95% intervals, baseline from the reference", regression
+    )
+    assert _has_line(r"    MAE +\S+ \[\S+, \S+\] +baseline \S+", regression), regression
     assert _has_line(r"  report         http://127\.0\.0\.1:\d+/v1/models/diamonds_regression/", regression)
     assert _has_line(r"monitor  http://127\.0\.0\.1:\d+/docs +metrics http://\S+/metrics", final), final
     assert _has_line(r"service  http://127\.0\.0\.1:\d+/docs", final), final

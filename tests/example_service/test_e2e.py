@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 600
-MODELS = ("diamonds_regression", "diamonds_classification")
+MODELS = ("diamonds_regression", "diamonds_classification", "diamonds_price_band")
 
 
 @dataclass
@@ -139,12 +139,12 @@ def test_traffic_reaches_the_monitor_with_labels_and_calculates(stack: Stack) ->
     )
     assert traffic.returncode == 0, traffic.stderr
     assert f"{ROWS}/{ROWS} rows" in traffic.stderr
-    assert f"{2 * ROWS} labels posted" in traffic.stderr
+    assert f"{len(MODELS) * ROWS} labels posted" in traffic.stderr
 
     poll_until(
         lambda: all(_models(stack.monitor.base_url)[m]["window_rows"] >= ROWS for m in MODELS),
         timeout=20,
-        message=f"{ROWS} rows in the window of both models",
+        message=f"{ROWS} rows in the window of every model",
         on_timeout=stack.service.log_tail,
     )
     for model in MODELS:
@@ -162,7 +162,9 @@ def test_traffic_reaches_the_monitor_with_labels_and_calculates(stack: Stack) ->
         assert f'drift_monitor_labelled_rows{{model="{model}"}} {ROWS}.0' in monitor_metrics
     assert 'drift_monitor_model_quality{metric="mae",model="diamonds_regression"}' in monitor_metrics
     assert 'drift_monitor_model_quality{metric="roc_auc",model="diamonds_classification"}' in monitor_metrics
+    assert 'drift_monitor_model_quality{metric="f1_macro",model="diamonds_price_band"}' in monitor_metrics
+    assert 'drift_monitor_model_class_recall{class="luxury",model="diamonds_price_band"}' in monitor_metrics
 
     metrics = requests.get(f"{stack.service.base_url}/metrics", timeout=5).text
-    assert f'model_service_monitor_items_total{{outcome="sent"}} {2 * ROWS}.0' in metrics
+    assert f'model_service_monitor_items_total{{outcome="sent"}} {len(MODELS) * ROWS}.0' in metrics
     assert f'model_service_predictions_total{{model="regression"}} {ROWS}.0' in metrics

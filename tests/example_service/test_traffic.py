@@ -76,6 +76,10 @@ def test_label_of_gives_price_or_expensive() -> None:
     assert label_of("regression", 1234.567) == 1234.57
     assert label_of("classification", 4999.99) == 0
     assert label_of("classification", 5000.0) == 1
+    assert label_of("price_band", 999.99) == "budget"
+    assert label_of("price_band", 1000.0) == "mid"
+    assert label_of("price_band", 9999.0) == "premium"
+    assert label_of("price_band", 18000.0) == "luxury"
 
 
 def test_batches_cover_every_row_once() -> None:

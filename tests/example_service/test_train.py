@@ -13,10 +13,12 @@ from example_model_service.models import (
     FEATURES,
     METADATA_FILE,
     MODEL_NAMES,
+    PRICE_BANDS,
     PROBABILITY_COLUMN,
     Predictors,
     artifacts_exist,
     feature_frame,
+    price_band,
 )
 from example_model_service.service import load_or_train
 from example_model_service.train import DIAMONDS, REFERENCE_FILES, write_references
@@ -24,7 +26,7 @@ from example_model_service.train import DIAMONDS, REFERENCE_FILES, write_referen
 PRODUCTION = pd.read_csv(DIAMONDS / "production.csv").head(500)
 
 
-def _outputs(predictors: Predictors) -> dict[str, list[tuple[float | int, float | None]]]:
+def _outputs(predictors: Predictors) -> dict[str, list[tuple[float | int | str, float | None]]]:
     features = feature_frame(PRODUCTION[FEATURES].to_dict(orient="records"))
     return {
         model: [(p.value, p.probability) for p in predictors.predict(model, features)]
@@ -57,6 +59,9 @@ def test_models_are_useful_on_production_rows(predictors: Predictors) -> None:
     assert np.mean(np.abs(predicted - price)) < 500
     labels = np.array([value for value, _ in outputs["classification"]])
     assert np.mean(labels == (price >= 5000)) > 0.95
+    bands = np.array([value for value, _ in outputs["price_band"]])
+    assert set(bands) <= {name for name, _ in PRICE_BANDS}
+    assert np.mean(bands == price_band(price)) > 0.85
 
 
 def test_write_references_reproduces_the_committed_files(tmp_path: Path) -> None:
@@ -86,3 +91,7 @@ def test_reference_files_hold_what_the_monitor_needs() -> None:
     # Out-of-fold predictions: good, but not the training prices themselves.
     error = (regression["prediction"] - regression["price"]).abs()
     assert 100 < error.mean() < 600
+    bands = pd.read_csv(DIAMONDS / REFERENCE_FILES["price_band"])
+    assert list(bands.columns) == [*source.columns[:9], "price_band", "prediction"]
+    assert (bands["price_band"] == price_band(source["price"])).all()
+    assert 0.8 < (bands["prediction"] == bands["price_band"]).mean() < 0.97

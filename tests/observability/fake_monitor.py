@@ -33,7 +33,12 @@ COLUMNS: dict[str, tuple[str, str, float, float, int]] = {
 NUMERICAL = ("age", "churn_probability")
 CATEGORICAL = ("plan", "churned")
 QUALITY = {"accuracy": 0.81, "precision": 0.7, "recall": 0.65, "f1": 0.67, "roc_auc": 0.88}
-REGRESSION_QUALITY = {"mae": 310.0, "rmse": 520.0, "mape": 0.12, "r2": 0.91}
+REGRESSION_QUALITY = {"mae": 310.0, "rmse": 520.0, "mape": 12.0, "r2": 0.91}
+# metric -> baseline: churn's accuracy interval [0.78, 0.84] is below its 0.9 (the quality alerts'
+# condition holds, for churn only); every other interval holds its baseline.
+BASELINES = {**QUALITY, "accuracy": 0.9}
+REGRESSION_BASELINES = dict(REGRESSION_QUALITY)
+CLASSES = ("no", "yes")
 BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -60,6 +65,7 @@ class ContractCollector(Collector):
         yield from self._drift()
         yield from self._quality()
         yield from self._health(n, now)
+        yield from self._tests_and_reports(n, now)
 
     def _drift(self) -> Iterator[Any]:
         m = [MODEL]
@@ -121,12 +127,67 @@ class ContractCollector(Collector):
         )
 
     def _quality(self) -> Iterator[Any]:
+        values = [(MODEL, QUALITY, BASELINES), (REGRESSION_MODEL, REGRESSION_QUALITY, REGRESSION_BASELINES)]
+        labels = ["model", "metric"]
+        for suffix, shift in (("", 0.0), ("_lower", -0.03), ("_upper", 0.03)):
+            yield _gauge(
+                f"drift_monitor_model_quality{suffix}",
+                "Model quality",
+                labels,
+                [([m, k], v + shift * (v if v > 1 else 1)) for m, q, _ in values for k, v in q.items()],
+            )
         yield _gauge(
-            "drift_monitor_model_quality",
-            "Model quality",
-            ["model", "metric"],
-            [([MODEL, metric], value) for metric, value in QUALITY.items()]
-            + [([REGRESSION_MODEL, metric], value) for metric, value in REGRESSION_QUALITY.items()],
+            "drift_monitor_model_quality_rows",
+            "Rows per metric",
+            labels,
+            [([m, k], 1200) for m, q, _ in values for k in q],
+        )
+        yield _gauge(
+            "drift_monitor_model_quality_baseline",
+            "Baseline",
+            labels,
+            [([m, k], v) for m, _, b in values for k, v in b.items()],
+        )
+        for name in ("skipped", "baseline_skipped", "estimated_skipped"):
+            yield _gauge(
+                f"drift_monitor_model_quality_{name}",
+                "Skipped",
+                ["model", "metric", "reason"],
+                [([REGRESSION_MODEL, "mape", "zero_targets"], 1)],
+            )
+        for suffix, shift in (("", 0.0), ("_lower", -0.02), ("_upper", 0.02)):
+            yield _gauge(
+                f"drift_monitor_model_quality_estimated{suffix}",
+                "Estimated quality",
+                labels,
+                [([MODEL, k], v + shift) for k, v in QUALITY.items()],
+            )
+        for suffix, shift in (("", 0.0), ("_lower", -0.05), ("_upper", 0.05)):
+            yield _gauge(
+                f"drift_monitor_model_class_recall{suffix}",
+                "Recall per class",
+                ["model", "class"],
+                [([MODEL, c], 0.7 + shift) for c in CLASSES],
+            )
+        yield _gauge(
+            "drift_monitor_model_class_recall_skipped",
+            "Class recall skipped",
+            ["model", "class", "reason"],
+            [([MODEL, "maybe", "class_absent"], 1)],
+        )
+        yield _gauge(
+            "drift_monitor_model_quality_mape_zero_targets",
+            "Zero targets",
+            ["model"],
+            [([REGRESSION_MODEL], 3)],
+        )
+        yield _gauge("drift_monitor_label_arrival_bias", "Label bias", ["model"], [([MODEL], 0)])
+        yield _gauge("drift_monitor_label_arrival_bias_pvalue", "Label bias p", ["model"], [([MODEL], 0.4)])
+        yield _gauge(
+            "drift_monitor_labelled_ratio",
+            "Labelled share",
+            ["model", "group"],
+            [([MODEL, c], 0.5) for c in CLASSES],
         )
         yield _gauge(
             "drift_monitor_labelled_rows",
@@ -167,11 +228,47 @@ class ContractCollector(Collector):
         yield _gauge(
             "drift_monitor_last_ingest_timestamp_seconds", "Last accepted row", ["model"], [(m, now - 1)]
         )
+        yield _gauge("drift_monitor_worker_up", "Worker alive", [], [([], 1)])
+        yield _gauge("drift_monitor_worker_resident_memory_bytes", "Worker RSS", [], [([], 330e6)])
+        yield _gauge("drift_monitor_worker_peak_resident_memory_bytes", "Worker peak RSS", [], [([], 520e6)])
+        yield _gauge("drift_monitor_server_peak_resident_memory_bytes", "Server peak RSS", [], [([], 280e6)])
         yield _gauge(
             "drift_monitor_build_info",
             "Build information",
             ["version", "evidently_version", "python_version"],
             [(["0.1.0", "0.7.23", "3.11.7"], 1)],
+        )
+
+    def _tests_and_reports(self, n: int, now: float) -> Iterator[Any]:
+        """A failing critical test (DriftMonitorCriticalTestFailed's condition), a passing one, a
+        stored report and an exporter that works."""
+        tests = [("missing_share:age", "true", 0.0, 42.0), ("row_count", "false", 1.0, 5000.0)]
+        yield _gauge(
+            "drift_monitor_test_passed",
+            "Test outcome (0/1)",
+            ["model", "test", "critical"],
+            [([MODEL, test, critical], passed) for test, critical, passed, _ in tests],
+        )
+        yield _gauge(
+            "drift_monitor_test_value",
+            "What the test compared",
+            ["model", "test"],
+            [([MODEL, test], value) for test, _, _, value in tests],
+        )
+        newest = [([MODEL], now - 30)]
+        yield _gauge("drift_monitor_last_report_timestamp_seconds", "Newest stored report", ["model"], newest)
+        yield _gauge("drift_monitor_reports_stored", "Reports kept", ["model"], [([MODEL], 12)])
+        yield _gauge("drift_monitor_reports_stored_bytes", "Bytes kept", ["model"], [([MODEL], 9_600_000)])
+        yield _counter("drift_monitor_report_write_errors", "Reports not stored", ["model"], [([MODEL], 0)])
+        ui = ["evidently_ui"]
+        yield _counter("drift_monitor_exports", "Pushes", ["exporter"], [(ui, n)])
+        yield _counter("drift_monitor_export_failures", "Failed pushes", ["exporter"], [(ui, 0)])
+        yield _counter("drift_monitor_exports_dropped", "Dropped pushes", ["exporter"], [(ui, 0)])
+        yield _gauge(
+            "drift_monitor_export_last_success_timestamp_seconds",
+            "Last push",
+            ["exporter"],
+            [(ui, now - 30)],
         )
 
 

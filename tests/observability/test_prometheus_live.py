@@ -35,8 +35,6 @@ pytestmark = pytest.mark.integration
 DEADLINE = 45.0
 # As Grafana substitutes "All" of a multi-value variable: a regex alternation of every value.
 VARIABLES = {"model": f"({MODEL}|{REGRESSION_MODEL})", "column": f"({'|'.join(COLUMNS)})"}
-# Queries that cannot have data on a fresh Prometheus: they compare with one day earlier.
-NEEDS_HISTORY = ("degradation_avg1h_vs_1d",)
 # Alerts whose conditions the stand-in meets; with the repository's `for:` they stay pending here.
 EXPECTED_PENDING = {
     ("DriftMonitorDatasetDrift", ""),
@@ -44,6 +42,9 @@ EXPECTED_PENDING = {
     ("DriftMonitorTargetDrift", "churned"),
     ("DriftMonitorPredictionDrift", "churn_probability"),
     ("DriftMonitorHighMissingValues", "age"),
+    ("DriftMonitorModelQualityDrop", ""),
+    ("DriftMonitorEstimatedQualityDrop", ""),
+    ("DriftMonitorCriticalTestFailed", ""),
 }
 
 
@@ -105,6 +106,7 @@ def test_prometheus_loads_rules_and_evaluates_them_without_errors(prometheus: Ru
     assert {group["name"] for group in groups} == {
         "drift_monitor.recording",
         "drift_monitor.drift",
+        "drift_monitor.tests",
         "drift_monitor.health",
     }
     unhealthy = [
@@ -147,13 +149,16 @@ def test_drift_alerts_from_a_real_scrape_carry_job_instance_and_annotations(
     feature = alerts[("DriftMonitorFeatureDrift", "age")]["annotations"]
     assert feature["description"].endswith("ks score 0.01, threshold 0.05.")
     assert alerts[("DriftMonitorDatasetDrift", "")]["annotations"]["value"] == "50%"
+    # result alerts link to the stored report in force; health alerts have no report
+    report = alerts[("DriftMonitorCriticalTestFailed", "")]["annotations"]["report"]
+    assert report.startswith(f"/v1/models/{MODEL}/report?at=")
+    assert float(report.split("at=")[1]) > 1.7e9
 
 
 def test_every_dashboard_query_returns_data(prometheus: RunningProcess) -> None:
     queries = [
         Query(query.where, substitute_grafana_variables(query.expr, VARIABLES))
         for query in all_dashboard_queries()
-        if not any(marker in query.expr for marker in NEEDS_HISTORY)
     ]
     assert len(queries) > 40
     # rate() needs two scrapes and the recording rules one evaluation after that: poll.

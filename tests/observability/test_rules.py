@@ -30,6 +30,8 @@ EXPECTED_ALERTS = {
     "DriftMonitorPredictionDrift",
     "DriftMonitorHighMissingValues",
     "DriftMonitorModelQualityDrop",
+    "DriftMonitorEstimatedQualityDrop",
+    "DriftMonitorCriticalTestFailed",
     "DriftMonitorDown",
     "DriftMonitorMemberDown",
     "DriftMonitorClusterDown",
