@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 Calculate = Callable[[str, bool], Awaitable[CalculationResult]]  # (model, keep_report)
 _CAS_ATTEMPTS = 8
+_SET_UP_PATIENCE = 60.0  # seconds a starting member keeps trying to set up streams and buckets
 
 
 def member_name(config: ClusterConfig) -> str:
@@ -89,17 +90,33 @@ class ClusterMember:
         """Connect, make sure every stream, the task queue and the buckets exist, load the mirror."""
         cluster = await JetStreamCluster.connect(self.config, name=self.name)
         try:
-            await cluster.ensure_models(models)
-            files = await SharedFiles.open(cluster)
-            self._tasks = TaskQueue(cluster)
-            await self._tasks.ensure()
-            self._store = await StateStore.open(cluster)
-            self._mirror = await self._store.mirror()
+            files = await self._set_up(cluster, models)
         except BaseException:
             await cluster.close()
             raise
         self.connection.attach(cluster, files)
         log.info("cluster member %s: %d models, mirror loaded", self.name, len(models))
+
+    async def _set_up(self, cluster: JetStreamCluster, models: Sequence[ModelConfig]) -> SharedFiles:
+        """Every stream, the task queue and the buckets (each step idempotent), then the mirror.
+        Retried as a whole for a while: a cluster that just started (or is electing its meta
+        leader) can time out creating them; ClusterUnavailable after `_SET_UP_PATIENCE`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(self.config.publish_timeout, _SET_UP_PATIENCE)
+        while True:
+            try:
+                await cluster.ensure_models(models)
+                files = await SharedFiles.open(cluster)
+                self._tasks = TaskQueue(cluster)
+                await self._tasks.ensure()
+                self._store = await StateStore.open(cluster)
+                self._mirror = await self._store.mirror()
+                return files
+            except ClusterUnavailable as exc:
+                if loop.time() + 1.0 >= deadline:
+                    raise
+                log.warning("cluster member %s: setting up the cluster failed (%s); retrying", self.name, exc)
+                await asyncio.sleep(1.0)
 
     async def reconfigure(self, models: Sequence[ModelConfig]) -> None:
         """Apply changed window limits to the streams (after a reload)."""
