@@ -1,13 +1,16 @@
-"""Calculation wall time: monitor_service.engine.compute vs a naive Evidently Report, plus bare scipy.
+"""Calculation wall time: the engine's two drift modes, a naive Evidently Report, and bare scipy.
 
 For windows of 1k, 10k and 100k rows (20 columns: 15 numerical, 5 categorical; a reference of the
 same size; a real shift in 5 numerical and 2 categorical columns) it times, alternating the
 contenders within each repetition so machine noise hits all of them alike:
 
-  engine   monitor_service.engine.compute with metrics [data_drift] (what the naive report does)
-  engine+q the same with data_quality too (the service's default set)
+  engine   monitor_service.engine.compute, drift.mode legacy (Evidently's defaults, the behaviour
+           before drift.mode existed), metrics [data_drift] (what the naive report does)
+  tested   the same with drift.mode tested (the default: two-sample tests, effect sizes, missing
+           share, the domain classifier included); `tested/engine` is the cost of the new verdict
+  engine+q legacy with data_quality too
   naive    Report([DataDriftPreset()]).run(current, reference), Dataset.from_pandas included
-  scipy    the same stat tests called directly (scipy + numpy/pandas counting), for context
+  scipy    the legacy stat tests called directly (scipy + numpy/pandas counting), for context
 
 and checks that engine, naive and scipy drift scores agree per column (max abs difference).
 
@@ -88,15 +91,22 @@ def run_size(rows: int, repeat: int) -> dict[str, Any]:
 
     reference = frame(rows, seed=1)
     current = frame(rows, seed=2, shifted=True)
-    drift_only = ModelConfig.model_validate(model_config(Path("unused.csv"), rows, ["data_drift"]))
-    with_quality = ModelConfig.model_validate(model_config(Path("unused.csv"), rows))
-    times: dict[str, list[float]] = {"engine": [], "engine+q": [], "naive": [], "scipy": []}
+    legacy = {"drift": {"mode": "legacy"}}
+    drift_only = ModelConfig.model_validate(
+        {**model_config(Path("unused.csv"), rows, ["data_drift"]), **legacy}
+    )
+    tested = ModelConfig.model_validate(model_config(Path("unused.csv"), rows, ["data_drift"]))
+    with_quality = ModelConfig.model_validate({**model_config(Path("unused.csv"), rows), **legacy})
+    times: dict[str, list[float]] = {"engine": [], "tested": [], "engine+q": [], "naive": [], "scipy": []}
+    tested_result = None
     result = naive_scores = None
     methods: dict[str, str] = {}
     scipy_scores: dict[str, float] = {}
     for _ in range(repeat):
         seconds, result = _timed(lambda: engine.compute(drift_only, reference, current))
         times["engine"].append(seconds)
+        seconds, tested_result = _timed(lambda: engine.compute(tested, reference, current))
+        times["tested"].append(seconds)
         methods = {c.column: c.stattest for c in result.columns}
         seconds, naive_scores = _timed(lambda: naive(reference, current))
         times["naive"].append(seconds)
@@ -111,7 +121,10 @@ def run_size(rows: int, repeat: int) -> dict[str, Any]:
     diff_scipy = max(abs(engine_scores[c] - scipy_scores[c]) for c in engine_scores)
     same_columns = set(engine_scores) == set(naive_scores)
     detected = sorted(c.column for c in result.columns if c.detected)
+    assert tested_result is not None and tested_result.classifier is not None
     return {
+        "tested_detected": sorted(c.column for c in tested_result.columns if c.detected),
+        "classifier": (tested_result.classifier.auc, tested_result.classifier.top_columns),
         "rows": rows,
         "median": {k: statistics.median(v) for k, v in times.items()},
         "min": {k: min(v) for k, v in times.items()},
@@ -139,8 +152,9 @@ def main() -> None:
     expected = sorted([*SHIFTED_NUMERICAL, *SHIFTED_CATEGORICAL])
     print(f"columns shifted on purpose: {', '.join(expected)}")
     header = (
-        f"{'rows':>8} {'engine s':>9} {'engine+q s':>10} {'naive s':>8} {'scipy s':>8} "
-        f"{'engine/naive':>12} {'max|d| naive':>12} {'max|d| scipy':>12}  methods"
+        f"{'rows':>8} {'engine s':>9} {'tested s':>9} {'tested/engine':>13} {'engine+q s':>10} "
+        + f"{'naive s':>8} {'scipy s':>8} {'engine/naive':>12} {'max|d| naive':>12} "
+        + f"{'max|d| scipy':>12}  methods"
     )
     print(header)
     results = []
@@ -149,7 +163,8 @@ def main() -> None:
         results.append(r)
         m = r["median"]
         print(
-            f"{rows:>8} {m['engine']:>9.3f} {m['engine+q']:>10.3f} {m['naive']:>8.3f} {m['scipy']:>8.3f} "
+            f"{rows:>8} {m['engine']:>9.3f} {m['tested']:>9.3f} {m['tested'] / m['engine']:>13.2f} "
+            f"{m['engine+q']:>10.3f} {m['naive']:>8.3f} {m['scipy']:>8.3f} "
             f"{m['engine'] / m['naive']:>12.3f} {r['diff_naive']:>12.2e} {r['diff_scipy']:>12.2e}  "
             f"{'/'.join(r['methods'])}"
         )
@@ -157,7 +172,8 @@ def main() -> None:
     for r in results:
         m = r["min"]
         print(
-            f"{r['rows']:>8} engine {m['engine']:.3f} s, engine+q {m['engine+q']:.3f} s, "
+            f"{r['rows']:>8} engine {m['engine']:.3f} s, tested {m['tested']:.3f} s "
+            f"(tested/engine {m['tested'] / m['engine']:.2f}), engine+q {m['engine+q']:.3f} s, "
             f"naive {m['naive']:.3f} s, "
             f"scipy {m['scipy']:.3f} s, engine/naive {m['engine'] / m['naive']:.3f}, "
             f"engine/scipy {m['engine'] / m['scipy']:.1f}x"
@@ -165,7 +181,9 @@ def main() -> None:
     for r in results:
         print(
             f"{r['rows']:>8} rows: same columns in both {r['same_columns']}; naive methods "
-            f"{r['naive_methods']}; drift detected in {r['detected']}"
+            + f"{r['naive_methods']}; drift detected in {r['detected']}; "
+            + f"tested mode: in {r['tested_detected']}, classifier AUC {r['classifier'][0]:.3f} "
+            + f"explained by {', '.join(r['classifier'][1])}"
         )
     print(f"total {time.perf_counter() - started:.1f} s")
 

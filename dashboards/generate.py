@@ -439,51 +439,75 @@ def drift_overview() -> Json:
     layout.row("Dataset drift")
     layout.add(
         stat(
-            "Dataset drift now",
-            'Result of the latest drift calculation per model. "Drift" means that at least the configured '
-            "share of feature columns (drift.share) changed distribution compared with the reference data "
-            "the model was trained on. Drift alone does not mean the model is worse: check model quality.",
-            [target(f"max by (model) (drift_monitor_dataset_drift{M})", "{{model}}", instant=True)],
+            "Dataset drift (confirmed)",
+            "The model's confirmed drift state, which the alerts use: on after the raw verdict held for "
+            "drift.confirm calculations and a full turnover of the window's rows, off after drift.clear "
+            "calculations without it. Drift alone does not mean the model is worse: check model quality. "
+            "What each number means: docs/statistics.md.",
+            [target(f"max by (model) (drift_monitor_dataset_drift_confirmed{M})", "{{model}}", instant=True)],
             unit="none",
             steps=thresholds((None, "green"), (1, "red")),
             mappings=DRIFT_MAPPINGS,
         ),
-        8,
+        6,
         6,
     )
     layout.add(
         stat(
-            "Drifted feature columns now",
-            "Share of the feature columns whose distribution drifted in the latest calculation. Orange from "
-            "30 %, red from 50 %; the model's own dataset-drift verdict uses its configured drift.share "
-            "(shown as the dashed line in the graph next to this).",
-            [target(f"max by (model) (drift_monitor_drifted_columns_ratio{M})", "{{model}}", instant=True)],
-            unit="percentunit",
-            steps=thresholds((None, "green"), (0.3, "orange"), (0.5, "red")),
-            decimals=0,
+            "Latest calculation's verdict",
+            "The raw verdict of the latest calculation. Tested mode: the domain classifier tells window rows "
+            "from reference rows, or a feature column drifted after the correction across columns, or one "
+            "could not be tested; legacy mode: the share of drifted columns reached drift.share. Single "
+            "calculations err now and then (at most drift.alpha of them with no drift): read the confirmed "
+            "state for decisions.",
+            [target(f"max by (model) (drift_monitor_dataset_drift{M})", "{{model}}", instant=True)],
+            unit="none",
+            steps=thresholds((None, "green"), (1, "orange")),
+            mappings=DRIFT_MAPPINGS,
         ),
-        8,
+        6,
+        6,
+    )
+    layout.add(
+        stat(
+            "Domain classifier AUC",
+            "How well a classifier trained on the latest calculation's rows tells window rows from reference "
+            "rows, on rows it did not train on: 0.5 = indistinguishable, 1 = fully separable. It sees "
+            "changes of the columns' joint distribution that no single column shows. It detects when its "
+            "p-value is at or below its alpha AND the AUC reaches drift.classifier.min_auc (0.62 by "
+            "default). Tested mode only.",
+            [target(f"max by (model) (drift_monitor_domain_classifier_auc{M})", "{{model}}", instant=True)],
+            unit="none",
+            steps=thresholds((None, "green"), (0.56, "orange"), (0.62, "red")),
+            decimals=2,
+        ),
+        6,
         6,
     )
     layout.add(
         stat(
             "Drifted feature columns (count)",
-            "Number of feature columns whose drift was detected in the latest calculation.",
+            "Feature columns that drifted in the latest calculation (tested mode: after the correction "
+            "across columns and with an effect size at or above its floor; columns that could not be tested "
+            "count too).",
             [target(f"max by (model) (drift_monitor_drifted_columns{M})", "{{model}}", instant=True)],
             unit="none",
             steps=thresholds((None, "green"), (1, "orange")),
             decimals=0,
         ),
-        8,
+        6,
         6,
     )
     layout.add(
         state_timeline(
-            "Dataset drift over time",
-            "Each row is a model: red while its latest calculation reported dataset drift, green while it "
-            "did not. Short red blips are single noisy calculations; the alert DriftMonitorDatasetDrift only "
-            "fires after 30 minutes of continuous drift.",
-            [target(f"max by (model) (drift_monitor_dataset_drift{M})", "{{model}}")],
+            "Dataset drift over time: confirmed and raw",
+            "Two rows per model: the confirmed state (what alerts on) and the raw verdict of each "
+            "calculation. Raw blips that never turn the confirmed row red are the noise the confirmation "
+            "is there to absorb.",
+            [
+                target(f"max by (model) (drift_monitor_dataset_drift_confirmed{M})", "{{model}} confirmed"),
+                target(f"max by (model) (drift_monitor_dataset_drift{M})", "{{model}} raw", "B"),
+            ],
             steps=thresholds((None, "green"), (1, "red")),
             mappings=DRIFT_MAPPINGS,
         ),
@@ -491,23 +515,64 @@ def drift_overview() -> Json:
         8,
     )
     layout.add(
-        timeseries(
-            "Share of drifted feature columns",
-            "Share of feature columns that drifted, per model, over time (solid), against the configured "
-            "drift.share of that model (dashed): the model counts as drifted when the solid line reaches "
-            "the dashed one.",
+        table(
+            "What explains it: top columns of the domain classifier",
+            "For each model whose classifier detected drift in the latest calculation, the three feature "
+            "columns it relies on most: the AUC it loses when the column's values are shuffled among the "
+            "held-out rows. A column can explain the classifier without drifting on its own (its relation to "
+            "other columns changed). Empty while the classifier detects nothing.",
             [
-                target(f"max by (model) (drift_monitor_drifted_columns_ratio{M})", "{{model}}"),
                 target(
-                    f"max by (model) (drift_monitor_dataset_drift_share_threshold{M})",
-                    "{{model}} threshold",
-                    "B",
+                    "topk by (model) (3, max by (model, column) "
+                    f"(drift_monitor_domain_classifier_column_importance{M}) > 0)",
+                    ref="A",
+                    instant=True,
+                    table=True,
+                )
+            ],
+            unit="none",
+            steps=GREEN_ONLY,
+            rename={"model": "Model", "column": "Column", "Value": "AUC lost when shuffled"},
+            overrides=[by_name("AUC lost when shuffled", decimals=3)],
+            sort_by="AUC lost when shuffled",
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Domain classifier AUC over time",
+            "Held-out AUC of the domain classifier per model (solid) and the AUC it must reach to detect "
+            "(dashed, drift.classifier.min_auc). Around 0.5 with no drift; its noise shrinks as the window "
+            "grows (up to drift.classifier.max_rows rows per side).",
+            [
+                target(f"max by (model) (drift_monitor_domain_classifier_auc{M})", "{{model}}"),
+                target(
+                    f"max by (model) (drift_monitor_domain_classifier_min_auc{M})", "{{model}} threshold", "B"
                 ),
             ],
-            unit="percentunit",
-            minimum=0,
+            unit="none",
+            minimum=0.4,
             maximum=1,
+            decimals=2,
             overrides=[DASHED_THRESHOLD_SERIES],
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Drifted and untestable feature columns",
+            "Feature columns that drifted per calculation, and those that could not be tested at all (all "
+            "null in the window, or a test that failed: they count as drifted, see the Column drift table "
+            "and drift_monitor_column_untestable for the reason).",
+            [
+                target(f"max by (model) (drift_monitor_drifted_columns{M})", "{{model}} drifted"),
+                target(f"max by (model) (drift_monitor_untestable_columns{M})", "{{model}} untestable", "B"),
+            ],
+            unit="none",
+            minimum=0,
+            decimals=0,
         ),
         12,
         8,
@@ -516,11 +581,14 @@ def drift_overview() -> Json:
     layout.row("Per-column drift")
     layout.add(
         table(
-            "Column drift scores (latest calculation)",
-            "One row per column: the statistical test Evidently used, its score, the threshold it was "
-            "compared with, and the verdict. For p-value tests (ks, chisquare, z) drift means the score is "
-            "BELOW the threshold; for distances (wasserstein, jensenshannon, psi, ...) drift means the score "
-            "is AT OR ABOVE it. Sorted with drifted columns first.",
+            "Column drift (latest calculation)",
+            "One row per column. Tested mode: the two-sample test (Test) and its raw p-value, the p-value "
+            "corrected across all the model's tests and the alpha it is compared with, the effect size and "
+            "its floor, and the change of the missing share (window minus reference, when either has "
+            "nulls). A column drifts when corrected p <= alpha AND effect >= floor, or when its missing "
+            "share changed significantly by at least drift.min_missing_change. Legacy mode: Score is the "
+            "stat test's value against Alpha/threshold (p-values drift below it, distances at or above). "
+            "Drift: this calculation; Confirmed: what alerts on. Sorted with confirmed columns first.",
             [
                 target(
                     f"max by (model, column, role, stattest) (drift_monitor_column_drift_score{MC})",
@@ -529,14 +597,48 @@ def drift_overview() -> Json:
                     table=True,
                 ),
                 target(
-                    f"max by (model, column, role) (drift_monitor_column_drift_threshold{MC})",
+                    "max by (model, column, role) (drift_monitor_column_drift_corrected_p_value"
+                    '{model=~"$model", column=~"$column", signal="distribution"})',
                     ref="B",
                     instant=True,
                     table=True,
                 ),
                 target(
-                    f"max by (model, column, role) (drift_monitor_column_drift_detected{MC})",
+                    f"max by (model, column, role) (drift_monitor_column_drift_threshold{MC})",
                     ref="C",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    "max by (model, column, role) (drift_monitor_column_drift_effect_size"
+                    '{model=~"$model", column=~"$column", signal="distribution"})',
+                    ref="D",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    "max by (model, column, role) (drift_monitor_column_drift_min_effect"
+                    '{model=~"$model", column=~"$column", signal="distribution"})',
+                    ref="E",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    "max by (model, column, role) (drift_monitor_column_drift_effect_size"
+                    '{model=~"$model", column=~"$column", signal="missing"})',
+                    ref="F",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max by (model, column, role) (drift_monitor_column_drift_detected{MC})",
+                    ref="G",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max by (model, column, role) (drift_monitor_column_drift_confirmed{MC})",
+                    ref="H",
                     instant=True,
                     table=True,
                 ),
@@ -548,62 +650,80 @@ def drift_overview() -> Json:
                 "column": "Column",
                 "role": "Role",
                 "stattest": "Test",
-                "Value #A": "Score",
-                "Value #B": "Threshold",
-                "Value #C": "Drift",
+                "Value #A": "p-value / score",
+                "Value #B": "Corrected p",
+                "Value #C": "Alpha / threshold",
+                "Value #D": "Effect size",
+                "Value #E": "Effect floor",
+                "Value #F": "Missing share change",
+                "Value #G": "Drift",
+                "Value #H": "Confirmed",
             },
             overrides=[
-                by_name("Score", decimals=4),
-                by_name("Threshold", decimals=4),
+                by_name("p-value / score", decimals=4),
+                by_name("Corrected p", decimals=4),
+                by_name("Alpha / threshold", decimals=4),
+                by_name("Effect size", decimals=3),
+                by_name("Effect floor", decimals=3),
+                by_name("Missing share change", unit="percentunit", decimals=1),
                 by_name(
                     "Drift",
+                    mappings=DRIFT_MAPPINGS,
+                    thresholds=thresholds((None, "green"), (1, "orange")),
+                    **{"custom.cellOptions": {"type": "color-background"}},
+                ),
+                by_name(
+                    "Confirmed",
                     mappings=DRIFT_MAPPINGS,
                     thresholds=thresholds((None, "green"), (1, "red")),
                     **{"custom.cellOptions": {"type": "color-background"}},
                 ),
             ],
-            sort_by="Drift",
+            sort_by="Confirmed",
         ),
         24,
         10,
     )
-    score_vs_threshold = timeseries(
-        "Drift score vs threshold: $column",
-        "The drift score of this column per model over time (solid) and the threshold it is compared "
-        "with (dashed). The legend names the test: for p-value tests (ks, chisquare, z) the column "
-        "drifted while the score is below the threshold, for distances (wasserstein, jensenshannon, "
-        "psi) while it is at or above it.",
+    effect_vs_floor = timeseries(
+        "Effect size vs floor: $column",
+        "Tested mode: the column's effect size per model over time (solid; the legend names the measure: "
+        "wasserstein in reference standard deviations, jensenshannon, psi) and the floor it must reach to "
+        "count as drift (dashed). Significance is the other half of the rule: see the corrected p-value in "
+        "the table above.",
         [
             target(
-                "max without (instance) "
-                '(drift_monitor_column_drift_score{model=~"$model", column=~"$column"})',
-                "{{model}} {{stattest}} score",
+                "max without (instance) ("
+                'drift_monitor_column_drift_effect_size{model=~"$model", column=~"$column", '
+                'signal="distribution"})',
+                "{{model}} {{measure}}",
             ),
             target(
-                "max without (instance) "
-                '(drift_monitor_column_drift_threshold{model=~"$model", column=~"$column"})',
+                "max without (instance) ("
+                'drift_monitor_column_drift_min_effect{model=~"$model", column=~"$column", '
+                'signal="distribution"})',
                 "{{model}} threshold",
                 "B",
             ),
         ],
         unit="none",
         decimals=3,
+        minimum=0,
         overrides=[DASHED_THRESHOLD_SERIES],
     )
-    score_vs_threshold.update({"repeat": "column", "repeatDirection": "h", "maxPerRow": 3})
-    layout.add(score_vs_threshold, 8, 8)
+    effect_vs_floor.update({"repeat": "column", "repeatDirection": "h", "maxPerRow": 3})
+    layout.add(effect_vs_floor, 8, 8)
 
     layout.row("Target and prediction drift")
     layout.add(
         stat(
-            "Target drift now",
-            "Whether the distribution of the ground-truth labels (target) drifted in the latest calculation. "
-            "Target drift means the world changed (concept or population shift), which usually matters more "
-            "than drift of a single feature. Empty until labels are sent with the rows.",
+            "Target drift (confirmed)",
+            "Whether the distribution of the ground-truth labels (target) is confirmed drifted. Target drift "
+            "means the world changed (concept or population shift), which usually matters more than drift "
+            "of a single feature. Empty until labels are sent with the rows.",
             [
                 target(
                     "max by (model, column) "
-                    '(drift_monitor_column_drift_detected{model=~"$model", role="target"})',
+                    '(drift_monitor_column_drift_confirmed{model=~"$model", role="target"})',
                     "{{model}} / {{column}}",
                     instant=True,
                 )
@@ -617,13 +737,13 @@ def drift_overview() -> Json:
     )
     layout.add(
         stat(
-            "Prediction drift now",
-            "Whether the distribution of the model's outputs drifted in the latest calculation. It needs no "
-            "labels, so it is often the earliest sign that the model behaves differently.",
+            "Prediction drift (confirmed)",
+            "Whether the distribution of the model's outputs is confirmed drifted. It needs no labels, so it "
+            "is often the earliest sign that the model behaves differently.",
             [
                 target(
                     "max by (model, column) "
-                    '(drift_monitor_column_drift_detected{model=~"$model", role="prediction"})',
+                    '(drift_monitor_column_drift_confirmed{model=~"$model", role="prediction"})',
                     "{{model}} / {{column}}",
                     instant=True,
                 )
@@ -637,24 +757,27 @@ def drift_overview() -> Json:
     )
     layout.add(
         timeseries(
-            "Target and prediction drift scores",
-            "Drift scores of the target and prediction columns (solid) and their thresholds (dashed), per "
-            "model. Read the direction from the test in the legend, as in the per-column panels above.",
+            "Target and prediction effect sizes",
+            "Tested mode: effect sizes of the target and prediction columns (solid) and their floors "
+            "(dashed), per model.",
             [
                 target(
-                    "max without (instance) "
-                    '(drift_monitor_column_drift_score{model=~"$model", role=~"target|prediction"})',
-                    "{{model}} {{role}} {{column}} ({{stattest}})",
+                    "max without (instance) ("
+                    'drift_monitor_column_drift_effect_size{model=~"$model", role=~"target|prediction", '
+                    'signal="distribution"})',
+                    "{{model}} {{role}} {{column}} ({{measure}})",
                 ),
                 target(
-                    "max without (instance) "
-                    '(drift_monitor_column_drift_threshold{model=~"$model", role=~"target|prediction"})',
+                    "max without (instance) ("
+                    'drift_monitor_column_drift_min_effect{model=~"$model", role=~"target|prediction", '
+                    'signal="distribution"})',
                     "{{model}} {{role}} {{column}} threshold",
                     "B",
                 ),
             ],
             unit="none",
             decimals=3,
+            minimum=0,
             overrides=[DASHED_THRESHOLD_SERIES],
         ),
         12,
@@ -663,8 +786,9 @@ def drift_overview() -> Json:
     return dashboard(
         "drift-monitor-drift",
         "Drift monitor / Drift overview",
-        "Is the live data of each model still like its reference data? Dataset, column, target and "
-        "prediction drift from the latest Evidently calculations.",
+        "Is the live data of each model still like its reference data? Confirmed and raw dataset drift, "
+        "the domain classifier and the columns explaining it, per-column tests (corrected p-values, effect "
+        "sizes), target and prediction drift. docs/statistics.md explains every number.",
         layout,
         [MODEL_VARIABLE, COLUMN_VARIABLE],
     )

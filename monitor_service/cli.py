@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from monitor_service.config import ServerConfig, config_warnings, load_config
+from monitor_service.drift_warnings import drift_warnings
 from monitor_service.errors import ConfigError, SnapshotUnreadable
 from monitor_service.guard import Limits, effective_max_connections, protocol_class
 from monitor_service.serving import GracefulServer, describe, listening_socket
@@ -57,6 +58,7 @@ def _check_config(path: str) -> int:
         quality = check_model_quality(config, index, check.frame)
         problems.extend(quality.errors)
         warnings.extend(f"{model.name}: {warning}" for warning in quality.warnings)
+        warnings.extend(drift_warnings(model, check.frame, f"models[{index}]"))
         if quality.summary:
             print(f"  {quality.summary}")
     problems.extend(engine.check_settings(config.models))

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from datetime import date
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import requests
 
@@ -106,10 +106,29 @@ class _BearerAuth(requests.auth.AuthBase):
         return request
 
 
+def _split_credentials(base_url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL without `user:password@`, and those credentials (percent-decoded) if it had any."""
+    parts = urlsplit(base_url)
+    if "@" not in parts.netloc:
+        return base_url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=hostport)), (unquote(user), unquote(password))
+
+
+def redact_url(url: str) -> str:
+    """The URL with any `user:password@` replaced by `***@`, for logs and error messages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
 class MonitorClient:
     """Non-blocking, thread-safe sender of rows and labels to one drift monitor (see the module doc).
 
-    base_url         the monitor, e.g. "http://127.0.0.1:8000"
+    base_url         the monitor, e.g. "http://127.0.0.1:8000"; `user:password@` in it is sent as
+                     basic auth when no token is given, and never appears in logs or errors
     token            bearer token for ingestion (`server.ingest_token`), if the monitor requires one
     batch_size       items per POST at most (the monitor's `max_rows_per_request` is 10,000)
     flush_interval   seconds an item waits at most for its batch to fill up
@@ -160,10 +179,11 @@ class MonitorClient:
         if gzip_bytes < 0:
             bad.append(f"gzip_bytes must be >= 0, got {gzip_bytes!r}")
         if not base_url.startswith(("http://", "https://")):
-            bad.append(f"base_url must start with http:// or https://, got {base_url!r}")
+            bad.append(f"base_url must start with http:// or https://, got {redact_url(base_url)!r}")
         if bad:
             raise ValueError("; ".join(bad))
-        self._base_url = base_url.rstrip("/")
+        clean_url, credentials = _split_credentials(base_url)
+        self._base_url = clean_url.rstrip("/")  # never holds credentials: it goes into log lines
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._timeouts = (connect_timeout, read_timeout)
@@ -186,6 +206,8 @@ class MonitorClient:
         self._session = requests.Session()
         if token:
             self._session.auth = _BearerAuth(token)
+        elif credentials is not None:  # e.g. a proxy with basic auth in front of the monitor
+            self._session.auth = requests.auth.HTTPBasicAuth(*credentials)
         self._thread = threading.Thread(target=self._run, name="drift-monitor-client", daemon=True)
         self._thread.start()
 

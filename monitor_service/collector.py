@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 from monitor_service import __version__
 from monitor_service.model_quality.exposition import model_quality_families
 from monitor_service.model_state import ModelStats
-from monitor_service.results import CalculationResult
+from monitor_service.results import UNTESTABLE_REASONS, CalculationResult, ColumnDrift
 
 P = "drift_monitor_"
 
@@ -43,7 +43,7 @@ class DriftCollector(Collector):
         yield from _config_families(stats)
         yield from _value_families(stats)
         results = [s.status.latest for s in stats if s.status.latest is not None]
-        yield from _drift_families(results)
+        yield from _drift_families(stats)
         yield from _quality_families(results)
         yield from _test_families(results)
 
@@ -111,11 +111,12 @@ def _config_families(stats: Sequence[ModelStats]) -> Iterator[Metric]:
     """Settings read from each model's current config, so a reload shows at once."""
     share = _gauge(
         "dataset_drift_share_threshold",
-        "Configured share of drifted columns that means dataset drift.",
+        "Legacy mode: configured share of drifted columns that means dataset drift.",
         ["model"],
     )
     for s in stats:
-        share.add_metric([s.name], s.drift_share)
+        if s.drift_share is not None:  # tested mode has no share rule
+            share.add_metric([s.name], s.drift_share)
     yield share
 
 
@@ -149,38 +150,182 @@ def _value_families(stats: Sequence[ModelStats]) -> Iterator[Metric]:
     yield from (violations, missing, lag)
 
 
-def _drift_families(results: list[CalculationResult]) -> Iterator[Metric]:
+def _drift_families(stats: Sequence[ModelStats]) -> Iterator[Metric]:
+    """Drift results of each model's latest calculation and its confirmed drift state."""
+    column = ["model", "column", "role"]
+    signal = [*column, "signal"]
     dataset = _gauge(
-        "dataset_drift", "1 when the share of drifted feature columns reaches the drift share.", ["model"]
+        "dataset_drift",
+        "1 when the last calculation's raw verdict is dataset drift. Tested mode: the domain classifier "
+        "detects, or a feature column drifts after correction, or a feature column could not be tested; "
+        "legacy mode: the share of drifted feature columns reaches drift.share.",
+        ["model"],
     )
-    drifted = _gauge("drifted_columns", "Feature columns whose drift was detected.", ["model"])
+    confirmed = _gauge(
+        "dataset_drift_confirmed",
+        "1 while dataset drift is confirmed: the raw verdict held for drift.confirm calculations (and a "
+        "full turnover of the window's rows) and has not been absent for drift.clear calculations since.",
+        ["model"],
+    )
+    drifted = _gauge(
+        "drifted_columns", "Feature columns that drifted (tested mode: or could not be tested).", ["model"]
+    )
     ratio = _gauge(
-        "drifted_columns_ratio", "Drifted feature columns divided by feature columns tested.", ["model"]
+        "drifted_columns_ratio",
+        "Drifted feature columns divided by the feature columns (legacy: those tested).",
+        ["model"],
     )
     score = _gauge(
         "column_drift_score",
-        "Drift score of the column: a p-value (ks, chisquare, z) or a "
-        "distance (wasserstein, jensenshannon, psi...).",
-        ["model", "column", "role", "stattest"],
+        "Score of the column's stat test: tested mode, its raw p-value; legacy mode, a p-value (ks, "
+        "chisquare, z) or a distance (wasserstein, jensenshannon, psi...).",
+        [*column, "stattest"],
     )
     detected = _gauge(
-        "column_drift_detected", "1 when drift was detected for the column.", ["model", "column", "role"]
+        "column_drift_detected",
+        "1 when the column drifted in the last calculation (tested mode: in its distribution or its "
+        "missing share).",
+        column,
+    )
+    column_confirmed = _gauge(
+        "column_drift_confirmed",
+        "1 while the column's drift is confirmed (see dataset_drift_confirmed).",
+        column,
     )
     threshold = _gauge(
         "column_drift_threshold",
-        "Threshold the column's drift score is compared with.",
-        ["model", "column", "role"],
+        "What the score is compared with: tested mode, the alpha of the corrected p-value; legacy mode, "
+        "the stat test's threshold.",
+        column,
     )
-    for r in results:
+    p_value = _gauge(
+        "column_drift_p_value",
+        "Tested mode: raw p-value of the column's two-sample test; signal distribution (values) or "
+        "missing (share of nulls).",
+        signal,
+    )
+    corrected = _gauge(
+        "column_drift_corrected_p_value",
+        "Tested mode: p-value corrected across all the model's tests (drift.correction); drift needs it "
+        'at or below drift_monitor_drift_alpha{family="columns"}.',
+        signal,
+    )
+    effect = _gauge(
+        "column_drift_effect_size",
+        "Tested mode: size of the change; signal distribution: the measure named by `measure` "
+        "(wasserstein in reference standard deviations, jensenshannon, psi); signal missing: the "
+        "missing share of the window minus that of the reference.",
+        [*signal, "measure"],
+    )
+    min_effect = _gauge(
+        "column_drift_min_effect",
+        "Tested mode: effect size (absolute, for the missing share) a change must reach to count as drift: "
+        "the configured floor raised by the noise allowance of the sample sizes.",
+        signal,
+    )
+    untestable = _gauge(
+        "column_untestable",
+        "Tested mode: 1 for a column that could not be tested (it counts as drifted); reason "
+        "no_reference_values, no_current_values or test_failed.",
+        [*column, "reason"],
+    )
+    untestable_count = _gauge(
+        "untestable_columns", "Tested mode: feature columns that could not be tested.", ["model"]
+    )
+    alpha = _gauge(
+        "drift_alpha",
+        "Tested mode: the share of drift.alpha given to the columns' corrected p-values (family "
+        "columns) and to the domain classifier's p-value (family classifier).",
+        ["model", "family"],
+    )
+    auc = _gauge(
+        "domain_classifier_auc",
+        "Held-out ROC AUC of a classifier telling window rows from reference rows (0.5: "
+        "indistinguishable, 1: fully separable).",
+        ["model"],
+    )
+    auc_p = _gauge(
+        "domain_classifier_p_value",
+        "P-value of the domain classifier's AUC (Mann-Whitney, one-sided).",
+        ["model"],
+    )
+    auc_detected = _gauge(
+        "domain_classifier_detected",
+        "1 when the domain classifier's p-value is at or below its alpha and its AUC reaches "
+        "drift.classifier.min_auc.",
+        ["model"],
+    )
+    min_auc = _gauge(
+        "domain_classifier_min_auc", "AUC the domain classifier must reach to detect.", ["model"]
+    )
+    importance = _gauge(
+        "domain_classifier_column_importance",
+        "AUC the domain classifier loses when this feature is shuffled: how much the column explains "
+        "the difference between window and reference.",
+        ["model", "column"],
+    )
+    for model in stats:
+        r = model.status.latest
+        if r is None:
+            continue
+        state = model.confirmation
         if r.dataset_drift is not None:
             dataset.add_metric([r.model], float(r.dataset_drift))
             drifted.add_metric([r.model], r.drifted_columns)
             ratio.add_metric([r.model], r.drifted_ratio)
+            confirmed.add_metric([r.model], float(state.dataset.confirmed))
         for c in r.columns:
-            score.add_metric([r.model, c.column, c.role, c.stattest], c.score)
-            detected.add_metric([r.model, c.column, c.role], float(c.detected))
-            threshold.add_metric([r.model, c.column, c.role], c.threshold)
-    yield from (dataset, drifted, ratio, score, detected, threshold)
+            labels = [r.model, c.column, c.role]
+            score.add_metric([*labels, c.stattest], c.score)
+            detected.add_metric(labels, float(c.detected))
+            threshold.add_metric(labels, c.threshold)
+            _add_tested(c, labels, p_value, corrected, effect, min_effect)
+        for name, track in state.columns.items():
+            role = next((c.role for c in r.columns if c.column == name), None)
+            role = role or next((s.role for s in r.skipped if s.column == name), None)
+            if role is not None:
+                column_confirmed.add_metric([r.model, name, role], float(track.confirmed))
+        if r.mode == "tested":
+            untestable_count.add_metric([r.model], r.untestable_columns)
+            for s in r.skipped:
+                if s.code in UNTESTABLE_REASONS:
+                    untestable.add_metric([r.model, s.column, s.role, s.code], 1.0)
+            if r.alpha is not None:
+                alpha.add_metric([r.model, "columns"], r.alpha)
+        if r.classifier is not None:
+            k = r.classifier
+            alpha.add_metric([r.model, "classifier"], k.alpha)
+            auc.add_metric([r.model], k.auc)
+            auc_p.add_metric([r.model], k.p_value)
+            auc_detected.add_metric([r.model], float(k.detected))
+            min_auc.add_metric([r.model], k.min_auc)
+            for i in k.importances:
+                importance.add_metric([r.model, i.column], i.importance)
+    yield from (dataset, confirmed, drifted, ratio, score, detected, column_confirmed, threshold)
+    yield from (p_value, corrected, effect, min_effect, untestable, untestable_count, alpha)
+    yield from (auc, auc_p, auc_detected, min_auc, importance)
+
+
+def _add_tested(
+    c: ColumnDrift,
+    labels: list[str],
+    p_value: GaugeMetricFamily,
+    corrected: GaugeMetricFamily,
+    effect: GaugeMetricFamily,
+    min_effect: GaugeMetricFamily,
+) -> None:
+    if c.p_value is not None and c.corrected_p_value is not None:
+        p_value.add_metric([*labels, "distribution"], c.p_value)
+        corrected.add_metric([*labels, "distribution"], c.corrected_p_value)
+    if c.effect is not None and c.effect_size is not None and c.min_effect is not None:
+        effect.add_metric([*labels, "distribution", c.effect], c.effect_size)
+        min_effect.add_metric([*labels, "distribution"], c.min_effect)
+    if c.missing is not None:
+        m = c.missing
+        p_value.add_metric([*labels, "missing"], m.p_value)
+        corrected.add_metric([*labels, "missing"], m.corrected_p_value)
+        effect.add_metric([*labels, "missing", "missing_share_change"], m.change)
+        min_effect.add_metric([*labels, "missing"], m.min_change)
 
 
 def _quality_families(results: list[CalculationResult]) -> Iterator[Metric]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from datetime import UTC, date, datetime
@@ -26,6 +27,7 @@ from pydantic import (
 
 from monitor_service import yamlsource
 from monitor_service.config_checks import cross_checks
+from monitor_service.confirmation import ConfirmationSettings
 from monitor_service.errors import ConfigError
 
 MetricName = Literal["data_drift", "target_drift", "prediction_drift", "data_quality", "model_quality"]
@@ -185,16 +187,136 @@ class ScheduleConfig(_Strict):
     min_rows: int = Field(default=100, ge=1)
 
 
+EffectMeasure = Literal["wasserstein", "jensenshannon", "psi"]
+# The largest value each effect measure can take (Jensen-Shannon with the natural logarithm).
+EFFECT_UPPER: dict[str, float] = {
+    "wasserstein": math.inf,
+    "jensenshannon": math.sqrt(math.log(2)),
+    "psi": math.inf,
+}
+
+
 class ColumnDriftConfig(_Strict):
-    stattest: str | None = None
-    threshold: float | None = Field(default=None, ge=0)
+    """One column's drift settings. `stattest`/`threshold` are the legacy mode's; `test`, `effect`
+    and `min_effect` the tested mode's."""
+
+    stattest: str | None = Field(default=None, description="legacy mode: Evidently stat test")
+    threshold: float | None = Field(default=None, ge=0, description="legacy mode: its threshold")
+    test: str | None = Field(
+        default=None, description="tested mode: a two-sample test returning a p-value (Evidently name)"
+    )
+    effect: EffectMeasure | None = Field(default=None, description="tested mode: effect size measure")
+    min_effect: float | None = Field(
+        default=None, gt=0, description="tested mode: effect size at or above which a column can drift"
+    )
+
+    @model_validator(mode="after")
+    def _effect_in_range(self) -> ColumnDriftConfig:
+        if self.effect is not None and self.min_effect is not None:
+            _check_min_effect(self.effect, self.min_effect)
+        return self
+
+
+def _check_min_effect(measure: str, value: float) -> None:
+    upper = EFFECT_UPPER[measure]
+    if value >= upper:
+        raise ValueError(f"min_effect {value} for {measure} can never be reached: it is at most {upper:.4f}")
+
+
+class EffectConfig(_Strict):
+    """Which effect size each column type is measured with."""
+
+    numerical: EffectMeasure = "wasserstein"
+    categorical: Literal["jensenshannon", "psi"] = "jensenshannon"
+    clip_to_reference: bool = Field(
+        default=True,
+        description="clip the window's numbers to the reference's [min, max] before measuring the effect, "
+        "so one extreme row cannot dominate it",
+    )
+
+
+class MinEffectConfig(_Strict):
+    """The effect floor per measure: a column drifts only when its effect size reaches it."""
+
+    wasserstein: float = Field(default=0.1, gt=0, description="in reference standard deviations")
+    jensenshannon: float = Field(default=0.05, gt=0, lt=math.sqrt(math.log(2)))
+    psi: float = Field(default=0.1, gt=0)
+
+    def of(self, measure: str) -> float:
+        value: float = getattr(self, measure)
+        return value
+
+
+class ClassifierConfig(_Strict):
+    """The multivariate domain classifier: reference rows vs window rows."""
+
+    enabled: bool = True
+    max_rows: int = Field(
+        default=5000, ge=100, le=1_000_000, description="rows sampled from each side (reference, window)"
+    )
+    alpha_share: float = Field(
+        default=0.5, gt=0, lt=1, description="share of drift.alpha spent on the classifier's p-value"
+    )
+    min_auc: float = Field(
+        default=0.62,
+        gt=0.5,
+        lt=1,
+        description="held-out AUC at or above which the classifier can detect (0.62: the AUC of a 0.44 sd "
+        "shift of one normal column)",
+    )
+    top_columns: int = Field(default=3, ge=1, le=50, description="columns listed as its explanation")
 
 
 class DriftConfig(_Strict):
+    mode: Literal["tested", "legacy"] = Field(
+        default="tested",
+        description="tested: two-sample tests corrected across columns, effect floors, a domain "
+        "classifier; legacy: Evidently's defaults and the share-of-drifted-columns rule",
+    )
+    # legacy mode
     share: float = Field(default=0.5, gt=0, le=1)
     stattest: str | None = None
     threshold: float | None = Field(default=None, ge=0)
+    # tested mode
+    alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="chance of any false alarm per model and calculation"
+    )
+    correction: Literal["holm", "bh"] = Field(
+        default="holm", description="holm: family-wise error; bh: Benjamini-Hochberg false discovery rate"
+    )
+    effect: EffectConfig = EffectConfig()
+    min_effect: MinEffectConfig = MinEffectConfig()
+    missing: bool = Field(default=True, description="test each column's missing share as a signal of its own")
+    min_missing_change: float = Field(
+        default=0.05, gt=0, lt=1, description="change of the missing share (0..1) that can count as drift"
+    )
+    classifier: ClassifierConfig = ClassifierConfig()
+    calibration: Literal["none", "reference_chunks"] = Field(
+        default="none",
+        description="reference_chunks: raise each column's effect floor to the spread of reference "
+        "chunks in file order (for references whose rows come in a natural order)",
+    )
+    # both modes: the confirmed state
+    confirm: int = Field(default=3, ge=1, le=1000, description="calculations a drift must hold to confirm")
+    clear: int = Field(default=3, ge=1, le=1000, description="calculations without it to clear it")
+    turnover: bool = Field(
+        default=True,
+        description="also require every row of the window to be replaced between the first and the "
+        "confirming calculation (only with confirm/clear above 1)",
+    )
     per_column: dict[str, ColumnDriftConfig] = Field(default_factory=dict)
+
+    @property
+    def confirmation(self) -> ConfirmationSettings:
+        return ConfirmationSettings(self.confirm, self.clear, self.turnover)
+
+    def legacy_keys_set(self) -> list[str]:
+        """Legacy-only keys given in the file (ignored, with a warning, in tested mode)."""
+        keys = [f"drift.{k}" for k in ("share", "stattest", "threshold") if k in self.model_fields_set]
+        for column, own in self.per_column.items():
+            given = [k for k in ("stattest", "threshold") if k in own.model_fields_set]
+            keys += [f"drift.per_column.{column}.{k}" for k in given]
+        return keys
 
 
 OnViolation = Literal["reject", "nullify", "keep"]
@@ -400,7 +522,9 @@ class ModelConfig(_Strict):
     task: Literal["regression", "classification"]
     reference: Path
     moving_reference: bool = Field(
-        default=False, description="after each calculation, the window it used becomes the next reference"
+        default=False,
+        description="legacy mode only: after each calculation, the window it used becomes the next "
+        "reference (ignored, with a warning, in tested mode: it hides step changes)",
     )
     columns: ColumnsConfig
     window: WindowConfig = WindowConfig()
@@ -458,6 +582,11 @@ class ModelConfig(_Strict):
         return quality
 
     tests: TestsConfig = TestsConfig()
+
+    @property
+    def moves_reference(self) -> bool:
+        """Whether the window becomes the next reference: only in legacy mode."""
+        return self.moving_reference and self.drift.mode == "legacy"
 
     @model_validator(mode="after")
     def _per_column_known(self) -> ModelConfig:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from monitor_service.bodies import JSON, Limits, decode_rows, labels_of
 from monitor_service.config import ModelConfig
+from monitor_service.confirmation import ConfirmationState
 from monitor_service.contracts import ContractCounts
 from monitor_service.errors import (
     CalculationFailed,
@@ -115,7 +116,8 @@ class ModelStats:
     corrupt_records: int
     invalid_records: int
     status: ModelStatus
-    drift_share: float = 0.5  # the configured drift.share, as the config says now
+    confirmation: ConfirmationState = field(default_factory=ConfirmationState)
+    drift_share: float | None = 0.5  # the configured drift.share as the config says now; None: tested mode
     contract_violations: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (column, action)
     missing_codes: Mapping[str, int] = field(default_factory=dict)
     event_lag: tuple[list[tuple[str, float]], float] | None = None  # cumulative buckets, sum
@@ -152,6 +154,9 @@ class ModelState:
         # Names this reference for the worker's cache; a new id whenever the reference changes.
         self._reference_id = uuid.uuid4().hex
         self._status = ModelStatus()
+        # The confirmed drift state: carried from one calculation to the next, apart from the
+        # status so that it can be stored on its own (confirmation.py: as_dict / from_dict).
+        self._confirmation = ConfirmationState()
         self._labels_received = 0
         self._labels_matched = 0
         self._lock = asyncio.Lock()  # one calculation, report or reference swap at a time
@@ -179,6 +184,10 @@ class ModelState:
     @property
     def status(self) -> ModelStatus:
         return self._status
+
+    @property
+    def confirmation(self) -> ConfirmationState:
+        return self._confirmation
 
     # -- rows and labels ----------------------------------------------------------------------
 
@@ -467,10 +476,11 @@ class ModelState:
         while self._tallies and self._tallies[0].position <= upto:
             self._tallies.popleft()
 
-    def adopt_status(self, status: ModelStatus) -> None:
-        """Cluster mode: the status the cluster holds (whoever calculated last) becomes this one's,
-        before this monitor calculates and publishes the next."""
+    def adopt_shared(self, status: ModelStatus, confirmation: ConfirmationState) -> None:
+        """Cluster mode: the status and confirmed drift state the cluster holds (whoever calculated
+        last) become this one's, before this monitor calculates and publishes the next."""
         self._status = status
+        self._confirmation = confirmation
 
     async def trim_shared_log(self) -> None:
         """Cluster mode: after a calculation read the window, drop what no window needs any more."""
@@ -524,12 +534,20 @@ class ModelState:
                 message = f"{type(exc).__name__}: {exc}"
                 self._status = self._status.failed(time.time(), message)
                 raise CalculationFailed(f"calculation for model {self.name!r} failed: {message}") from exc
-            result = replace(result, duration_seconds=time.perf_counter() - started)
+            result = replace(
+                result,
+                duration_seconds=time.perf_counter() - started,
+                window_first_arrival=float(rows.arrival.min()),
+                window_last_arrival=float(rows.arrival.max()),
+            )
             for level, message in quality_changes(self._status.latest, result):
                 log.log(level, message)  # a quality metric started or stopped being computed
             self._status = self._status.succeeded(result)
+            self._confirmation = self._confirmation.update(
+                result.observation(), self._config.drift.confirmation
+            )
             text = await self._snapshot(worker, rows, result) if snapshot else None
-            if self._config.moving_reference:
+            if self._config.moves_reference:  # legacy mode only
                 current = pd.DataFrame(rows.columns)[list(self._reference.columns)]
                 try:
                     await self._swap_reference(current)
@@ -617,7 +635,8 @@ class ModelState:
             corrupt_records=report.corrupt,
             invalid_records=report.invalid,
             status=self._status,
-            drift_share=self._config.drift.share,
+            confirmation=self._confirmation,
+            drift_share=self._config.drift.share if self._config.drift.mode == "legacy" else None,
             contract_violations=violations,
             missing_codes=missing_codes,
             event_lag=lag,

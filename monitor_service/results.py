@@ -7,18 +7,53 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from monitor_service.confirmation import Observation
+
 log = logging.getLogger(__name__)
 Role = Literal["feature", "target", "prediction"]
+Mode = Literal["tested", "legacy"]
+# Why a column could not be tested (tested mode); legacy results keep Evidently's free text too.
+UntestableReason = Literal["no_reference_values", "no_current_values", "test_failed"]
+UNTESTABLE_REASONS: tuple[str, ...] = ("no_reference_values", "no_current_values", "test_failed")
+
+
+@dataclass(frozen=True)
+class MissingDrift:
+    """Tested mode: the column's missing share compared between reference and window."""
+
+    test: str
+    p_value: float
+    corrected_p_value: float
+    reference_share: float
+    current_share: float
+    min_change: float
+    detected: bool
+
+    @property
+    def change(self) -> float:
+        return self.current_share - self.reference_share
 
 
 @dataclass(frozen=True)
 class ColumnDrift:
+    """One column's drift. Legacy: `score` is the stat test's value against `threshold`. Tested:
+    `score` is the raw p-value of `stattest`, `threshold` the alpha its corrected p-value is
+    compared with, and the column drifts when that holds and the effect size reaches `min_effect`
+    (or its missing share drifts)."""
+
     column: str
     role: Role
     stattest: str
     score: float
     threshold: float
     detected: bool
+    p_value: float | None = None
+    corrected_p_value: float | None = None
+    effect: str | None = None
+    effect_size: float | None = None
+    min_effect: float | None = None
+    distribution_detected: bool | None = None
+    missing: MissingDrift | None = None
 
 
 @dataclass(frozen=True)
@@ -33,9 +68,35 @@ class ColumnQuality:
 
 @dataclass(frozen=True)
 class SkippedColumn:
+    """A column without a drift result. In tested mode `code` is one of UNTESTABLE_REASONS and the
+    column counts as drifted in the dataset verdict; `model_quality` marks a target whose quality
+    metrics could not be computed."""
+
     column: str
     role: Role
     reason: str
+    code: str = "test_failed"
+
+
+@dataclass(frozen=True)
+class ColumnImportance:
+    column: str
+    importance: float
+
+
+@dataclass(frozen=True)
+class DomainClassifierResult:
+    """The domain classifier: can a model tell window rows from reference rows?"""
+
+    auc: float
+    p_value: float
+    alpha: float
+    min_auc: float
+    detected: bool
+    reference_rows: int
+    current_rows: int
+    importances: tuple[ColumnImportance, ...] = ()
+    top_columns: tuple[str, ...] = ()
 
 
 TestStatus = Literal["pass", "fail", "skip"]
@@ -145,7 +206,7 @@ class CalculationResult:
     duration_seconds: float
     current_rows: int
     reference_rows: int
-    drift_share: float
+    drift_share: float | None
     dataset_drift: bool | None
     drifted_columns: int
     tested_columns: int
@@ -157,6 +218,22 @@ class CalculationResult:
     model_quality_detail: ModelQualityResult | None = None
     label_bias: LabelBias | None = None
     tests: tuple[TestOutcome, ...] = ()
+
+    mode: Mode = "legacy"
+    alpha: float | None = None  # tested: the alpha the columns' corrected p-values are compared with
+    correction: str | None = None
+    classifier: DomainClassifierResult | None = None
+    untestable_columns: int = 0
+    # Arrival times of the window's oldest and newest rows (set by ModelState; for confirmation).
+    window_first_arrival: float | None = None
+    window_last_arrival: float | None = None
+
+    def observation(self) -> Observation:
+        """The raw verdicts the confirmed state is updated with."""
+        columns = {c.column: c.detected for c in self.columns}
+        if self.mode == "tested":  # untestable columns count as drifted, as in the verdict
+            columns.update({s.column: True for s in self.skipped if s.code in UNTESTABLE_REASONS})
+        return Observation(self.dataset_drift, columns, self.window_first_arrival, self.window_last_arrival)
 
     @property
     def failed_tests(self) -> list[TestOutcome]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from monitor_service.config import ModelConfig, MonitorConfig
+from monitor_service.drift_warnings import drift_warnings
 from monitor_service.errors import ConfigError, ReloadNeedsRestart, UnknownModel
 from monitor_service.exporters import ExportDispatcher, build_exporters
 from monitor_service.journal import Journal, MemoryJournal
@@ -156,6 +157,7 @@ class MonitorService:
             quality = check_model_quality(config, loaded.index, reference)  # the reference in use
             problems.extend(quality.errors)
             warnings.extend(f"model {name}: {warning}" for warning in quality.warnings)
+            warnings.extend(drift_warnings(loaded.config, reference, f"models[{loaded.index}]"))
             models[name] = ModelState(loaded.config, loaded.schema, reference, journal, _limiter(config))
         if problems:
             raise ConfigError("references", problems)

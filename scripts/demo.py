@@ -340,10 +340,13 @@ def render_model(model: dict[str, Any], monitor_url: str, now: float) -> list[st
     if result is not None:
         drift = result["dataset_drift"]
         verdict = "n/a" if drift is None else ("YES" if drift else "no")
+        if result.get("drift_share") is None:  # tested mode: the domain classifier, no share rule
+            rule = f"domain classifier AUC {_num((result.get('classifier') or {}).get('auc'))}"
+        else:
+            rule = f"dataset drift at a share >= {_num(result['drift_share'])}"
         lines.append(
             f"  dataset drift  {verdict}   {result['drifted_columns']} of {result['tested_columns']} "
-            f"features drifted (dataset drift at a share >= {_num(result['drift_share'])}), "
-            f"{result['current_rows']} rows"
+            f"features drifted ({rule}), {result['current_rows']} rows"
         )
         columns = result["columns"]
         drifted = [c["column"] for c in columns if c["role"] == "feature" and c["detected"]]

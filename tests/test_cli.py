@@ -24,7 +24,7 @@ def test_check_config_exits_2_listing_every_problem(
     bad_reference = tmp_path / "ref.csv"
     bad_reference.write_text("carat,cut\n1.0,Ideal\n")
     model = diamonds_model(reference=str(bad_reference))
-    model["drift"] = {"per_column": {"carat": {"stattest": "no_such_test"}}}
+    model["drift"] = {"mode": "legacy", "per_column": {"carat": {"stattest": "no_such_test"}}}
     assert main(["check-config", str(write_config(tmp_path / "c.yaml", [model]))]) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "models[0].reference: column 'depth' is missing" in err
@@ -33,7 +33,7 @@ def test_check_config_exits_2_listing_every_problem(
 
 def test_check_config_reports_an_unknown_stattest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = diamonds_model()
-    model["drift"] = {"per_column": {"carat": {"stattest": "no_such_test"}}}
+    model["drift"] = {"mode": "legacy", "per_column": {"carat": {"stattest": "no_such_test"}}}
     assert main(["check-config", str(write_config(tmp_path / "c.yaml", [model]))]) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "models[0].drift.per_column.carat.stattest: unknown stat test 'no_such_test'" in err
@@ -42,7 +42,7 @@ def test_check_config_reports_an_unknown_stattest(tmp_path: Path, capsys: pytest
 def test_check_config_names_an_unknown_stattest_once_with_the_closest_name(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model = diamonds_model(drift={"stattest": "wasserstien"})
+    model = diamonds_model(drift={"mode": "legacy", "stattest": "wasserstien"})
     assert main(["check-config", str(write_config(tmp_path / "c.yaml", [model]))]) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert err.count("wasserstien") == 1, err
@@ -54,7 +54,8 @@ def test_check_config_names_an_unknown_stattest_once_with_the_closest_name(
 def test_check_config_names_a_stattest_of_the_wrong_type_once_with_its_columns(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model = diamonds_model(drift={"stattest": "chisquare"})  # categorical only: wrong for 7 columns
+    # categorical only: wrong for 7 columns
+    model = diamonds_model(drift={"mode": "legacy", "stattest": "chisquare"})
     assert main(["check-config", str(write_config(tmp_path / "c.yaml", [model]))]) == EXIT_CONFIG
     (line,) = [line for line in capsys.readouterr().err.splitlines() if "chisquare" in line]
     assert line.startswith("  models[0].drift.stattest: stat test 'chisquare'")

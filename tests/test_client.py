@@ -10,6 +10,7 @@ first N requests with a status (500, 503, 429) then accept, reject every row (42
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import json
 import logging
@@ -538,3 +539,35 @@ def test_client_waits_as_long_as_retry_after_says(
     assert client.stats().sent == 10
     first, second = monitor.attempts
     assert second.at - first.at >= 0.9  # the client's own backoff would have retried after ~0.01 s
+
+
+def test_client_never_logs_credentials_from_its_url_and_sends_them_as_basic_auth(
+    monitor: LoopbackMonitor, make_client: Callable[..., MonitorClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    monitor.mode = "reject"
+    url = monitor.url.replace("http://", "http://ops:pa%3Ass-w0rd@")
+    with caplog.at_level(logging.DEBUG, logger="monitor_service.client"):
+        client = make_client(url, batch_size=10, max_attempts=2)
+        client.send_rows("diamonds", [_row(i) for i in range(10)])
+        assert client.flush(timeout=5.0)
+        down = make_client("http://ops:pa%3Ass-w0rd@127.0.0.1:9/", max_attempts=2)
+        down.send_row("diamonds", _row(0))
+        assert down.flush(timeout=5.0)
+    assert client.stats().rejected == 10 and down.stats().dropped_after_retries == 1
+    basic = "Basic " + base64.b64encode(b"ops:pa:ss-w0rd").decode()
+    assert [r.authorization for r in monitor.attempts] == [basic]
+    logged = "\n".join(r.getMessage() + str(r.exc_info) for r in caplog.records)
+    assert "HTTP 422" in logged and "dropped after 2 attempts" in logged
+    assert "pa%3Ass" not in logged and "pa:ss" not in logged and "ops:" not in logged
+    with pytest.raises(ValueError) as error:
+        MonitorClient("ftp://ops:secret@host")
+    assert "ftp://***@host" in str(error.value) and "secret" not in str(error.value)
+
+
+def test_client_prefers_the_token_over_credentials_in_its_url(
+    monitor: LoopbackMonitor, make_client: Callable[..., MonitorClient]
+) -> None:
+    client = make_client(monitor.url.replace("http://", "http://ops:pw@"), token="s3cret")
+    client.send_row("diamonds", _row(0))
+    assert client.flush(timeout=5.0)
+    assert [r.authorization for r in monitor.received] == ["Bearer s3cret"]

@@ -21,7 +21,8 @@ def test_config_example_loads_with_reference_resolved_against_file() -> None:
     assert model.reference == (ROOT / "datasets" / "diamonds" / "reference.csv").resolve()
     assert model.schedule.every == 30.0
     assert model.window.max_age == 3600.0
-    assert model.drift.per_column["carat"].stattest == "wasserstein"
+    assert (model.drift.mode, model.drift.alpha) == ("tested", 0.05)
+    assert model.drift.per_column["carat"].min_effect == 0.2
 
 
 def test_config_rejects_unknown_key_with_path_and_line() -> None:

@@ -1,4 +1,8 @@
-"""Engine results against direct Evidently Reports on exactly the same rows (known answers)."""
+"""Engine results against direct Evidently Reports on exactly the same rows (known answers).
+
+The drift scores here are the legacy mode's (`drift.mode: legacy`: Evidently's own defaults and the
+share rule); the tested mode's known answers are in test_engine_tested.py.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,11 @@ def _model(**overrides: Any) -> ModelConfig:
     return ModelConfig.model_validate(diamonds_model(**overrides))
 
 
+def _legacy(**overrides: Any) -> ModelConfig:
+    drift = {"mode": "legacy", **overrides.pop("drift", {})}
+    return _model(drift=drift, **overrides)
+
+
 def _report_scores(snapshot: Any) -> dict[str, tuple[float, float]]:
     scores = {}
     for metric in snapshot.dict()["metrics"]:
@@ -33,7 +42,7 @@ def _report_scores(snapshot: Any) -> dict[str, tuple[float, float]]:
 
 @pytest.mark.parametrize(("split", "count"), [("production", 300), ("production", 2000), ("drifted", 1500)])
 def test_engine_scores_equal_direct_evidently_preset(split: str, count: int) -> None:
-    model = _model()
+    model = _legacy()
     reference, current = frames(model, rows_of(split, count))
     result = engine.compute(model, reference, current)
     definition = DataDefinition(numerical_columns=FEATURES[:6], categorical_columns=FEATURES[6:])
@@ -59,7 +68,7 @@ def test_engine_applies_configured_stattests_like_value_drift() -> None:
         "stattest": "psi",
         "per_column": {"carat": {"stattest": "ks", "threshold": 0.01}, "cut": {"threshold": 0.3}},
     }
-    model = _model(drift=drift)
+    model = _legacy(drift=drift)
     reference, current = frames(model, rows_of("drifted", 800))
     result = engine.compute(model, reference, current)
     direct = _report_scores(engine.build_report(model, reference, current))
@@ -72,8 +81,9 @@ def test_engine_applies_configured_stattests_like_value_drift() -> None:
     assert by_column["cut"].threshold == 0.3
 
 
-def test_engine_detects_drift_on_the_shifted_segment_only() -> None:
-    model = _model()
+@pytest.mark.parametrize("mode", ["legacy", "tested"])
+def test_engine_detects_drift_on_the_shifted_segment_only(mode: str) -> None:
+    model = _model(drift={"mode": mode})
     reference, calm = frames(model, rows_of("production", 2000))
     _, shifted = frames(model, rows_of("drifted", 2000))
     assert engine.compute(model, reference, calm).dataset_drift is False
@@ -84,8 +94,9 @@ def test_engine_detects_drift_on_the_shifted_segment_only() -> None:
     assert "depth" not in detected
 
 
-def test_engine_skips_target_drift_without_labels_and_reports_empty_columns() -> None:
-    model = _model()
+@pytest.mark.parametrize("mode", ["legacy", "tested"])
+def test_engine_skips_target_drift_without_labels_and_reports_empty_columns(mode: str) -> None:
+    model = _model(drift={"mode": mode})
     rows = [{k: v for k, v in r.items() if k != "price"} for r in rows_of("production", 300)]
     for row in rows:
         row["depth"] = None
@@ -93,11 +104,15 @@ def test_engine_skips_target_drift_without_labels_and_reports_empty_columns() ->
     result = engine.compute(model, reference, current)
     roles = {(c.column, c.role) for c in result.columns}
     assert ("price", "target") not in roles
-    assert [(s.column, s.reason) for s in result.skipped] == [
-        ("depth", "no non-null values in the current window"),
-        ("price", "no_labels"),
+    assert [(s.column, s.reason, s.code) for s in result.skipped] == [
+        ("depth", "no non-null values in the current window", "no_current_values"),
+        ("price", "no_labels", "no_labels"),
     ]
-    assert result.tested_columns == 8
+    if mode == "legacy":
+        assert result.tested_columns == 8
+    else:  # an untestable column counts as drifted and stays in the denominator
+        assert (result.tested_columns, result.untestable_columns) == (9, 1)
+        assert result.dataset_drift is True
 
 
 def test_engine_quality_counts_missing_out_of_range_and_new_categories() -> None:
@@ -117,7 +132,7 @@ def test_engine_quality_counts_missing_out_of_range_and_new_categories() -> None
 
 
 def test_engine_handles_infinities_like_evidently() -> None:
-    model = _model()
+    model = _legacy()
     reference, current = frames(model, rows_of("production", 200))
     current.loc[:50, "carat"] = np.inf
     result = engine.compute(model, reference, current)
@@ -127,7 +142,7 @@ def test_engine_handles_infinities_like_evidently() -> None:
 
 
 def test_check_stattests_names_the_model_and_column() -> None:
-    model = _model(drift={"per_column": {"cut": {"stattest": "wasserstein"}, "carat": {"stattest": "nope"}}})
+    model = _legacy(drift={"per_column": {"cut": {"stattest": "wasserstein"}, "carat": {"stattest": "nope"}}})
     problems = engine.check_stattests(model, "models[3]")
     assert len(problems) == 2
     unknown = "models[3].drift.per_column.carat.stattest: unknown stat test 'nope'; known: "

@@ -1,5 +1,6 @@
 """engine.compute on awkward windows and references: it finishes, the result is self-consistent, and
-the collector exports exactly what the JSON result says (an undefined value is absent, not NaN)."""
+the collector exports exactly what the JSON result says (an undefined value is absent, not NaN).
+Every case runs in both drift modes (`mode` fixture) unless it is about one of them."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor_service import engine
 from monitor_service.config import ModelConfig, MonitorConfig
-from monitor_service.results import CalculationResult
+from monitor_service.results import UNTESTABLE_REASONS, CalculationResult
 from tests.conftest import DIAMONDS, diamonds_model, rows_of
 from tests.support.collected import registry_with
 from tests.support.frames import frames
@@ -24,13 +25,20 @@ CATEGORICAL = ["cut", "color", "clarity"]
 FEATURES = NUMERICAL + CATEGORICAL
 
 
+@pytest.fixture(params=["legacy", "tested"])
+def mode(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
 # Edge cases of the computation itself: quality and target drift on any number of labels (the
 # minimum evidence they need by default is tested in tests/test_quality_engine.py).
 ANY_LABELS = {"min_labelled_rows": 1, "min_labelled_rows_target_drift": 1}
 
 
-def _model(**overrides: Any) -> ModelConfig:
-    return ModelConfig.model_validate(diamonds_model(**{"quality": ANY_LABELS, **overrides}))
+def _model(mode: str = "tested", **overrides: Any) -> ModelConfig:
+    drift = {"mode": mode, **overrides.pop("drift", {})}
+    return ModelConfig.model_validate(diamonds_model(drift=drift, **{"quality": ANY_LABELS, **overrides}))
 
 
 def _small_reference(tmp_path: Path, rows: int = 300) -> str:
@@ -60,13 +68,16 @@ def _assert_consistent(result: CalculationResult, config: MonitorConfig, current
     assert result.current_rows == current_rows
     assert not tested & {s.column for s in result.skipped if s.role != "target"}
     features = [c for c in result.columns if c.role == "feature"]
-    assert result.tested_columns == len(features)
-    assert result.drifted_columns == sum(c.detected for c in features)
     assert {c.column for c in features} | (skipped & set(FEATURES)) == set(FEATURES)
-    if features:
-        assert result.dataset_drift == (result.drifted_columns / len(features) >= result.drift_share)
+    if result.mode == "legacy":
+        assert result.tested_columns == len(features)
+        assert result.drifted_columns == sum(c.detected for c in features)
+        if features:
+            assert result.dataset_drift == (result.drifted_columns / len(features) >= result.drift_share)
+        else:
+            assert result.dataset_drift is None
     else:
-        assert result.dataset_drift is None
+        _assert_tested(result)
     for column in result.columns:
         assert math.isfinite(column.score), f"{column.column}: undefined score reported as a test result"
         assert math.isfinite(column.threshold)
@@ -84,6 +95,8 @@ def _assert_consistent(result: CalculationResult, config: MonitorConfig, current
     get = _collected(config, result).get_sample_value
     model = {"model": result.model}
     assert _agrees(as_json["dataset_drift"], get("drift_monitor_dataset_drift", model))
+    if result.mode == "tested":
+        _assert_tested_exported(result, get)
     assert get("drift_monitor_dataset_rows", {**model, "dataset": "current"}) == current_rows
     if features:
         assert get("drift_monitor_drifted_columns", model) == result.drifted_columns
@@ -119,16 +132,59 @@ def _assert_consistent(result: CalculationResult, config: MonitorConfig, current
         assert get("drift_monitor_model_quality", {**model, "metric": skip["metric"]}) is None
 
 
+def _assert_tested(result: CalculationResult) -> None:
+    """Tested mode: untestable feature columns count as drifted and never leave the denominator."""
+    features = [c for c in result.columns if c.role == "feature"]
+    untestable = [s for s in result.skipped if s.role == "feature"]
+    assert all(s.code in UNTESTABLE_REASONS for s in untestable), untestable
+    assert result.tested_columns == len(FEATURES)
+    assert result.untestable_columns == len(untestable)
+    assert result.drifted_columns == sum(c.detected for c in features) + len(untestable)
+    classifier = bool(result.classifier and result.classifier.detected)
+    assert result.dataset_drift == (result.drifted_columns > 0 or classifier)
+    assert result.alpha is not None
+    for c in result.columns:
+        assert c.p_value is not None and c.corrected_p_value is not None and c.effect_size is not None
+        assert 0.0 <= c.p_value <= c.corrected_p_value <= 1.0, c
+        assert math.isfinite(c.effect_size) and c.effect_size >= 0.0, c
+        significant = c.corrected_p_value <= result.alpha
+        assert c.distribution_detected == (significant and c.effect_size >= (c.min_effect or 0.0))
+        missing = bool(c.missing and c.missing.detected)
+        assert c.detected == (c.distribution_detected or missing)
+    if result.classifier is not None:
+        assert 0.0 <= result.classifier.auc <= 1.0
+        assert 0.0 <= result.classifier.p_value <= 1.0
+
+
+def _assert_tested_exported(result: CalculationResult, get: Any) -> None:
+    model = {"model": result.model}
+    assert get("drift_monitor_untestable_columns", model) == result.untestable_columns
+    for c in result.columns:
+        labels = {**model, "column": c.column, "role": c.role, "signal": "distribution"}
+        assert get("drift_monitor_column_drift_p_value", labels) == pytest.approx(c.p_value)
+        assert get("drift_monitor_column_drift_corrected_p_value", labels) == pytest.approx(
+            c.corrected_p_value
+        )
+        effect = get("drift_monitor_column_drift_effect_size", {**labels, "measure": c.effect})
+        assert effect == pytest.approx(c.effect_size)
+    for s in result.skipped:
+        if s.code in UNTESTABLE_REASONS:
+            labels = {**model, "column": s.column, "role": s.role, "reason": s.code}
+            assert get("drift_monitor_column_untestable", labels) == 1.0
+    if result.classifier is not None:
+        assert get("drift_monitor_domain_classifier_auc", model) == pytest.approx(result.classifier.auc)
+
+
 def _quality(result: CalculationResult) -> dict[str, Any]:
     return {q.column: q for q in result.quality}
 
 
 def test_engine_constant_columns_are_tested_and_identical_constants_do_not_drift(
-    config: MonitorConfig, tmp_path: Path
+    config: MonitorConfig, tmp_path: Path, mode: str
 ) -> None:
     constant = {"carat": 1.0, "depth": 60.0, "table": 55.0, "cut": "Ideal", "color": "E"}
     rows = [{**r, **constant} for r in rows_of("production", 200)]
-    model = _model()
+    model = _model(mode)
     reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns if c.role == "feature"} == set(FEATURES)
@@ -136,7 +192,7 @@ def test_engine_constant_columns_are_tested_and_identical_constants_do_not_drift
     # The same constants in the reference: nothing to see.
     path = tmp_path / "constant.csv"
     pd.read_csv(DIAMONDS / "reference.csv").head(500).assign(**constant).to_csv(path, index=False)
-    same = _model(reference=str(path))
+    same = _model(mode, reference=str(path))
     reference, current = frames(same, rows)
     result = engine.compute(same, reference, current)
     drift = {c.column: c for c in result.columns}
@@ -147,26 +203,28 @@ def test_engine_constant_columns_are_tested_and_identical_constants_do_not_drift
     _assert_consistent(result, config, 200)
 
 
-def test_engine_skips_a_current_column_that_is_all_null(config: MonitorConfig) -> None:
+def test_engine_skips_a_current_column_that_is_all_null(config: MonitorConfig, mode: str) -> None:
     rows = [{**r, "carat": None, "cut": None} for r in rows_of("production", 150)]
-    model = _model()
+    model = _model(mode)
     reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
-    reasons = {s.column: s.reason for s in result.skipped}
-    assert reasons == {
-        "carat": "no non-null values in the current window",
-        "cut": "no non-null values in the current window",
-    }
-    assert result.tested_columns == len(FEATURES) - 2
+    reasons = {s.column: (s.reason, s.code) for s in result.skipped}
+    empty = ("no non-null values in the current window", "no_current_values")
+    assert reasons == {"carat": empty, "cut": empty}
+    if mode == "legacy":
+        assert result.tested_columns == len(FEATURES) - 2
+    else:
+        assert (result.tested_columns, result.untestable_columns) == (len(FEATURES), 2)
+        assert result.dataset_drift is True
     assert _quality(result)["carat"].missing_current == 1.0
     assert _quality(result)["cut"].missing_current == 1.0
     assert _quality(result)["carat"].out_of_range == 0.0
     _assert_consistent(result, config, 150)
 
 
-def test_engine_single_category_in_the_window(config: MonitorConfig) -> None:
+def test_engine_single_category_in_the_window(config: MonitorConfig, mode: str) -> None:
     rows = [{**r, "cut": "Ideal", "color": "E", "clarity": "SI1"} for r in rows_of("production", 150)]
-    model = _model()
+    model = _model(mode)
     reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     drift = {c.column: c for c in result.columns}
@@ -175,12 +233,12 @@ def test_engine_single_category_in_the_window(config: MonitorConfig) -> None:
     _assert_consistent(result, config, 150)
 
 
-def test_engine_categories_unseen_in_the_reference(config: MonitorConfig) -> None:
+def test_engine_categories_unseen_in_the_reference(config: MonitorConfig, mode: str) -> None:
     rows = rows_of("production", 150)
     for i, row in enumerate(rows):
         row["cut"] = "Astonishing"
         row["color"] = "Z" if i % 2 else row["color"]
-    model = _model()
+    model = _model(mode)
     reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     drift = {c.column: c for c in result.columns}
@@ -191,9 +249,11 @@ def test_engine_categories_unseen_in_the_reference(config: MonitorConfig) -> Non
 
 
 @pytest.mark.parametrize("reference_rows", [300, 10_000], ids=["ks-chisquare", "wasserstein-jensenshannon"])
-def test_engine_tiny_window_of_two_rows(config: MonitorConfig, tmp_path: Path, reference_rows: int) -> None:
+def test_engine_tiny_window_of_two_rows(
+    config: MonitorConfig, tmp_path: Path, reference_rows: int, mode: str
+) -> None:
     reference_path = _small_reference(tmp_path, reference_rows) if reference_rows < 10_000 else None
-    model = _model(**({"reference": reference_path} if reference_path else {}))
+    model = _model(mode, **({"reference": reference_path} if reference_path else {}))
     reference, current = frames(model, rows_of("production", 2))
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns} == {*FEATURES, "price", "prediction"}
@@ -208,11 +268,13 @@ def test_engine_tiny_window_of_two_rows(config: MonitorConfig, tmp_path: Path, r
 
 
 @pytest.mark.parametrize("reference_rows", [300, 10_000], ids=["ks-chisquare", "wasserstein-jensenshannon"])
-def test_engine_window_of_one_row(config: MonitorConfig, tmp_path: Path, reference_rows: int) -> None:
+def test_engine_window_of_one_row(
+    config: MonitorConfig, tmp_path: Path, reference_rows: int, mode: str
+) -> None:
     """Every column is tested; R² of a single sample is undefined and left out (JSON null and a NaN
     gauge disagree today), MAE and the others are published."""
     reference_path = _small_reference(tmp_path, reference_rows) if reference_rows < 10_000 else None
-    model = _model(**({"reference": reference_path} if reference_path else {}))
+    model = _model(mode, **({"reference": reference_path} if reference_path else {}))
     reference, current = frames(model, rows_of("production", 1))
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns} == {*FEATURES, "price", "prediction"}
@@ -229,6 +291,7 @@ def test_engine_window_of_one_row_with_configured_stattests(
     """A stat test that cannot work on one row (it raises, or gives no p-value) skips its column with
     the reason, like an empty column; the other columns are still published."""
     model = _model(
+        "legacy",
         reference=_small_reference(tmp_path),
         drift={"per_column": {name: {"stattest": stattest} for name in NUMERICAL}},
         metrics=["data_drift", "target_drift", "prediction_drift", "data_quality"],
@@ -241,26 +304,48 @@ def test_engine_window_of_one_row_with_configured_stattests(
     _assert_consistent(result, config, 1)
 
 
-def test_engine_skips_a_reference_column_that_is_all_nan(config: MonitorConfig) -> None:
-    model = _model()
+@pytest.mark.parametrize(
+    "test", ["ks", "ks_2samp", "anderson", "cramer_von_mises", "empirical_mmd", "es", "mannw", "t_test"]
+)
+def test_engine_window_of_one_row_with_configured_tests_in_tested_mode(
+    config: MonitorConfig, tmp_path: Path, test: str
+) -> None:
+    """Tested mode, any Evidently p-value test per column: one that cannot work on one row makes its
+    column untestable (test_failed, counted as drifted); the others are still published."""
+    model = _model(
+        "tested",
+        reference=_small_reference(tmp_path),
+        drift={"per_column": {name: {"test": test} for name in NUMERICAL}},
+        metrics=["data_drift", "target_drift", "prediction_drift", "data_quality"],
+    )
+    assert engine.check_config(model, "models[0]") == []
+    reference, current = frames(model, rows_of("production", 1))
+    result = engine.compute(model, reference, current)
+    tested = {c.column for c in result.columns}
+    assert {*CATEGORICAL, "price", "prediction"} <= tested
+    assert all(c.stattest == test for c in result.columns if c.column in NUMERICAL)
+    assert all(s.code == "test_failed" for s in result.skipped)
+    _assert_consistent(result, config, 1)
+
+
+def test_engine_skips_a_reference_column_that_is_all_nan(config: MonitorConfig, mode: str) -> None:
+    model = _model(mode)
     reference, current = frames(model, rows_of("production", 150))
     reference = reference.assign(carat=np.nan, cut=None)
     result = engine.compute(model, reference, current)
-    reasons = {s.column: s.reason for s in result.skipped}
-    assert reasons == {
-        "carat": "no non-null values in the reference",
-        "cut": "no non-null values in the reference",
-    }
+    reasons = {s.column: (s.reason, s.code) for s in result.skipped}
+    empty = ("no non-null values in the reference", "no_reference_values")
+    assert reasons == {"carat": empty, "cut": empty}
     assert _quality(result)["carat"].missing_reference == 1.0
     assert _quality(result)["cut"].missing_reference == 1.0
     _assert_consistent(result, config, 150)
 
 
-def test_engine_keeps_drift_when_every_labelled_target_is_zero(config: MonitorConfig) -> None:
+def test_engine_keeps_drift_when_every_labelled_target_is_zero(config: MonitorConfig, mode: str) -> None:
     """MAPE divides by the target: with only zero targets it is undefined. Evidently then raises an
     IndexError; the drift results must not be lost with it (the other quality metrics are defined)."""
     rows = [{**r, "price": 0.0} for r in rows_of("production", 100)]
-    model = _model()
+    model = _model(mode)
     reference, current = frames(model, rows)
     result = engine.compute(model, reference, current)
     assert {c.column for c in result.columns if c.role == "feature"} == set(FEATURES)
@@ -281,12 +366,30 @@ def test_engine_keeps_drift_when_every_labelled_target_is_zero(config: MonitorCo
 def test_engine_a_stattest_that_raises_skips_only_its_column(
     config: MonitorConfig, column: str, stattest: str
 ) -> None:
-    """The config check accepts these tests for a categorical column; on this data Evidently raises.
-    One column's failure must not cost every other column its result."""
-    model = _model(drift={"per_column": {column: {"stattest": stattest}}})
+    """Legacy mode: the config check accepts these tests for a categorical column; on this data
+    Evidently raises. One column's failure must not cost every other column its result."""
+    model = _model("legacy", drift={"per_column": {column: {"stattest": stattest}}})
     assert engine.check_stattests(model, "models[0]") == []
     reference, current = frames(model, rows_of("production", 300))
     result = engine.compute(model, reference, current)
     assert column in {s.column for s in result.skipped}
     assert {c.column for c in result.columns if c.role == "feature"} == set(FEATURES) - {column}
+    _assert_consistent(result, config, 300)
+
+
+def test_engine_tested_mode_refuses_g_test_and_counts_a_failing_test(config: MonitorConfig) -> None:
+    """g_test raises unless both samples have the same size: refused by the config check in tested
+    mode. fisher_exact on more than two categories raises at run time: the column is untestable
+    (test_failed) and counts as drifted."""
+    refused = _model("tested", drift={"per_column": {"cut": {"test": "g_test"}}})
+    problems = engine.check_config(refused, "models[0]")
+    assert len(problems) == 1 and problems[0].startswith(
+        "models[0].drift.per_column.cut.test: g_test is refused"
+    )
+    model = _model("tested", drift={"per_column": {"cut": {"test": "fisher_exact"}}})
+    assert engine.check_config(model, "models[0]") == []
+    reference, current = frames(model, rows_of("production", 300))
+    result = engine.compute(model, reference, current)
+    assert [(s.column, s.code) for s in result.skipped] == [("cut", "test_failed")]
+    assert result.dataset_drift is True
     _assert_consistent(result, config, 300)

@@ -134,3 +134,39 @@ def test_model_state_stats_are_a_frozen_view() -> None:
     assert state.stats(time.time()).window_rows == 7
     with pytest.raises(AttributeError):
         before.window_rows = 3  # type: ignore[misc]
+
+
+def test_model_state_confirms_drift_only_after_its_window_turned_over() -> None:
+    """The confirmed drift state (confirmation.py) advances with each published result: with
+    `confirm: 2` and the turnover rule, a second calculation on the same rows cannot confirm; one on
+    fresh rows does. A reloaded config keeps the state."""
+    model = ModelConfig.model_validate(
+        diamonds_model(window={"max_rows": 200}, drift={"confirm": 2, "clear": 2})
+    )
+    state = ModelState(model, RowSchema.from_model(model), REFERENCE, MemoryJournal())
+    worker = CalculationWorker("thread")
+    drifted = [{k: v for k, v in r.items() if k != "price"} for r in rows_of("drifted", 400)]
+
+    async def scenario() -> list[tuple[bool | None, bool | None]]:
+        seen = []
+        await state.ingest(drifted[:200])
+        for rows in (None, drifted[200:]):  # the same rows again, then a full turnover
+            first = (await state.calculate(worker)).result
+            assert first.window_first_arrival is not None and first.window_last_arrival is not None
+            seen.append((first.dataset_drift, state.confirmation.dataset.confirmed))
+            if rows is not None:
+                await state.ingest(rows)
+        seen.append(
+            ((await state.calculate(worker)).result.dataset_drift, state.confirmation.dataset.confirmed)
+        )
+        await state.apply_config(model.model_copy(update={"moving_reference": False}), None)
+        return seen
+
+    try:
+        seen = asyncio.run(scenario())
+    finally:
+        worker.close()
+    assert seen == [(True, False), (True, False), (True, True)]
+    stats = state.stats(time.time())
+    assert stats.confirmation.dataset.confirmed and stats.confirmation.calculations == 3
+    assert stats.confirmation.summary()["dataset_drift_confirmed"] is True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
 from evidently.core.report import Snapshot
 
 from monitor_service.config import ModelConfig
@@ -14,8 +15,13 @@ from tests.conftest import diamonds_model, rows_of
 from tests.support.reports import calculation, frames
 
 
-def test_snapshot_carries_the_verdict_the_tests_and_the_calculation_time() -> None:
-    model = ModelConfig.model_validate(diamonds_model())
+@pytest.mark.parametrize(
+    ("mode", "drift_metric"), [("tested", "ValueDrift"), ("legacy", "DriftedColumnsCount")]
+)
+def test_snapshot_carries_the_verdict_the_tests_and_the_calculation_time(
+    mode: str, drift_metric: str
+) -> None:
+    model = ModelConfig.model_validate(diamonds_model(drift={"mode": mode}))
     result, text = calculation(model, rows_of("drifted", 700), 1_764_450_000.5)
     data = json.loads(text)
     assert data["timestamp"].startswith("2025-11-29T21:00:00.5")
@@ -24,7 +30,14 @@ def test_snapshot_carries_the_verdict_the_tests_and_the_calculation_time() -> No
     assert "drift" in data["tags"] and "drift-monitor" in data["tags"]
     snapshot = Snapshot.loads(text)
     metric_types = {m["config"]["type"].rsplit(":", 1)[1] for m in snapshot.dict()["metrics"]}
-    assert {"DriftedColumnsCount", "ValueDrift", "MissingValueCount", "RowCount"} <= metric_types
+    assert {drift_metric, "ValueDrift", "MissingValueCount", "RowCount"} <= metric_types
+    assert data["metadata"]["drift_mode"] == mode
+    titles = [w["title"] for w in data["widgets"]]
+    # tested mode: the calculation's own verdict on top, as Evidently widgets stored with the report
+    assert (titles[0] == "Drift verdict of model diamonds") == (mode == "tested"), titles[:3]
+    if mode == "tested":
+        assert result.classifier is not None
+        assert data["metadata"]["domain_classifier_auc"] == f"{result.classifier.auc:.3f}"
     names = {t.description.split(": ")[0] for t in snapshot.tests_results}
     assert {t.name for t in result.tests if t.status != "skip"} == names
     assert "drawDashboard" in snapshot_json_html(text).html

@@ -22,6 +22,7 @@ def _summary(stats: ModelStats) -> dict[str, Any]:
         "reference_rows": stats.reference_rows,
         "schedule_every_seconds": stats.schedule_every,
         "min_rows": stats.min_rows,
+        **stats.confirmation.summary(),
         **stats.status.as_dict(),
         "links": {
             "rows": f"/v1/models/{name}/rows",

@@ -1,12 +1,14 @@
 """`ModelEntry`: what the cluster knows of one model, the value of `result.<model>` in the state bucket.
 
 One entry per model holds everything a calculation carries to the next, whichever monitor runs it:
-the status (counters, last error, latest result, and any state the status carries, such as a
-confirmed drift state), the label counters, the last schedule slot handled (so a tick published
-twice is calculated once), and the window as the last monitor saw it (for `/metrics` on every
-monitor). One key means one compare-and-set per task: a writer reads the entry and its revision,
+the status (counters, last error, latest result), the confirmed drift state (the hysteresis over
+successive calculations, confirmation.py), the label counters, the last schedule slot handled (so a
+tick published twice is calculated once), and the window as the last monitor saw it (for `/metrics`
+on every monitor). One key means one compare-and-set per task: a writer reads the entry and its revision,
 builds the next entry from it, and writes with `update(last=revision)`; a writer that lost the
-race reads again and rebases its outcome on the winner's entry (see member.py).
+race reads again and rebases its outcome on the winner's entry (see member.py). An outcome maps
+the status and the confirmed state read to the next ones, so a calculation advances the confirmed
+state exactly once, on the entry it is written on, whichever member ran it.
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ from dataclasses import dataclass, field
 
 from monitor_service.cluster import codec
 from monitor_service.config import ModelConfig
+from monitor_service.confirmation import ConfirmationState
 from monitor_service.model_state import ModelState, ModelStats
 from monitor_service.results import ModelStatus
 
-Outcome = Callable[[ModelStatus], ModelStatus]
+Shared = tuple[ModelStatus, ConfirmationState]
+Outcome = Callable[[ModelStatus, ConfirmationState], Shared]
 
 
-def unchanged(status: ModelStatus) -> ModelStatus:
+def unchanged(status: ModelStatus, confirmation: ConfirmationState) -> Shared:
     """The outcome of a task that did not calculate (too few rows)."""
-    return status
+    return status, confirmation
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class ModelEntry:
     """The cluster's view of one model (see the module's docstring)."""
 
     status: ModelStatus = field(default_factory=ModelStatus)
+    confirmation: ConfirmationState = field(default_factory=ConfirmationState)
     due: float | None = None  # start of the last schedule slot handled (tick x every)
     position: int = 0  # the last stream record the label counters cover
     window_rows: int = 0
@@ -74,7 +79,8 @@ class ModelEntry:
             corrupt_records=0,
             invalid_records=self.invalid_records,
             status=self.status,
-            drift_share=model.drift.share,
+            confirmation=self.confirmation,
+            drift_share=model.drift.share if model.drift.mode == "legacy" else None,
         )
 
 
@@ -92,8 +98,10 @@ def next_entry(
     base = base or ModelEntry()
     stats = state.stats(now)
     received, matched, expired = state.label_tally(base.position)
+    status, confirmation = outcome(base.status, base.confirmation)
     return ModelEntry(
-        status=outcome(base.status),
+        status=status,
+        confirmation=confirmation,
         due=due if due is not None else base.due,
         position=max(base.position, state.position),
         window_rows=stats.window_rows,

@@ -28,6 +28,7 @@ from dataclasses import replace
 
 from monitor_service.cluster.entry import ModelEntry, Outcome, next_entry, unchanged
 from monitor_service.config import ClusterConfig, ModelConfig
+from monitor_service.confirmation import ConfirmationSettings
 from monitor_service.errors import CalculationFailed, StorageUnavailable, UnknownModel, WindowEmpty
 from monitor_service.journal.jetstream import ClusterUnavailable, JetStreamCluster, JournalStats
 from monitor_service.journal.jetstream_journal import ClusterNotConnected, JetStreamConnection
@@ -277,7 +278,7 @@ class ClusterMember:
         if _handled(base, task.due):
             return "duplicate"  # a slot handled already: a tick published twice
         await state.catch_up()
-        state.adopt_status(base.status if base else ModelStatus())
+        _adopt(state, base)
         outcome: Outcome = unchanged
         result = "skipped"
         if state.rows_due(time.time()):
@@ -298,13 +299,13 @@ class ClusterMember:
             raise UnknownModel(name)
         entry, base = await self._read(name)
         await state.catch_up()
-        state.adopt_status(base.status if base else ModelStatus())
+        _adopt(state, base)
         try:
             calculated = await self._calculate(name, keep_report)
         except CalculationFailed:
             await self._write(state, entry, base, _failed(state.status))
             raise
-        await self._write(state, entry, base, _succeeded(calculated))
+        await self._write(state, entry, base, _succeeded(calculated, state.config.drift.confirmation))
         return calculated
 
     async def _calculate_outcome(self, state: ModelState) -> tuple[Outcome, str]:
@@ -314,7 +315,7 @@ class ClusterMember:
             return _failed(state.status), "failed"
         except WindowEmpty:  # the rows aged out between the check and the calculation
             return unchanged, "skipped"
-        return _succeeded(calculated), "calculated"
+        return _succeeded(calculated, state.config.drift.confirmation), "calculated"
 
     # -- the shared entry ----------------------------------------------------------------------
 
@@ -379,10 +380,21 @@ def _handled(base: ModelEntry | None, due: float | None) -> bool:
     return due is not None and base is not None and base.due is not None and base.due >= due
 
 
-def _succeeded(result: CalculationResult) -> Outcome:
-    return lambda status: status.succeeded(result)
+def _adopt(state: ModelState, base: ModelEntry | None) -> None:
+    """The status and confirmed state the cluster holds become the member's, before it calculates."""
+    base = base or ModelEntry()
+    state.adopt_shared(base.status, base.confirmation)
+
+
+def _succeeded(result: CalculationResult, settings: ConfirmationSettings) -> Outcome:
+    """A calculation's outcome: applied to the entry it is written on (the one read, or the winner's
+    after a lost compare-and-set), it counts the calculation and advances the confirmed state once."""
+    return lambda status, confirmation: (
+        status.succeeded(result),
+        confirmation.update(result.observation(), settings),
+    )
 
 
 def _failed(after: ModelStatus) -> Outcome:
     at, error = after.last_attempt_at or time.time(), after.last_error or "calculation failed"
-    return lambda status: status.failed(at, error)
+    return lambda status, confirmation: (status.failed(at, error), confirmation)

@@ -1,9 +1,10 @@
 """The stored report of one calculation: Evidently's snapshot JSON, and its HTML page on request.
 
 The snapshot is `engine.report.build_report` (the drift and quality panels with the monitor's own
-verdict) joined with an Evidently report of the test suite (engine/tests_suite.py stated as
-Evidently metrics with tests), so Evidently's report page and Evidently UI show both. Its metadata
-and tags carry the calculation's verdict, which Evidently UI lists and filters on.
+verdict; in tested mode with the verdict widgets of engine/verdict.py on top) joined with an
+Evidently report of the test suite (engine/tests_suite.py stated as Evidently metrics with tests),
+so Evidently's report page and Evidently UI show both. Its metadata and tags carry the
+calculation's verdict, which Evidently UI lists and filters on.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from evidently.tests.numerical_tests import (
 )
 
 from monitor_service.config import ModelConfig
-from monitor_service.engine.report import build_report, snapshot_html
+from monitor_service.engine.report import build_report, snapshot_html, with_verdict
 from monitor_service.engine.tests_suite import Check, plan_tests, tested_columns, tests_frame
+from monitor_service.engine.verdict import outcome_of
 from monitor_service.results import CalculationResult, ReportPage
 
 TAG = "drift-monitor"
@@ -46,7 +48,12 @@ def build_snapshot(
     model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame, result: CalculationResult
 ) -> str:
     """Evidently's snapshot JSON of the calculation `result` (of this window and reference)."""
-    main = build_report(model, reference, current).to_snapshot_model()
+    if result.mode == "tested":  # the report of the calculation's own verdict, not a new one
+        outcome = outcome_of(result)
+        report = with_verdict(build_report(model, reference, current, outcome), model, outcome)
+    else:
+        report = build_report(model, reference, current)
+    main = report.to_snapshot_model()
     checks = [c for c in plan_tests(model, reference, current) if c.skip is None]
     metric_results = dict(main.metric_results)
     top_level = list(main.top_level_metrics)
@@ -95,14 +102,18 @@ def verdict_metadata(result: CalculationResult) -> dict[str, str]:
     """The calculation's verdict as Evidently snapshot metadata (strings: Evidently UI filters on them)."""
     verdict = {True: "drift", False: "no drift", None: "not tested"}[result.dataset_drift]
     failed = result.failed_tests
-    return {
+    out = {
         "model": result.model,
+        "drift_mode": result.mode,
         "dataset_drift": verdict,
         "drifted_columns": f"{result.drifted_columns} of {result.tested_columns}",
         "current_rows": str(result.current_rows),
         "failed_tests": ", ".join(t.name for t in failed) or "none",
         "calculated_at": datetime.fromtimestamp(result.finished_at, UTC).isoformat(timespec="milliseconds"),
     }
+    if result.classifier is not None:
+        out["domain_classifier_auc"] = f"{result.classifier.auc:.3f}"
+    return out
 
 
 def verdict_tags(result: CalculationResult) -> list[str]:

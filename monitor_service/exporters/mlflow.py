@@ -13,7 +13,10 @@ Experiment `experiment_prefix + model`, created when missing. `run_per` chooses 
 Metrics: `dataset_drift` (1/0), `drifted_columns`, `tested_columns`, `drifted_columns_share`,
 `current_rows`, `reference_rows`, `labelled_rows`, `drift_score.<column>`,
 `drift_detected.<column>`, `missing_share.<column>`, `quality.<metric>`, `tests_failed`,
-`tests_failed_critical` and `test_passed.<test>` (1/0). Keys keep only the characters MLflow allows.
+`tests_failed_critical` and `test_passed.<test>` (1/0); in tested drift mode also
+`drift_corrected_p_value.<column>`, `drift_effect_size.<column>`, `untestable_columns` and
+`domain_classifier_auc` (`drift_score` is then the raw p-value). Keys keep only the characters MLflow
+allows. Params: `drift_mode`, and `drift_share` (legacy) or `alpha` and `correction` (tested).
 """
 
 from __future__ import annotations
@@ -53,6 +56,14 @@ def result_metrics(result: CalculationResult) -> dict[str, float]:
     for column in result.columns:
         values[metric_key(f"drift_score.{column.column}")] = column.score
         values[metric_key(f"drift_detected.{column.column}")] = float(column.detected)
+        if column.corrected_p_value is not None:
+            values[metric_key(f"drift_corrected_p_value.{column.column}")] = column.corrected_p_value
+        if column.effect_size is not None:
+            values[metric_key(f"drift_effect_size.{column.column}")] = column.effect_size
+    if result.mode == "tested":
+        values["untestable_columns"] = float(result.untestable_columns)
+    if result.classifier is not None:
+        values["domain_classifier_auc"] = result.classifier.auc
     for quality in result.quality:
         values[metric_key(f"missing_share.{quality.column}")] = quality.missing_current
     for name, value in result.model_quality.items():
@@ -61,6 +72,13 @@ def result_metrics(result: CalculationResult) -> dict[str, float]:
         if test.status != "skip":
             values[metric_key(f"test_passed.{test.name}")] = float(test.status == "pass")
     return values
+
+
+def result_params(result: CalculationResult) -> dict[str, str]:
+    """The drift settings the calculation ran with, as MLflow params."""
+    if result.mode == "legacy":
+        return {"drift_mode": "legacy", "drift_share": str(result.drift_share)}
+    return {"drift_mode": result.mode, "alpha": str(result.alpha), "correction": str(result.correction)}
 
 
 class MlflowExporter:
@@ -122,7 +140,7 @@ class MlflowExporter:
             for c in result.columns
         ]
         tags.append(RunTag(TAG_PREFIX + "dataset_drift", str(result.dataset_drift).lower()))
-        params = [Param("drift_share", str(result.drift_share))] if step == 0 else []
+        params = [Param(key, value) for key, value in result_params(result).items()] if step == 0 else []
         for start in range(0, max(len(metrics), 1), _BATCH):
             first = start == 0
             self.client.log_batch(

@@ -1,9 +1,10 @@
 """Results and per-model state in a JetStream key-value bucket, with compare-and-set.
 
 The bucket `<prefix>_STATE` (replicated like the streams) holds, per model, `result.<model>` (the
-latest published result, readable by every monitor, so any of them serves /metrics for all), and
-the state a calculation carries to the next: `drift.<model>` (the confirmed drift state) and
-`labels.<model>` (the label-join state). Writers read an entry with its revision and write back
+latest published result, readable by every monitor, so any of them serves /metrics for all, and
+with it everything a calculation carries to the next, the confirmed drift state included:
+cluster/entry.py). `drift.<model>` and `labels.<model>` are reserved names for state kept apart
+from the result (unused by the cluster member). Writers read an entry with its revision and write back
 with `update(key, value, last=revision)`: when another worker wrote in between, the revision moved
 and the write fails with StateConflict instead of overwriting; the loser reads again and retries.
 

@@ -36,14 +36,15 @@ def _edit(path: Path, change: dict[str, Any]) -> None:
 def test_reload_applies_drift_settings_and_keeps_the_window(admin: TestClient, config_file: Path) -> None:
     admin.post("/v1/models/diamonds/rows", json={"rows": rows_of("drifted", 1500)})
     before = admin.post("/v1/models/diamonds/calculate").json()
-    assert (before["drift_share"], before["dataset_drift"]) == (0.5, True)
-    _edit(config_file, {"drift": {"share": 1.0, "per_column": {"carat": {"stattest": "ks"}}}})
+    assert (before["mode"], before["drift_share"], before["dataset_drift"]) == ("tested", None, True)
+    drift = {"mode": "legacy", "share": 1.0, "per_column": {"carat": {"stattest": "ks"}}}
+    _edit(config_file, {"drift": drift})
     response = admin.post(RELOAD)
     assert response.status_code == 200
     assert response.json()["changed"] == ["diamonds"]
     after = admin.post("/v1/models/diamonds/calculate").json()
     assert after["current_rows"] == 1500
-    assert (after["drift_share"], after["dataset_drift"]) == (1.0, False)
+    assert (after["mode"], after["drift_share"], after["dataset_drift"]) == ("legacy", 1.0, False)
     assert next(c for c in after["columns"] if c["column"] == "carat")["stattest"] == "ks"
 
 
@@ -53,12 +54,12 @@ def test_reload_without_changes_changes_nothing(admin: TestClient) -> None:
 
 def test_reload_refuses_changed_columns_and_applies_nothing(admin: TestClient, config_file: Path) -> None:
     model = diamonds_model()
-    _edit(config_file, {"columns": {**model["columns"], "numerical": ["carat"]}, "drift": {"share": 0.9}})
+    _edit(config_file, {"columns": {**model["columns"], "numerical": ["carat"]}, "drift": {"alpha": 0.01}})
     response = admin.post(RELOAD)
     assert response.status_code == 409
     assert "columns or window.max_rows of model 'diamonds'" in response.json()["detail"]
     admin.post("/v1/models/diamonds/rows", json={"rows": rows_of("production", 300)})
-    assert admin.post("/v1/models/diamonds/calculate").json()["drift_share"] == 0.5
+    assert admin.post("/v1/models/diamonds/calculate").json()["alpha"] == 0.025
 
 
 @pytest.mark.parametrize(
@@ -66,9 +67,10 @@ def test_reload_refuses_changed_columns_and_applies_nothing(admin: TestClient, c
     [
         ({"task": "ranking"}, "models[0].task"),
         (
-            {"drift": {"stattest": "no_such_test"}},
+            {"drift": {"mode": "legacy", "stattest": "no_such_test"}},
             "models[0].drift.stattest: unknown stat test 'no_such_test'",
         ),
+        ({"drift": {"per_column": {"cut": {"test": "g_test"}}}}, "models[0].drift.per_column.cut.test"),
         ({"reference": "/nonexistent.csv"}, "models[0].reference: cannot read"),
     ],
 )
@@ -93,8 +95,9 @@ def test_reload_moves_configuration_gauges_at_once(admin: TestClient, config_fil
     share = "drift_monitor_dataset_drift_share_threshold"
     admin.post("/v1/models/diamonds/rows", json={"rows": rows_of("production", 300)})
     admin.post("/v1/models/diamonds/calculate")
-    assert registry.get_sample_value(share, {"model": "diamonds"}) == 0.5
-    _edit(config_file, {"drift": {"share": 0.8}, "schedule": {"every": "5m", "min_rows": 10}})
+    assert registry.get_sample_value(share, {"model": "diamonds"}) is None  # tested mode: no share rule
+    drift = {"mode": "legacy", "share": 0.8}
+    _edit(config_file, {"drift": drift, "schedule": {"every": "5m", "min_rows": 10}})
     assert admin.post(RELOAD).status_code == 200
     assert registry.get_sample_value(share, {"model": "diamonds"}) == 0.8  # before any new calculation
     interval = "drift_monitor_schedule_interval_seconds"

@@ -19,6 +19,7 @@ def test_models_lists_window_and_status(client: TestClient) -> None:
     assert model["reference_rows"] == 10_000
     assert model["status"] == "waiting"
     assert model["last_success_at"] is None
+    assert (model["dataset_drift_confirmed"], model["columns_drift_confirmed"]) == (None, [])
 
 
 def test_calculate_publishes_results_and_metrics(client: TestClient) -> None:
@@ -30,6 +31,7 @@ def test_calculate_publishes_results_and_metrics(client: TestClient) -> None:
     assert result["current_rows"] == 600
     latest = client.get("/v1/models/diamonds/results").json()
     assert latest["status"] == "ok"
+    assert latest["dataset_drift_confirmed"] is False  # one calculation does not confirm (drift.confirm)
     assert latest["result"]["finished_at"] == result["finished_at"]
     registry = client.app.state.registry  # type: ignore[attr-defined]
     assert registry.get_sample_value("drift_monitor_dataset_drift", {"model": "diamonds"}) == 1

@@ -77,15 +77,28 @@ def test_put_reference_is_persisted_and_wins_after_restart(tmp_path: Path) -> No
 
 
 def test_moving_reference_becomes_the_previous_window(tmp_path: Path) -> None:
-    config = load_config(
-        write_config(tmp_path / "m.yaml", [diamonds_model(moving_reference=True)]), environ={}
-    )
+    legacy = diamonds_model(moving_reference=True, drift={"mode": "legacy"})
+    config = load_config(write_config(tmp_path / "m.yaml", [legacy]), environ={})
     with TestClient(create_app(config, start_scheduler=False)) as client:
         client.post("/v1/models/diamonds/rows", json={"rows": rows_of("drifted", 1200)})
         first = client.post("/v1/models/diamonds/calculate").json()
         assert (first["reference_rows"], first["dataset_drift"]) == (10_000, True)
         second = client.post("/v1/models/diamonds/calculate").json()
         assert (second["reference_rows"], second["dataset_drift"]) == (1200, False)
+
+
+def test_moving_reference_is_ignored_in_tested_mode(tmp_path: Path) -> None:
+    """Comparing each window with the previous one hides a step change: tested mode keeps the
+    reference fixed (and warns at start, see tests/test_drift_warnings.py)."""
+    config = load_config(
+        write_config(tmp_path / "m.yaml", [diamonds_model(moving_reference=True)]), environ={}
+    )
+    with TestClient(create_app(config, start_scheduler=False)) as client:
+        client.post("/v1/models/diamonds/rows", json={"rows": rows_of("drifted", 1200)})
+        first = client.post("/v1/models/diamonds/calculate").json()
+        second = client.post("/v1/models/diamonds/calculate").json()
+        assert (first["reference_rows"], first["dataset_drift"]) == (10_000, True)
+        assert (second["reference_rows"], second["dataset_drift"]) == (10_000, True)
 
 
 def test_saved_reference_that_no_longer_fits_falls_back_to_the_file(tmp_path: Path) -> None:

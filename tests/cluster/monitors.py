@@ -134,6 +134,21 @@ def traffic(batches: int = 14, seed: int = 3) -> list[Batch]:
     return out
 
 
+# What differs between two runs of the same traffic: when and how long a calculation ran, and the
+# arrival times of the window's rows (each run stamps the rows with its own clock as it accepts them;
+# members of one cluster share the accepting member's stamps: `same_arrivals`).
+RUN_FIELDS = ("finished_at", "duration_seconds", "window_first_arrival", "window_last_arrival")
+
+
 def comparable(result: dict[str, Any]) -> dict[str, Any]:
-    """A calculation result without what differs between runs (when and how long)."""
-    return {k: v for k, v in result.items() if k not in ("finished_at", "duration_seconds")}
+    """A calculation result without what differs between runs (RUN_FIELDS)."""
+    return {k: v for k, v in result.items() if k not in RUN_FIELDS}
+
+
+def same_arrivals(*results: dict[str, Any]) -> tuple[float, float]:
+    """The window's arrival bounds, which every result of one cluster's window must share."""
+    bounds = {(r["window_first_arrival"], r["window_last_arrival"]) for r in results}
+    assert len(bounds) == 1, bounds
+    [(first, last)] = bounds
+    assert first is not None and last is not None and first <= last, bounds
+    return first, last

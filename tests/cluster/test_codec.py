@@ -8,6 +8,7 @@ import pytest
 
 from monitor_service.cluster import codec
 from monitor_service.cluster.entry import ModelEntry
+from monitor_service.confirmation import ConfirmationSettings, ConfirmationState, Observation
 from monitor_service.results import CalculationResult, ColumnDrift, ColumnQuality, ModelStatus, SkippedColumn
 
 
@@ -48,6 +49,20 @@ def test_a_status_with_its_result_survives_the_trip_exactly() -> None:
     assert (back.status.calculations, back.status.errors, back.status.status) == (2, 1, "failed")
     assert (back.due, back.position, back.by, back.last_arrival) == (1_700_000_000.0, 42, "m1", None)
     assert codec.dumps(back) == entry.encode()
+
+
+def test_the_confirmed_state_survives_the_trip_exactly() -> None:
+    settings = ConfirmationSettings(confirm=2, clear=2)
+    state = ConfirmationState().update(
+        Observation(True, {"carat": True, "cut": False}, 1.5, 1e9 + 0.1), settings
+    )
+    state = state.update(Observation(True, {"carat": True}, 1e9 + 0.2, 1e9 + 0.3), settings)
+    assert state.dataset.confirmed and not state.columns["cut"].confirmed
+    back = ModelEntry.decode(ModelEntry(confirmation=state).encode()).confirmation
+    assert back == state
+    assert back.update(Observation(False, {}, None, None), settings) == state.update(
+        Observation(False, {}, None, None), settings
+    )
 
 
 def test_fields_missing_from_an_older_entry_take_their_defaults() -> None:

@@ -31,6 +31,7 @@ from tests.cluster.monitors import (
     cluster_section,
     comparable,
     model_section,
+    same_arrivals,
     traffic,
     write_monitor_config,
 )
@@ -128,6 +129,9 @@ def test_members_in_turn_hold_and_calculate_what_one_node_does(
     assert comparable(first) == comparable(local)
     assert comparable(second) == comparable(local)
     assert local["labelled_rows"] > 0 and local["columns"]
+    # both members replayed the accepting members' arrival times: the same bounds, within the run
+    first_arrival, last_arrival = same_arrivals(first, second)
+    assert local["window_first_arrival"] <= last_arrival and first_arrival <= local["window_last_arrival"]
 
 
 def test_a_member_refuses_bad_bodies_exactly_as_one_node_does(
@@ -290,9 +294,9 @@ def test_a_reference_replaced_on_one_member_is_the_reference_of_every_member(
 
 def test_a_moving_reference_moves_for_every_member(cluster: NatsCluster, tmp_path: Path) -> None:
     """With moving_reference the window a calculation used becomes the next one's reference, whichever
-    member runs the next."""
+    member runs the next (legacy mode: tested mode ignores moving_reference)."""
     section = cluster_section(cluster)
-    model = model_section(moving_reference=True)
+    model = model_section(moving_reference=True, drift={"mode": "legacy"})
     with ExitStack() as stack:
         apps = [
             create_app(

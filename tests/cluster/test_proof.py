@@ -39,10 +39,12 @@ from monitor_service.journal.jetstream_state import StateStore, result_key
 from tests.cluster.conftest import delete_every_stream
 from tests.cluster.monitors import (
     MODEL,
+    RUN_FIELDS,
     Batch,
     cluster_section,
     comparable,
     model_section,
+    same_arrivals,
     write_monitor_config,
 )
 from tests.conftest import rows_of
@@ -152,8 +154,14 @@ class Proof:
     prometheus: dict[str, Any]
 
 
+# The drift alerts read the confirmed state. One calculation confirms and one clears it here, so the
+# single node's one calculation and the cluster's last scheduled one (of the same window) give the
+# same confirmed state, and the alerts on it fire within the test.
+AT_ONCE = {"confirm": 1, "clear": 1}
+
+
 def member_config(directory: Path, cluster: NatsCluster, prefix: str, name: str) -> Path:
-    model = model_section()
+    model = model_section(drift=AT_ONCE)
     model["window"] = {"max_rows": 5000}  # the whole traffic: nothing trimmed, the stream keeps all
     model["schedule"] = {"every": f"{EVERY:g}s", "min_rows": 10}
     section = cluster_section(cluster, prefix, name=name, task_ack_wait=2.0)
@@ -276,7 +284,7 @@ def differences(got: dict[str, Any], expected: dict[str, Any]) -> str:
     """What differs between two results, field by field (for failure messages)."""
     lines = []
     for key in sorted(set(got) | set(expected)):
-        if key in ("finished_at", "duration_seconds") or got.get(key) == expected.get(key):
+        if key in RUN_FIELDS or got.get(key) == expected.get(key):
             continue
         mine, theirs = got.get(key), expected.get(key)
         if isinstance(mine, list) and isinstance(theirs, list):
@@ -368,6 +376,7 @@ def prometheus_view(directory: Path, members: list[RunningProcess], single: Runn
             "scores": query(scores),
             "quality": query('drift_monitor_column_missing_values_ratio{model="diamonds"}'),
             "flags": query('drift_monitor_column_drift_detected{model="diamonds"}'),
+            "confirmed": query('drift_monitor_column_drift_confirmed{model="diamonds"}'),
             "alerts": query(firing),
         }
     finally:
@@ -389,7 +398,7 @@ def proof(nats_cluster: NatsCluster, tmp_path_factory: pytest.TempPathFactory) -
         "PYTHONHASHSEED": str(secrets.randbelow(2**32)),
         "DRIFT_MONITOR_NATS_PASSWORD": cluster.password,
     }
-    whole = model_section(window={"max_rows": 5000})
+    whole = model_section(window={"max_rows": 5000}, drift=AT_ONCE)
     single_config = write_monitor_config(directory / "single.yaml", [whole])
     configs = {f"m{n}": member_config(directory, cluster, prefix, f"m{n}") for n in range(MEMBERS)}
     config = ClusterConfig.model_validate(
@@ -496,6 +505,8 @@ def test_every_value_equals_the_single_nodes(proof: Proof) -> None:
     for name, result in proof.served_results.items():
         assert comparable(result) == expected, name
     assert comparable(proof.restarted_result) == expected
+    # every member's window carries the arrival times the accepting members stamped
+    same_arrivals(*proof.served_results.values(), proof.restarted_result)
 
 
 def test_the_lost_task_was_delivered_again_and_completed(proof: Proof) -> None:
@@ -527,6 +538,7 @@ def test_prometheus_sees_the_single_nodes_values_from_every_member(proof: Proof)
         ("scores", ("column", "role", "stattest")),
         ("quality", ("column", "dataset")),
         ("flags", ("column", "role")),
+        ("confirmed", ("column", "role")),
     ):
         seen = by_instance(proof.prometheus[family], *keys)
         assert len(seen) == MEMBERS + 1

@@ -20,9 +20,9 @@ ATTRIBUTE_PAYLOAD = '"><img src=x onerror="document.title=\'XSS-FROM-ATTRIBUTE\'
 ADMIN = "admin-token-for-the-report-test"
 
 
-def _classifier() -> dict[str, object]:
+def _classifier(name: str = "expensive", mode: str = "tested") -> dict[str, object]:
     return {
-        "name": "expensive",
+        "name": name,
         "task": "classification",
         "reference": str(DIAMONDS / "reference_classification.csv"),
         "columns": {
@@ -33,13 +33,20 @@ def _classifier() -> dict[str, object]:
             "categorical": ["cut", "color"],
         },
         "schedule": {"every": "1h", "min_rows": 10},
+        "drift": {"mode": mode},
     }
+
+
+# Each drift mode's report, and what shows that it rendered: tested mode's verdict widgets (made of
+# data, engine/verdict.py) on top, or Evidently's drift preset in legacy mode.
+MODES = {"expensive": ">Drift verdict of model expensive<", "legacy": ">Share of Drifted Columns<"}
 
 
 @pytest.fixture(scope="module")
 def monitor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProcess]:
     tmp = tmp_path_factory.mktemp("report-xss")
-    config = write_config(tmp / "monitor.yaml", [_classifier()], executor="process", admin_token=ADMIN)
+    models = [_classifier(), _classifier("legacy", "legacy")]
+    config = write_config(tmp / "monitor.yaml", models, executor="process", admin_token=ADMIN)
     process = start_monitor(config, free_port(), tmp / "monitor.log", timeout=90)
     yield process
     assert process.stop(timeout=20) == 0, process.log_tail()
@@ -61,24 +68,27 @@ def _hostile_rows() -> list[dict[str, object]]:
     return rows
 
 
-def test_report_runs_no_script_from_rows_or_labels(monitor: RunningProcess, tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", list(MODES))
+def test_report_runs_no_script_from_rows_or_labels(
+    monitor: RunningProcess, tmp_path: Path, model: str
+) -> None:
     base = monitor.base_url
     auth = {"Authorization": f"Bearer {ADMIN}"}
     response = requests.post(
-        f"{base}/v1/models/expensive/rows", json={"rows": _hostile_rows()}, headers=auth, timeout=30
+        f"{base}/v1/models/{model}/rows", json={"rows": _hostile_rows()}, headers=auth, timeout=30
     )
     assert response.status_code == 202, response.text
     labels = [{"id": f"r-{i}", "target": LABEL_PAYLOAD if i % 2 else "0"} for i in range(300)]
     response = requests.post(
-        f"{base}/v1/models/expensive/labels", json={"labels": labels}, headers=auth, timeout=30
+        f"{base}/v1/models/{model}/labels", json={"labels": labels}, headers=auth, timeout=30
     )
     assert response.status_code == 202, response.text
 
     # The report is admin-only; Chromium cannot send a header, so the page is fetched here and served
     # to Chromium from a file, with the Content-Security-Policy the server sent as a <meta> inside.
-    calculated = requests.post(f"{base}/v1/models/expensive/calculate", headers=auth, timeout=120)
+    calculated = requests.post(f"{base}/v1/models/{model}/calculate", headers=auth, timeout=120)
     assert calculated.status_code == 200, calculated.text  # stores the calculation's report
-    report = requests.get(f"{base}/v1/models/expensive/report", headers=auth, timeout=120)
+    report = requests.get(f"{base}/v1/models/{model}/report", headers=auth, timeout=120)
     assert report.status_code == 200, report.text[:2000]
     assert report.headers["x-content-type-options"] == "nosniff"
     policy = report.headers["content-security-policy"]
@@ -93,7 +103,7 @@ def test_report_runs_no_script_from_rows_or_labels(monitor: RunningProcess, tmp_
     assert "onerror" not in dom.split("<script")[0], "a hostile value became markup"
     # The report itself still renders under the policy: its drift table is in the DOM.
     assert "<table" in dom, dom[-2000:]
-    assert ">Share of Drifted Columns<" in dom
+    assert MODES[model] in dom
 
 
 def test_report_page_without_escaping_would_run_the_payload(tmp_path: Path) -> None:

@@ -42,7 +42,9 @@ def test_mlflow_run_per_calculation_round_trip(
         assert run.info.start_time == int(result.finished_at * 1000)
         assert run.data.metrics == pytest.approx(result_metrics(result))
         assert run.data.metrics["dataset_drift"] == float(result.dataset_drift)  # type: ignore[arg-type]
-        assert run.data.params["drift_share"] == "0.5"
+        assert run.data.params == {"drift_mode": "tested", "alpha": str(result.alpha), "correction": "holm"}
+        assert result.classifier is not None
+        assert run.data.metrics["domain_classifier_auc"] == pytest.approx(result.classifier.auc)
         carat = next(c for c in result.columns if c.column == "carat")
         assert run.data.tags["drift_monitor.stattest.carat"].startswith(carat.stattest)
         assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"report.html", "result.json"}

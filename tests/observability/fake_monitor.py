@@ -2,9 +2,10 @@
 
 It lets the rules and dashboards be exercised by a real Prometheus without the real service (and its
 Evidently start-up). Values are chosen so that every alert condition of the drift group holds
-(dataset, feature, target and prediction drift, more missing values than the reference) and every
-counter and histogram grows on each scrape, so rates are non-zero. The label sets follow
-docs/metrics.md exactly; tests/observability/test_prometheus_live.py lints the output with
+(confirmed dataset, feature, target and prediction drift, more missing values than the reference)
+except the inhibit-only many-columns alert (two confirmed feature columns), and every counter and
+histogram grows on each scrape, so rates are non-zero. Both drift modes' metrics are served. The
+label sets follow docs/metrics.md exactly; tests/observability/test_prometheus_live.py lints the output with
 ``promtool check metrics``.
 """
 
@@ -23,13 +24,17 @@ from prometheus_client.registry import Collector
 
 MODEL = "churn"  # a classification model with every metric
 REGRESSION_MODEL = "price"  # a regression model, only for the regression quality metrics
-# column -> (role, stattest, score, threshold, drift detected)
-COLUMNS: dict[str, tuple[str, str, float, float, int]] = {
-    "age": ("feature", "ks", 0.01, 0.05, 1),
-    "plan": ("feature", "chisquare", 0.4, 0.05, 0),
-    "churned": ("target", "chisquare", 0.001, 0.05, 1),
-    "churn_probability": ("prediction", "wasserstein", 0.23, 0.1, 1),
+ALPHA = 0.025
+# column -> (role, stattest, p-value, corrected p-value, effect measure, effect size, floor, drifted and
+# confirmed); the threshold of every column is ALPHA (tested mode)
+COLUMNS: dict[str, tuple[str, str, float, float, str, float, float, int]] = {
+    "age": ("feature", "ks_2samp", 0.0001, 0.0004, "wasserstein_clipped", 0.42, 0.1, 1),
+    "plan": ("feature", "chi2_homogeneity", 0.4, 0.8, "jensenshannon", 0.01, 0.05, 0),
+    "churned": ("target", "chi2_homogeneity", 0.001, 0.003, "jensenshannon", 0.11, 0.05, 1),
+    "churn_probability": ("prediction", "ks_2samp", 0.00001, 0.00005, "wasserstein_clipped", 0.23, 0.1, 1),
 }
+UNTESTABLE = ("region", "feature", "no_current_values")  # a feature column that could not be tested
+IMPORTANCE = {"age": 0.12, "plan": 0.0}
 NUMERICAL = ("age", "churn_probability")
 CATEGORICAL = ("plan", "churned")
 QUALITY = {"accuracy": 0.81, "precision": 0.7, "recall": 0.65, "f1": 0.67, "roc_auc": 0.88}
@@ -70,33 +75,76 @@ class ContractCollector(Collector):
     def _drift(self) -> Iterator[Any]:
         m = [MODEL]
         yield _gauge("drift_monitor_dataset_drift", "Dataset drift (0/1)", ["model"], [(m, 1)])
-        yield _gauge("drift_monitor_drifted_columns", "Drifted feature columns", ["model"], [(m, 1)])
+        yield _gauge("drift_monitor_dataset_drift_confirmed", "Confirmed dataset drift", ["model"], [(m, 1)])
+        yield _gauge("drift_monitor_drifted_columns", "Drifted feature columns", ["model"], [(m, 2)])
         yield _gauge(
-            "drift_monitor_drifted_columns_ratio", "Drifted feature columns share", ["model"], [(m, 0.5)]
+            "drift_monitor_drifted_columns_ratio", "Drifted feature columns share", ["model"], [(m, 2 / 3)]
         )
+        yield _gauge("drift_monitor_untestable_columns", "Untestable feature columns", ["model"], [(m, 1)])
         yield _gauge(
             "drift_monitor_dataset_drift_share_threshold", "Configured drift.share", ["model"], [(m, 0.5)]
         )
-        scores, detected, thresholds = [], [], []
-        for column, (role, stattest, score, threshold, drifted) in COLUMNS.items():
-            scores.append(([MODEL, column, role, stattest], score))
-            detected.append(([MODEL, column, role], drifted))
-            thresholds.append(([MODEL, column, role], threshold))
+        yield from self._columns()
         yield _gauge(
-            "drift_monitor_column_drift_score",
-            "Stat test score",
-            ["model", "column", "role", "stattest"],
-            scores,
+            "drift_monitor_drift_alpha",
+            "Alpha per family",
+            ["model", "family"],
+            [([MODEL, "columns"], ALPHA), ([MODEL, "classifier"], ALPHA)],
         )
+        yield _gauge("drift_monitor_domain_classifier_auc", "Classifier AUC", ["model"], [(m, 0.74)])
+        yield _gauge("drift_monitor_domain_classifier_p_value", "Classifier p-value", ["model"], [(m, 1e-6)])
+        yield _gauge("drift_monitor_domain_classifier_detected", "Classifier detects", ["model"], [(m, 1)])
+        yield _gauge("drift_monitor_domain_classifier_min_auc", "Classifier min AUC", ["model"], [(m, 0.55)])
         yield _gauge(
-            "drift_monitor_column_drift_detected", "Column drift (0/1)", ["model", "column", "role"], detected
+            "drift_monitor_domain_classifier_column_importance",
+            "AUC lost when shuffled",
+            ["model", "column"],
+            [([MODEL, column], value) for column, value in IMPORTANCE.items()],
         )
+
+    def _columns(self) -> Iterator[Any]:
+        column_labels = ["model", "column", "role"]
+        signal = [*column_labels, "signal"]
+        scores, detected, confirmed, thresholds = [], [], [], []
+        p_values, corrected, effects, floors = [], [], [], []
+        for column, (role, stattest, p, cp, measure, effect, floor, drifted) in COLUMNS.items():
+            labels = [MODEL, column, role]
+            scores.append(([*labels, stattest], p))
+            detected.append((labels, drifted))
+            confirmed.append((labels, drifted))
+            thresholds.append((labels, ALPHA))
+            p_values.append(([*labels, "distribution"], p))
+            corrected.append(([*labels, "distribution"], cp))
+            effects.append(([*labels, "distribution", measure], effect))
+            floors.append(([*labels, "distribution"], floor))
+        age = [MODEL, "age", "feature", "missing"]
+        p_values.append((age, 1e-9))
+        corrected.append((age, 1e-8))
+        effects.append(([*age, "missing_share_change"], 0.25))
+        floors.append((age, 0.05))
+        region = [MODEL, UNTESTABLE[0], UNTESTABLE[1]]
+        confirmed.append((region, 1))
         yield _gauge(
-            "drift_monitor_column_drift_threshold",
-            "Column threshold",
-            ["model", "column", "role"],
-            thresholds,
+            "drift_monitor_column_drift_score", "Stat test score", [*column_labels, "stattest"], scores
         )
+        yield _gauge("drift_monitor_column_drift_detected", "Column drift (0/1)", column_labels, detected)
+        yield _gauge(
+            "drift_monitor_column_drift_confirmed", "Confirmed column drift", column_labels, confirmed
+        )
+        yield _gauge("drift_monitor_column_drift_threshold", "Column threshold", column_labels, thresholds)
+        yield _gauge("drift_monitor_column_drift_p_value", "Raw p-value", signal, p_values)
+        yield _gauge("drift_monitor_column_drift_corrected_p_value", "Corrected p-value", signal, corrected)
+        yield _gauge("drift_monitor_column_drift_effect_size", "Effect size", [*signal, "measure"], effects)
+        yield _gauge("drift_monitor_column_drift_min_effect", "Effect floor", signal, floors)
+        yield _gauge(
+            "drift_monitor_column_untestable",
+            "Untestable column",
+            [*column_labels, "reason"],
+            [([MODEL, *UNTESTABLE], 1)],
+        )
+        yield from self._data_quality()
+
+    def _data_quality(self) -> Iterator[Any]:
         missing = []
         for column in COLUMNS:
             missing.append(([MODEL, column, "current"], 0.25 if column == "age" else 0.0))

@@ -90,6 +90,26 @@ def test_alertmanager_config_passes_amtool_check() -> None:
     assert "3 inhibit rules" in output
 
 
+def test_alertmanager_routes_inhibit_only_alerts_nowhere() -> None:
+    output = run_tool(
+        [
+            amtool_binary(),
+            "config",
+            "routes",
+            "test",
+            f"--config.file={AM_CONFIG}",
+            "severity=info",
+            "alertname=DriftMonitorManyColumnsDrifted",
+            "inhibit_only=true",
+            "model=churn",
+        ]
+    )
+    assert output.splitlines()[-1].strip() == "inhibit-only"
+    config = yaml.safe_load(AM_CONFIG.read_text())
+    [receiver] = [r for r in config["receivers"] if r["name"] == "inhibit-only"]
+    assert set(receiver) == {"name"}  # no notification configs at all
+
+
 @pytest.mark.parametrize("severity", ["critical", "warning", "info"])
 def test_alertmanager_routes_every_severity_to_default_webhook(severity: str) -> None:
     output = run_tool(
@@ -119,9 +139,16 @@ def test_alertmanager_config_groups_by_alertname_and_model_and_inhibits_on_job_i
     assert down["equal"] == ["job", "cluster", "instance"]
     # Slack and e-mail are written out but not routed by default (docs/alerting.md).
     receivers = {receiver["name"] for receiver in config["receivers"]}
-    assert {"default-webhook", "slack-drift", "email-ml-oncall"} == receivers
+    assert {"default-webhook", "slack-drift", "email-ml-oncall", "inhibit-only"} == receivers
     routed = {config["route"]["receiver"], *(route["receiver"] for route in config["route"]["routes"])}
-    assert routed == {"default-webhook"}
+    assert routed == {"default-webhook", "inhibit-only"}
+    # The per-column drift alerts are muted by the many-columns alert, never by the dataset alert:
+    # a dataset drift caused by one column must not hide that column's alert.
+    column = [
+        r for r in config["inhibit_rules"] if 'alertname="DriftMonitorFeatureDrift"' in r["target_matchers"]
+    ]
+    assert [r["source_matchers"] for r in column] == [['alertname="DriftMonitorManyColumnsDrifted"']]
+    assert column[0]["equal"] == ["job", "cluster", "instance", "model"]
 
 
 @pytest.mark.parametrize(
@@ -304,3 +331,48 @@ def test_alertmanager_mutes_exactly_what_a_lost_member_or_cluster_takes_with_it(
         "solo drift": "active",
     }
     assert _state(alertmanager, 'alertname="DriftMonitorMemberDown"', 'cluster="c9"') == "suppressed"
+
+
+@pytest.mark.integration
+def test_alertmanager_mutes_column_alerts_only_when_many_columns_drifted(
+    alertmanager: RunningProcess, webhook: WebhookReceiver
+) -> None:
+    """Model `narrow`: dataset drift caused by one column, whose alert is notified. Model `wide`:
+    many columns drifted, the inhibit-only alert mutes its column alerts and is itself never sent."""
+    alerts = [
+        _alert("DriftMonitorDatasetDrift", "warning", "monitor:8000", model="narrow"),
+        _alert(
+            "DriftMonitorFeatureDrift", "info", "monitor:8000", model="narrow", column="age", role="feature"
+        ),
+        _alert("DriftMonitorDatasetDrift", "warning", "monitor:8000", model="wide"),
+        _alert("DriftMonitorManyColumnsDrifted", "info", "monitor:8000", model="wide", inhibit_only="true"),
+    ]
+    _post_alerts(alertmanager, alerts)
+    poll_until(
+        lambda: _get_alerts(alertmanager, 'alertname="DriftMonitorManyColumnsDrifted"', 'model="wide"'),
+        timeout=DEADLINE,
+        message="Alertmanager to list DriftMonitorManyColumnsDrifted",
+    )
+    wide_columns = [
+        _alert("DriftMonitorFeatureDrift", "info", "monitor:8000", model="wide", column=c, role="feature")
+        for c in ("carat", "x", "y")
+    ]
+    _post_alerts(alertmanager, wide_columns)
+
+    narrow = webhook.wait_for(_group("DriftMonitorFeatureDrift", "narrow"), timeout=DEADLINE)
+    assert [a["labels"]["column"] for a in narrow["alerts"]] == ["age"]
+    webhook.wait_for(_group("DriftMonitorDatasetDrift", "wide"), timeout=DEADLINE)
+
+    def wide_suppressed() -> list[dict[str, Any]] | None:
+        states = _get_alerts(alertmanager, 'alertname="DriftMonitorFeatureDrift"', 'model="wide"')
+        done = len(states) == 3 and all(a["status"]["state"] == "suppressed" for a in states)
+        return states if done else None
+
+    poll_until(wide_suppressed, timeout=DEADLINE, message="the wide model's column alerts muted")
+    sent = {
+        (a["labels"]["alertname"], a["labels"].get("model"))
+        for n in webhook.notifications
+        for a in n["alerts"]
+    }
+    assert ("DriftMonitorFeatureDrift", "wide") not in sent
+    assert ("DriftMonitorManyColumnsDrifted", "wide") not in sent

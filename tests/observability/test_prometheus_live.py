@@ -147,8 +147,17 @@ def test_drift_alerts_from_a_real_scrape_carry_job_instance_and_annotations(
         assert MODEL in alert["annotations"]["description"]
         assert alert["annotations"]["runbook"].startswith("docs/runbook.md#")
     feature = alerts[("DriftMonitorFeatureDrift", "age")]["annotations"]
-    assert feature["description"].endswith("ks score 0.01, threshold 0.05.")
-    assert alerts[("DriftMonitorDatasetDrift", "")]["annotations"]["value"] == "50%"
+    assert feature["description"].endswith(
+        "corrected p-value 0.0004, effect size 0.42 (wasserstein_clipped), missing share 25% points from the "
+        "reference."
+    ), feature["description"]
+    region = alerts[("DriftMonitorFeatureDrift", "region")]["annotations"]
+    assert region["description"].endswith("not testable (no_current_values), which counts as drift.")
+    dataset = alerts[("DriftMonitorDatasetDrift", "")]["annotations"]
+    assert dataset["value"] == "2 column(s)"
+    assert dataset["description"].endswith("with AUC 0.74, explained most by age.")
+    # two confirmed feature columns: the inhibit-only alert needs three
+    assert ("DriftMonitorManyColumnsDrifted", "") not in alerts
     # result alerts link to the stored report in force; health alerts have no report
     report = alerts[("DriftMonitorCriticalTestFailed", "")]["annotations"]["report"]
     assert report.startswith(f"/v1/models/{MODEL}/report?at=")

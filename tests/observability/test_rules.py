@@ -25,6 +25,7 @@ RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
 
 EXPECTED_ALERTS = {
     "DriftMonitorDatasetDrift",
+    "DriftMonitorManyColumnsDrifted",
     "DriftMonitorFeatureDrift",
     "DriftMonitorTargetDrift",
     "DriftMonitorPredictionDrift",
@@ -56,6 +57,16 @@ COLUMN_ALERTS = {
     "DriftMonitorPredictionDrift",
     "DriftMonitorHighMissingValues",
 }
+# Alerts on the monitor's confirmed drift state: the confirmation happened in the monitor, so their
+# `for:` is at most one default schedule interval (60 s); every other alert waits at least 5 minutes.
+CONFIRMED_ALERTS = {
+    "DriftMonitorDatasetDrift",
+    "DriftMonitorManyColumnsDrifted",
+    "DriftMonitorFeatureDrift",
+    "DriftMonitorTargetDrift",
+    "DriftMonitorPredictionDrift",
+}
+DEFAULT_SCHEDULE_SECONDS = 60
 RECORD_NAME = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -126,8 +137,19 @@ def test_alert_rule_has_severity_annotations_and_for(rule: dict[str, Any]) -> No
     if "value" in annotations:
         assert "$value" in annotations["value"]
         assert "$value" in annotations["description"]
-    # Nothing fires on one evaluation: every alert waits at least 5 minutes.
-    assert _seconds(rule["for"]) >= 300
+    if rule["alert"] in CONFIRMED_ALERTS:
+        assert "_confirmed" in rule["expr"]
+        assert 0 < _seconds(rule["for"]) <= DEFAULT_SCHEDULE_SECONDS
+    else:  # nothing else fires on one evaluation
+        assert _seconds(rule["for"]) >= 300
+
+
+def test_rules_header_states_the_real_default_schedule() -> None:
+    from monitor_service.config import ScheduleConfig
+
+    assert ScheduleConfig().every == DEFAULT_SCHEDULE_SECONDS
+    header = (RULES / "drift_monitor_alerts.yml").read_text().split("groups:")[0]
+    assert "`schedule.every` (60 s by default)" in header
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: rule["alert"])
