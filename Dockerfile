@@ -15,10 +15,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Dependencies first (this layer is rebuilt only when the package metadata or the monitor changes).
-# The `example` extra adds scikit-learn and joblib for the example model service.
+# The `example` extra adds scikit-learn and joblib for the example model service, the `cluster`
+# extra nats-py for cluster mode (docker compose --profile cluster).
 COPY pyproject.toml README.md ./
 COPY monitor_service ./monitor_service
-RUN pip install ".[example]"
+RUN pip install ".[example,cluster]"
 
 COPY config ./config
 COPY datasets ./datasets

@@ -14,6 +14,10 @@ Conventions (checked by the tests):
 - Queries use only the metrics of docs/metrics.md and the recording rules of rules/.
 - Template variables: ``model`` (all dashboards) and ``column`` (where panels are per column),
   multi-value with "All"; queries filter with ``=~"$model"``.
+- Several monitors scraped: every member of a cluster (docs/cluster.md) serves the same result
+  series, so queries of result gauges aggregate over ``instance`` (``max without (instance)``,
+  ``max by (model, ...)``): one line per model and column, not per member. On one node this
+  changes nothing. Per-member panels (CPU, memory, up) keep ``{{instance}}``.
 """
 
 from __future__ import annotations
@@ -519,7 +523,8 @@ def drift_overview() -> Json:
             "other columns changed). Empty while the classifier detects nothing.",
             [
                 target(
-                    f"topk by (model) (3, drift_monitor_domain_classifier_column_importance{M} > 0)",
+                    "topk by (model) (3, max by (model, column) "
+                    f"(drift_monitor_domain_classifier_column_importance{M}) > 0)",
                     ref="A",
                     instant=True,
                     table=True,
@@ -687,13 +692,15 @@ def drift_overview() -> Json:
         "the table above.",
         [
             target(
+                "max without (instance) ("
                 'drift_monitor_column_drift_effect_size{model=~"$model", column=~"$column", '
-                'signal="distribution"}',
+                'signal="distribution"})',
                 "{{model}} {{measure}}",
             ),
             target(
+                "max without (instance) ("
                 'drift_monitor_column_drift_min_effect{model=~"$model", column=~"$column", '
-                'signal="distribution"}',
+                'signal="distribution"})',
                 "{{model}} threshold",
                 "B",
             ),
@@ -755,13 +762,15 @@ def drift_overview() -> Json:
             "(dashed), per model.",
             [
                 target(
+                    "max without (instance) ("
                     'drift_monitor_column_drift_effect_size{model=~"$model", role=~"target|prediction", '
-                    'signal="distribution"}',
+                    'signal="distribution"})',
                     "{{model}} {{role}} {{column}} ({{measure}})",
                 ),
                 target(
+                    "max without (instance) ("
                     'drift_monitor_column_drift_min_effect{model=~"$model", role=~"target|prediction", '
-                    'signal="distribution"}',
+                    'signal="distribution"})',
                     "{{model}} {{role}} {{column}} threshold",
                     "B",
                 ),
@@ -866,8 +875,8 @@ def data_quality() -> Json:
             "Share of rows with a missing value per column in the window of the latest calculation.",
             [
                 target(
-                    'drift_monitor_column_missing_values_ratio{model=~"$model", column=~"$column", '
-                    'dataset="current"}',
+                    'max without (instance) (drift_monitor_column_missing_values_ratio{model=~"$model", '
+                    'column=~"$column", dataset="current"})',
                     "{{model}} / {{column}}",
                 )
             ],
@@ -885,7 +894,12 @@ def data_quality() -> Json:
             "Share of current values outside the [min, max] range seen in the reference, per numerical "
             "column. The model never saw such values during training; a few percent may be normal growth, "
             "a jump usually means a unit or scale change upstream.",
-            [target(f"drift_monitor_column_out_of_range_ratio{MC}", "{{model}} / {{column}}")],
+            [
+                target(
+                    f"max without (instance) (drift_monitor_column_out_of_range_ratio{MC})",
+                    "{{model}} / {{column}}",
+                )
+            ],
             unit="percentunit",
             minimum=0,
             steps=thresholds((None, "green"), (0.01, "orange"), (0.05, "red")),
@@ -899,7 +913,12 @@ def data_quality() -> Json:
             "New categories (categorical columns)",
             "Share of current values whose category never appears in the reference, per categorical "
             "column: a new product, country or code the model cannot know about.",
-            [target(f"drift_monitor_column_new_category_ratio{MC}", "{{model}} / {{column}}")],
+            [
+                target(
+                    f"max without (instance) (drift_monitor_column_new_category_ratio{MC})",
+                    "{{model}} / {{column}}",
+                )
+            ],
             unit="percentunit",
             minimum=0,
             steps=thresholds((None, "green"), (0.01, "orange"), (0.05, "red")),
@@ -916,7 +935,7 @@ def data_quality() -> Json:
             "Rows in the current window and in the reference used by the latest calculation. Drift tests on "
             "a few hundred rows are noisy; if the current window is much smaller than the reference, "
             "consider a longer window.",
-            [target(f"drift_monitor_dataset_rows{M}", "{{model}} {{dataset}}")],
+            [target(f"max without (instance) (drift_monitor_dataset_rows{M})", "{{model}} {{dataset}}")],
             unit="short",
             minimum=0,
             decimals=0,
@@ -931,7 +950,8 @@ def data_quality() -> Json:
             "At 100 % the oldest rows are dropped as new ones arrive.",
             [
                 target(
-                    f"drift_monitor_window_rows{M} / drift_monitor_window_max_rows{M}",
+                    "max without (instance) "
+                    f"(drift_monitor_window_rows{M} / drift_monitor_window_max_rows{M})",
                     "{{model}}",
                 )
             ],
@@ -1035,10 +1055,22 @@ BASELINE_SERIES = by_regexp(
 def _with_interval(selector: str, legend: str = "{{model}} {{metric}}") -> list[Json]:
     """A quality metric, the two ends of its interval and its baseline, as four queries."""
     return [
-        target(f"drift_monitor_model_quality{{{selector}}}", legend, "A"),
-        target(f"drift_monitor_model_quality_lower{{{selector}}}", legend + " lower", "B"),
-        target(f"drift_monitor_model_quality_upper{{{selector}}}", legend + " upper", "C"),
-        target(f"drift_monitor_model_quality_baseline{{{selector}}}", legend + " baseline", "D"),
+        target(f"max without (instance) (drift_monitor_model_quality{{{selector}}})", legend, "A"),
+        target(
+            f"max without (instance) (drift_monitor_model_quality_lower{{{selector}}})",
+            legend + " lower",
+            "B",
+        ),
+        target(
+            f"max without (instance) (drift_monitor_model_quality_upper{{{selector}}})",
+            legend + " upper",
+            "C",
+        ),
+        target(
+            f"max without (instance) (drift_monitor_model_quality_baseline{{{selector}}})",
+            legend + " baseline",
+            "D",
+        ),
     ]
 
 
@@ -1054,12 +1086,42 @@ def model_quality() -> Json:
             "without labels (CBPE, binary classifiers with a probability column) and the rows the metric "
             "rests on. The alert pages only when the whole interval is worse than the baseline.",
             [
-                target(f"drift_monitor_model_quality{M}", ref="A", instant=True, table=True),
-                target(f"drift_monitor_model_quality_lower{M}", ref="B", instant=True, table=True),
-                target(f"drift_monitor_model_quality_upper{M}", ref="C", instant=True, table=True),
-                target(f"drift_monitor_model_quality_baseline{M}", ref="D", instant=True, table=True),
-                target(f"drift_monitor_model_quality_estimated{M}", ref="E", instant=True, table=True),
-                target(f"drift_monitor_model_quality_rows{M}", ref="F", instant=True, table=True),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality{M})",
+                    ref="A",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_lower{M})",
+                    ref="B",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_upper{M})",
+                    ref="C",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_baseline{M})",
+                    ref="D",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_estimated{M})",
+                    ref="E",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_rows{M})",
+                    ref="F",
+                    instant=True,
+                    table=True,
+                ),
             ],
             unit="none",
             steps=GREEN_ONLY,
@@ -1152,11 +1214,15 @@ def model_quality() -> Json:
             "(the alert cannot fire) or estimated.",
             [
                 target(
-                    f'label_replace(drift_monitor_model_quality_skipped{M} == 1, "kind", "realised", "", "")'
-                    f' or label_replace(drift_monitor_model_quality_baseline_skipped{M} == 1, "kind", '
-                    '"baseline", "", "")'
-                    f' or label_replace(drift_monitor_model_quality_estimated_skipped{M} == 1, "kind", '
-                    '"estimated", "", "")',
+                    " or ".join(
+                        f"label_replace(max without (instance) (drift_monitor_{name}_skipped{M}) == 1, "
+                        f'"kind", "{kind}", "", "")'
+                        for name, kind in (
+                            ("model_quality", "realised"),
+                            ("model_quality_baseline", "baseline"),
+                            ("model_quality_estimated", "estimated"),
+                        )
+                    ),
                     instant=True,
                     table=True,
                 )
@@ -1187,13 +1253,25 @@ def model_quality() -> Json:
             "changed (concept drift). The estimate's upper end below the baseline warns "
             "(DriftMonitorEstimatedQualityDrop).",
             [
-                target(f"drift_monitor_model_quality_estimated{M}", "{{model}} {{metric}} estimated", "A"),
-                target(f"drift_monitor_model_quality_estimated_lower{M}", "{{model}} {{metric}} lower", "B"),
-                target(f"drift_monitor_model_quality_estimated_upper{M}", "{{model}} {{metric}} upper", "C"),
                 target(
-                    'drift_monitor_model_quality{model=~"$model", '
+                    f"max without (instance) (drift_monitor_model_quality_estimated{M})",
+                    "{{model}} {{metric}} estimated",
+                    "A",
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_estimated_lower{M})",
+                    "{{model}} {{metric}} lower",
+                    "B",
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_quality_estimated_upper{M})",
+                    "{{model}} {{metric}} upper",
+                    "C",
+                ),
+                target(
+                    'max without (instance) (drift_monitor_model_quality{model=~"$model", '
                     'metric=~"accuracy|precision|recall|f1|roc_auc"}'
-                    " and on (job, instance, model, metric) drift_monitor_model_quality_estimated",
+                    " and on (job, instance, model, metric) drift_monitor_model_quality_estimated)",
                     "{{model}} {{metric}} realised",
                     "D",
                 ),
@@ -1232,9 +1310,21 @@ def model_quality() -> Json:
             "with its 95 % Wilson interval (dotted). Classes come from quality.classes or the reference. A "
             "class missing here had no labelled row in the window.",
             [
-                target(f"drift_monitor_model_class_recall{M}", "{{model}} {{class}}", "A"),
-                target(f"drift_monitor_model_class_recall_lower{M}", "{{model}} {{class}} lower", "B"),
-                target(f"drift_monitor_model_class_recall_upper{M}", "{{model}} {{class}} upper", "C"),
+                target(
+                    f"max without (instance) (drift_monitor_model_class_recall{M})",
+                    "{{model}} {{class}}",
+                    "A",
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_class_recall_lower{M})",
+                    "{{model}} {{class}} lower",
+                    "B",
+                ),
+                target(
+                    f"max without (instance) (drift_monitor_model_class_recall_upper{M})",
+                    "{{model}} {{class}} upper",
+                    "C",
+                ),
             ],
             unit="percentunit",
             minimum=0,
@@ -1252,7 +1342,7 @@ def model_quality() -> Json:
             "quality.label_bias_min_difference, labels come back faster for some predictions: the labelled "
             "rows are not representative, target drift is not reported, and realised quality describes "
             "the labelled rows only. drift_monitor_label_arrival_bias is then 1.",
-            [target(f"drift_monitor_labelled_ratio{M}", "{{model}} {{group}}")],
+            [target(f"max without (instance) (drift_monitor_labelled_ratio{M})", "{{model}} {{group}}")],
             unit="percentunit",
             minimum=0,
             maximum=1,
@@ -1559,8 +1649,8 @@ def monitor_health() -> Json:
             "is normal, above 3 (dashed) for 5 minutes raises DriftMonitorResultsStale.",
             [
                 target(
-                    f"(time() - drift_monitor_last_success_timestamp_seconds{M}) "
-                    f"/ drift_monitor_schedule_interval_seconds{M}",
+                    f"max without (instance) ((time() - drift_monitor_last_success_timestamp_seconds{M}) "
+                    f"/ drift_monitor_schedule_interval_seconds{M})",
                     "{{model}}",
                 )
             ],

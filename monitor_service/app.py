@@ -54,6 +54,10 @@ def create_app(
     )
     trim_memory()  # what reading the references left in the allocators
     registry.register(DriftCollector(service.stats, version("evidently")))
+    if service.member is not None:  # cluster mode: this member's own cluster metrics
+        from monitor_service.cluster.metrics import ClusterCollector
+
+        registry.register(ClusterCollector(service.member))
     ProcessCollector(registry=registry)
     worker = service.worker
     registry.register(ProcessMemoryCollector(worker.pids if worker.kind == "process" else None))

@@ -15,7 +15,7 @@ labels) and POSTs a batch when it holds `batch_size` items or every `flush_inter
 Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and jitter, at most
 `max_attempts` tries in all; a 429 or 503 that says `Retry-After` is retried after that many seconds
 instead (at most `max_retry_after`). Every batch carries an `Idempotency-Key` header, the same on
-each retry of it, so a monitor that already stored it can tell. Any other 4xx is not retried: the
+each retry of it, so a monitor in cluster mode stores a retried batch once. Any other 4xx is not retried: the
 batch counts as `rejected` and the response detail is logged (at WARNING once per model, kind and
 status, then at DEBUG). As the monitor stores all rows of a request or none, when a 422 names the
 invalid items, only those are rejected and the others are sent once more, in a new request without

@@ -1066,6 +1066,11 @@ def config_warnings(config: MonitorConfig) -> list[str]:
                 f"server.{name}: shorter than {MIN_TOKEN_LENGTH} characters; such tokens will be refused "
                 "in the next release (use e.g. `openssl rand -hex 24`)"
             )
+    if config.cluster is not None and config.storage.data_dir is not None:
+        warnings.append(
+            "storage.data_dir is not used in cluster mode: the cluster's streams are the durable log "
+            "(docs/cluster.md)"
+        )
     if server.ingest_token is not None and not server.read_tokens:
         warnings.append(
             "server: an ingest token is set but neither read_token nor admin_token: model list, results "

@@ -21,6 +21,26 @@ def cross_checks(config: MonitorConfig, root: yaml.Node | None) -> list[str]:
     problems: list[str] = []
     for index, model in enumerate(config.models):
         problems.extend(_model_checks(model, ("models", index), root))
+    if config.cluster is not None:
+        problems.extend(_cluster_checks(config, root))
+    return problems
+
+
+def _cluster_checks(config: MonitorConfig, root: yaml.Node | None) -> list[str]:
+    """What cluster mode cannot do yet: store reports (a member's disk is no place for them, and
+    the members would each list only their own), and so export them (docs/cluster.md)."""
+    problems = []
+    if "reports" in config.model_fields_set and config.reports.enabled:
+        problems.append(
+            f"{located(root, ('reports',))}: cluster mode stores no reports (they would sit on one "
+            "member's disk); remove the section or set reports.enabled: false (docs/cluster.md)"
+        )
+    for name in ("evidently_ui", "mlflow"):
+        if getattr(config.exporters, name) is not None:
+            problems.append(
+                f"{located(root, ('exporters', name))}: exporters push stored reports, which cluster "
+                "mode does not keep; remove it (docs/cluster.md)"
+            )
     return problems
 
 

@@ -4,6 +4,10 @@ Everything that changes a model (rows and labels arriving, replay at start, calc
 status, a new reference, a reloaded config) goes through a method of its ModelState, so there is
 one place to read to know who writes what. Readers (the Prometheus collector, `/v1/models`) get a
 `ModelStats`: an immutable view, taken without waiting for a calculation.
+
+In cluster mode (a `SharedJournal`) the window is fed only from the shared log: `ingest` and
+`add_labels` validate and store, and `catch_up` replays the log's new records through the same
+`_replay` as local recovery, so every monitor holds the same rows, arrival times and label joins.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ import math
 import time
 import traceback
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from monitor_service.bodies import JSON, Limits, decode_rows, labels_of
@@ -33,12 +39,15 @@ from monitor_service.errors import (
     WindowEmpty,
 )
 from monitor_service.ground_truth import PendingLabels, last_wins
-from monitor_service.journal import Checkpoint, Journal, Record, RecordKind
+from monitor_service.journal import Checkpoint, Journal, Record, RecordKind, SharedJournal
+from monitor_service.journal.columnar import decode_batch, encode_batch
 from monitor_service.log_throttle import ThrottledLog
 from monitor_service.model_quality.changes import quality_changes
 from monitor_service.ratelimit import RowRateLimiter
+from monitor_service.reference import checked
 from monitor_service.results import CalculationResult, ModelStatus
 from monitor_service.schema import Batch, CategoryInterner, RowSchema, validate_labels, validate_rows
+from monitor_service.timestamps import EventLag
 from monitor_service.window import SlidingWindow, WindowRows
 from monitor_service.worker import CalculationWorker
 
@@ -57,11 +66,24 @@ class RequestBody:
 
 @dataclass(frozen=True)
 class LabelsOutcome:
+    """Labels accepted; in cluster mode `matched` and `pending` are None (the join happens later,
+    when a monitor replays the shared log)."""
+
     model: str
     accepted: int
-    matched: int
-    pending: int
+    matched: int | None
+    pending: int | None
     duplicates: int = 0  # labels dropped because a later one in the same body had the same id
+
+
+@dataclass(frozen=True)
+class LabelTally:
+    """Label counters that changed when one record of the shared log was replayed (cluster mode)."""
+
+    position: int
+    received: int
+    matched: int
+    expired: int
 
 
 @dataclass(frozen=True)
@@ -139,6 +161,13 @@ class ModelState:
         self._labels_matched = 0
         self._lock = asyncio.Lock()  # one calculation, report or reference swap at a time
         self._problems = ThrottledLog(log)
+        # Cluster mode: the shared log feeds the window; `_position` is its last record replayed.
+        self._shared = journal if isinstance(journal, SharedJournal) else None
+        self._position = 0
+        self._feed_lock = asyncio.Lock()  # one catch-up at a time: records are replayed once
+        self._tallies: deque[LabelTally] = deque(maxlen=100_000)
+        # Cluster mode: the event lag of the rows this monitor accepted (windows replay every row)
+        self._accepted_lag = EventLag() if self._shared is not None and config.columns.timestamp else None
 
     @property
     def name(self) -> str:
@@ -162,40 +191,76 @@ class ModelState:
 
     # -- rows and labels ----------------------------------------------------------------------
 
-    async def ingest_body(self, source: RequestBody, limits: Limits) -> tuple[int, int]:
+    @property
+    def shared(self) -> bool:
+        """True in cluster mode: the window is fed from the shared log (`catch_up`), not by ingest."""
+        return self._shared is not None
+
+    async def ingest_body(
+        self, source: RequestBody, limits: Limits, batch_id: str | None = None
+    ) -> tuple[int, int | None]:
         """Decode and validate a request body of rows (any format), store it in the journal, then
         append it; return (rows accepted, window size).
 
-        Raises the API's 4xx errors (nothing stored), RateLimited, or StorageUnavailable (nothing
-        appended)."""
+        In cluster mode the validated batch is stored in the shared log as Arrow (once per
+        `batch_id`) and not appended here: the window size is then unknown (None) until a
+        `catch_up`. Raises the API's 4xx errors (nothing stored), RateLimited, or
+        StorageUnavailable (nothing appended)."""
         now = time.time()
         batch = decode_rows(
             source.body, source.body_format, self.schema, now, limits, self._interner, self._contract_counts
         )
         self._take_rate(batch.rows)
+        if self._shared is not None:
+            record = Record("rows", now, JSON, encode_batch(batch), items=batch.rows, columnar=True)
+            await self._store(record, batch_id)
+            self._observe_accepted(batch, now)
+            return batch.rows, None
         await self._journal("rows", now, source, batch.rows)
         return batch.rows, self._apply_rows(batch, now, live=True)
 
-    async def ingest(self, rows: list[Any], body: RequestBody | None = None) -> int:
+    async def ingest(self, rows: list[Any], body: RequestBody | None = None) -> int | None:
         """Validate rows given as Python objects (tests, embedding), store `body` when given, then
-        append them; return the window size."""
+        append them; return the window size (None in cluster mode, where the batch is stored in
+        the shared log as Arrow and reaches the window through `catch_up`)."""
         self._take_rate(len(rows))
         now = time.time()
         batch = validate_rows(rows, self.schema, now, self._interner, self._contract_counts)
+        if self._shared is not None:
+            await self._store(Record("rows", now, JSON, encode_batch(batch), items=batch.rows, columnar=True))
+            self._observe_accepted(batch, now)
+            return None
         await self._journal("rows", now, body, len(rows))
         return self._apply_rows(batch, now, live=True)
 
-    async def add_labels_body(self, source: RequestBody, limits: Limits) -> LabelsOutcome:
-        """Decode a request body of labels (JSON or NDJSON), then `add_labels`."""
-        self._require_label_columns()
-        return await self.add_labels(labels_of(source.body, source.body_format, limits), source)
+    def _observe_accepted(self, batch: Batch, now: float) -> None:
+        """Cluster mode: the event lag of the rows this monitor accepted (its own counter)."""
+        column = self._config.columns.timestamp
+        if self._accepted_lag is not None and column and batch.rows:
+            self._accepted_lag.observe(now - batch.columns[column])
 
-    async def add_labels(self, items: list[Any], body: RequestBody | None = None) -> LabelsOutcome:
-        """Join ground-truth labels to the window's rows by id; keep the others waiting for a while."""
+    async def add_labels_body(
+        self, source: RequestBody, limits: Limits, batch_id: str | None = None
+    ) -> LabelsOutcome:
+        """Decode a request body of labels (JSON or NDJSON, gzip or not), then `add_labels`."""
+        self._require_label_columns()
+        return await self.add_labels(labels_of(source.body, source.body_format, limits), source, batch_id)
+
+    async def add_labels(
+        self, items: list[Any], body: RequestBody | None = None, batch_id: str | None = None
+    ) -> LabelsOutcome:
+        """Join ground-truth labels to the window's rows by id; keep the others waiting for a while.
+        In cluster mode they are only stored (once per `batch_id`, the body as received with its
+        format byte): the join happens at replay."""
         target = self._require_label_columns()
         self._take_rate(len(items))
         ids, targets = validate_labels(items, self.schema, target, self._interner, self._contract_counts)
         now = time.time()
+        if self._shared is not None:
+            source = body or RequestBody(orjson.dumps({"labels": items}))
+            record = Record("labels", now, source.body_format, source.body, items=len(ids))
+            await self._store(record, batch_id)
+            return LabelsOutcome(self.name, len(ids), None, None)
         await self._journal("labels", now, body, len(items))
         return self._apply_labels(ids, list(targets), now, live=True)
 
@@ -234,14 +299,22 @@ class ModelState:
 
     async def _journal(self, kind: RecordKind, now: float, body: RequestBody | None, items: int) -> None:
         if body is not None:
-            try:
-                await self.journal.append(Record(kind, now, body.body_format, body.body))
-            except StorageUnavailable as exc:
-                exc.row_count = items
-                self._problems.log(
-                    logging.WARNING, "storage", "model %s: %s refused: %s", self.name, kind, exc.detail or exc
-                )
-                raise
+            await self._store(Record(kind, now, body.body_format, body.body, items=items))
+
+    async def _store(self, record: Record, batch_id: str | None = None) -> None:
+        try:
+            await self.journal.append(record, batch_id)
+        except StorageUnavailable as exc:
+            exc.row_count = record.items
+            self._problems.log(
+                logging.WARNING,
+                "storage",
+                "model %s: %s refused: %s",
+                self.name,
+                record.kind,
+                exc.detail or exc,
+            )
+            raise
 
     def _apply_rows(self, batch: Batch, now: float, *, live: bool) -> int:
         size = self._window.append(batch, now)
@@ -278,7 +351,7 @@ class ModelState:
         for record in records:
             self._replay(record)
         self.journal.open_new_segment()
-        if self.journal.durable:
+        if self.journal.durable and self._shared is None:
             report = self.journal.report
             log.info(
                 "model %s: recovered %d rows from %d log records in %.2f s "
@@ -291,18 +364,22 @@ class ModelState:
                 report.invalid,
             )
 
-    def _replay(self, record: Record) -> None:
+    def _replay(self, record: Record, *, live: bool = False) -> None:
+        """Apply one stored record as it was applied when it arrived (`live`: count its labels)."""
         try:
             if record.kind == "rows":
-                batch = decode_rows(
-                    record.body, record.body_format, self.schema, record.arrived, interner=self._interner
-                )
-                self._apply_rows(batch, record.arrived, live=False)
+                if record.columnar:  # cluster mode: the batch as validated by the accepting monitor
+                    batch = decode_batch(record.body, self.schema, self._interner)
+                else:
+                    batch = decode_rows(
+                        record.body, record.body_format, self.schema, record.arrived, interner=self._interner
+                    )
+                self._apply_rows(batch, record.arrived, live=live)
             else:
                 target = self._require_label_columns()
                 items = labels_of(record.body, record.body_format)
                 ids, targets = validate_labels(items, self.schema, target, self._interner)
-                self._apply_labels(ids, list(targets), record.arrived, live=False)
+                self._apply_labels(ids, list(targets), record.arrived, live=live)
         except MonitorError as exc:  # the config changed since the record was written
             self.journal.report.invalid += 1
             log.error(
@@ -311,6 +388,104 @@ class ModelState:
                 record.kind,
                 exc,
             )
+
+    async def catch_up(self) -> int:
+        """Cluster mode: replay the shared log's records this monitor has not replayed yet into the
+        window (after adopting a reference replaced by any monitor); return how many. A `reset`
+        (first read, or records gone before this monitor saw them) rebuilds the window from the
+        records the log still holds for it. No-op on one node. StorageUnavailable when the log does
+        not answer (nothing half-applied: the next call goes on from the last record replayed)."""
+        if self._shared is None:
+            return 0
+        async with self._feed_lock:
+            reference = await self._shared.shared_reference()
+            if reference is not None:
+                self._adopt_shared_reference(reference)
+            config = self._config
+            read = await self._shared.read_since(
+                self._position,
+                now=time.time(),
+                max_rows=config.window.max_rows,
+                max_age=config.window.max_age,
+                labels_lookback=config.labels.pending_ttl,
+            )
+            if read.reset:
+                log.info(
+                    "model %s: window rebuilt from the shared log (%d records, after position %d)",
+                    self.name,
+                    len(read.records),
+                    self._position,
+                )
+                self._restart_window()
+            for position, record in read.records:
+                before = (self._labels_received, self._labels_matched, self._pending.expired)
+                self._replay(record, live=True)
+                after = (self._labels_received, self._labels_matched, self._pending.expired)
+                if after != before:
+                    changes = (a - b for a, b in zip(after, before, strict=True))
+                    self._tallies.append(LabelTally(position, *changes))
+                self._position = position
+            self._position = max(self._position, read.position)
+            return len(read.records)
+
+    def _restart_window(self) -> None:
+        config = self._config
+        self._window = SlidingWindow(
+            {spec.name: spec.kind for spec in self.schema.columns},
+            config.window.max_rows,
+            config.window.max_age,
+            id_column=config.columns.id,
+            target_column=config.columns.target,
+            age_by=config.window.age_by,
+        )
+        expired = self._pending.expired
+        self._pending = PendingLabels(config.labels.pending_max, config.labels.pending_ttl)
+        self._pending.expired = expired
+        self._position = 0
+
+    def _adopt_shared_reference(self, frame: pd.DataFrame) -> None:
+        frame, problems = checked(frame, self.schema)
+        if problems:
+            log.warning(
+                "model %s: the cluster's shared reference no longer fits the columns (%s); keeping the "
+                "current one",
+                self.name,
+                problems[0][1],
+            )
+            return
+        self._use_reference(frame)
+
+    @property
+    def position(self) -> int:
+        """Cluster mode: the last record of the shared log replayed into the window."""
+        return self._position
+
+    def label_tally(self, after: int) -> tuple[int, int, int]:
+        """Cluster mode: labels received, matched and expired by the records replayed after
+        position `after` (what this monitor adds to the cluster's label counters)."""
+        received = matched = expired = 0
+        for tally in self._tallies:
+            if tally.position > after:
+                received += tally.received
+                matched += tally.matched
+                expired += tally.expired
+        return received, matched, expired
+
+    def forget_tally(self, upto: int) -> None:
+        """The cluster's counters cover everything up to `upto` now."""
+        while self._tallies and self._tallies[0].position <= upto:
+            self._tallies.popleft()
+
+    def adopt_shared(self, status: ModelStatus, confirmation: ConfirmationState) -> None:
+        """Cluster mode: the status and confirmed drift state the cluster holds (whoever calculated
+        last) become this one's, before this monitor calculates and publishes the next."""
+        self._status = status
+        self._confirmation = confirmation
+
+    async def trim_shared_log(self) -> None:
+        """Cluster mode: after a calculation read the window, drop what no window needs any more."""
+        if self._shared is not None:
+            await self._shared.trim()
 
     def checkpoint(self) -> Checkpoint:
         """The window and the waiting labels as they are now."""
@@ -438,7 +613,8 @@ class ModelState:
         self._pending.expire(now)
         report = self.journal.report
         violations, missing_codes = self._contract_counts.copy()
-        event_lag = self._window.event_lag
+        # cluster mode: the rows this monitor accepted (its window replays every monitor's rows)
+        event_lag = self._accepted_lag if self._shared is not None else self._window.event_lag
         lag = (event_lag.buckets(), event_lag.sum) if event_lag is not None else None
         return ModelStats(
             name=self.name,

@@ -1,5 +1,6 @@
 """When things run: a calculation loop per model (every `schedule.every`, once `min_rows` are in the
-window) and the storage loop that lets each journal look after itself every `fsync_interval`."""
+window) and the storage loop that lets each journal look after itself every `fsync_interval`. In
+cluster mode, the member's loops instead: schedule ticks published as tasks, and tasks worked on."""
 
 from __future__ import annotations
 
@@ -22,8 +23,15 @@ class Scheduler:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        for state in self.service.models.values():
-            self._tasks.append(asyncio.create_task(self._calculations(state), name=f"schedule-{state.name}"))
+        member = self.service.member
+        if member is not None:  # cluster mode: ticks for the cluster, and tasks from it
+            self._tasks.append(asyncio.create_task(member.publish_ticks(), name="cluster-ticks"))
+            self._tasks.append(asyncio.create_task(member.work(), name="cluster-work"))
+        else:
+            for state in self.service.models.values():
+                self._tasks.append(
+                    asyncio.create_task(self._calculations(state), name=f"schedule-{state.name}")
+                )
         if self.service.config.storage.data_dir is not None:
             self._tasks.append(asyncio.create_task(self._storage(), name="storage"))
 

@@ -1,4 +1,9 @@
-"""The monitor service: every model's state, the calculation worker, start, reload and stop. No HTTP."""
+"""The monitor service: every model's state, the calculation worker, start, reload and stop. No HTTP.
+
+With `cluster:` in the config the service is also a member of a cluster (cluster/member.py): every
+model's journal is its stream in NATS JetStream, calculations are tasks any member may take, and
+what readers see of a model comes from the cluster's shared entries.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -26,6 +32,10 @@ from monitor_service.reports import ReportStore
 from monitor_service.results import CalculationResult
 from monitor_service.schema import RowSchema
 from monitor_service.worker import CalculationWorker
+
+if TYPE_CHECKING:  # nats-py (the `cluster` extra) is imported only in cluster mode
+    from monitor_service.cluster.member import ClusterMember
+    from monitor_service.journal.jetstream_journal import JetStreamConnection
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +67,13 @@ def load_models(config: MonitorConfig) -> dict[str, LoadedModel]:
     return loaded
 
 
-def _journal(config: MonitorConfig, model: ModelConfig, accept_data_loss: bool) -> Journal:
+def _journal(
+    config: MonitorConfig, model: ModelConfig, accept_data_loss: bool, connection: JetStreamConnection | None
+) -> Journal:
+    if connection is not None:  # cluster mode: the model's stream is its journal
+        from monitor_service.journal.jetstream_journal import JetStreamJournal
+
+        return JetStreamJournal(connection, model)
     storage = config.storage
     if storage.data_dir is None:
         return MemoryJournal()
@@ -114,6 +130,7 @@ class MonitorService:
         self.reports: dict[str, ReportStore] = {}
         self.exporters = ExportDispatcher([])
         self._observe = observe_calculation
+        self.member: ClusterMember | None = None  # cluster mode (set by `build`)
         self._problems = ThrottledLog(log)
 
     @classmethod
@@ -126,11 +143,16 @@ class MonitorService:
     ) -> MonitorService:
         """Every model from the config (references loaded and checked); nothing started yet.
         `observe_calculation(model, seconds)` is told the wall time of every calculation."""
+        connection = None
+        if config.cluster is not None:  # nats-py is imported only in cluster mode
+            from monitor_service.journal.jetstream_journal import JetStreamConnection
+
+            connection = JetStreamConnection(config.cluster)
         models: dict[str, ModelState] = {}
         problems: list[str] = []
         warnings: list[str] = []
         for name, loaded in load_models(config).items():
-            journal = _journal(config, loaded.config, accept_data_loss)
+            journal = _journal(config, loaded.config, accept_data_loss, connection)
             reference = _saved_or_configured(loaded, journal)
             quality = check_model_quality(config, loaded.index, reference)  # the reference in use
             problems.extend(quality.errors)
@@ -141,12 +163,24 @@ class MonitorService:
             raise ConfigError("references", problems)
         service = cls(config, models, CalculationWorker(config.server.executor), observe_calculation)
         service.warnings = warnings
+        # Cluster mode stores no reports (a member's disk is no place for them; docs/cluster.md):
+        # config_checks refuses `reports` and `exporters` there, and the stores stay empty.
+        reports = (
+            config.reports if config.cluster is None else config.reports.model_copy(update={"enabled": False})
+        )
         service.reports = {
-            name: ReportStore.for_model(name, config.storage.data_dir, config.reports) for name in models
+            name: ReportStore.for_model(
+                name, config.storage.data_dir if config.cluster is None else None, reports
+            )
+            for name in models
         }
         service.exporters = ExportDispatcher(
             build_exporters(config.exporters, config.models), config.exporters.queue_size
         )
+        if connection is not None and config.cluster is not None:
+            from monitor_service.cluster.member import ClusterMember
+
+            service.member = ClusterMember(config.cluster, models, connection, service.calculate_here)
         return service
 
     def model(self, name: str) -> ModelState:
@@ -156,12 +190,23 @@ class MonitorService:
             raise UnknownModel(name) from None
 
     def stats(self) -> list[ModelStats]:
+        """Every model's view; in cluster mode the cluster's, from the shared entries."""
+        if self.member is not None:
+            return self.member.stats()
         now = time.time()
         return [state.stats(now) for state in self.models.values()]
 
+    def stats_of(self, name: str) -> ModelStats:
+        state = self.model(name)
+        if self.member is not None:
+            return self.member.stats_of(name)
+        return state.stats(time.time())
+
     async def start(self) -> None:
-        """Recover every window from its journal, start the worker and check the drift settings
-        in it; ready after both."""
+        """Recover every window from its journal (in cluster mode: join the cluster), start the
+        worker and check the drift settings in it; ready after both."""
+        if self.member is not None:
+            await self.member.start(self.config.models)
         for state in self.models.values():
             state.recover()
         problems = await self.worker.check_settings(self.config.models)
@@ -172,7 +217,14 @@ class MonitorService:
     async def calculate(self, name: str, *, keep_report: bool = False) -> CalculationResult:
         """One calculation of a model now (scheduled or asked for); failures are logged, counted
         in the model's status and raised as CalculationFailed. Its Evidently report is stored when
-        `reports.every` says it is due (or `keep_report`), then handed to the exporters."""
+        `reports.every` says it is due (or `keep_report`), then handed to the exporters. In cluster
+        mode on the window as the stream holds it, published to every member (no reports there)."""
+        if self.member is not None:
+            return await self.member.calculate_now(name, keep_report)
+        return await self.calculate_here(name, keep_report)
+
+    async def calculate_here(self, name: str, keep_report: bool = False) -> CalculationResult:
+        """One calculation on this monitor's window of the model, timed; its report kept when due."""
         state = self.model(name)
         store = self.reports[name]
         wanted = store.due(time.time()) or (keep_report and store.settings.enabled)
@@ -222,6 +274,8 @@ class MonitorService:
         for model in new.models:
             if model.name in plan.changed_models:
                 await self.models[model.name].apply_config(model, references.get(model.name))
+        if self.member is not None:
+            await self.member.reconfigure(new.models)
         self.config = new
         log.info("configuration reloaded; models changed: %s", ", ".join(plan.changed_models) or "none")
         return list(plan.changed_models)
@@ -231,6 +285,8 @@ class MonitorService:
         exporters still hold (bounded), then close."""
         for state in self.models.values():
             await state.close()
+        if self.member is not None:
+            await self.member.close()
         self.worker.close()
         await asyncio.to_thread(self.exporters.close, 10.0)
 

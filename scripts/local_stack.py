@@ -74,6 +74,9 @@ def prometheus_config(
     for job in config["scrape_configs"]:
         if job["job_name"] in targets:
             job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+            # the compose cluster profile's members, found by DNS: none on one machine
+            job.pop("dns_sd_configs", None)
+            job.pop("relabel_configs", None)
     config["rule_files"] = [str(RULES / name) for name in config["rule_files"]]
     config["alerting"]["alertmanagers"] = [
         {"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose.schema.json"
 DOCKERFILE = ROOT / "Dockerfile"
+CLUSTER_PROFILE = {"nats-1", "nats-2", "nats-3", "monitor-1", "monitor-2"}
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error} ...
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?+])([^}]*))?\}")
 
@@ -120,6 +121,7 @@ def test_compose_has_no_obsolete_version_key_and_the_expected_services() -> None
         "prometheus",
         "alertmanager",
         "grafana",
+        *CLUSTER_PROFILE,
     }
 
 
@@ -236,7 +238,7 @@ def test_compose_commands_name_existing_configs_and_scenarios() -> None:
         (r"^HEALTHCHECK .*python.*urllib.*HEALTHCHECK_URL", "a health check through python's urllib"),
         (r"HEALTHCHECK_URL=http://127\.0\.0\.1:8000/healthz", "by default of the monitor's /healthz"),
         (r'^CMD \[.*"config/stack\.yaml"\]', "the monitor with config/stack.yaml by default"),
-        (r'pip install .*"?\.\[example\]"?', "the package with the example extra"),
+        (r'pip install .*"?\.\[example,cluster\]"?', "the package with the example and cluster extras"),
     ],
 )
 def test_dockerfile_has(pattern: str, why: str) -> None:
@@ -256,3 +258,93 @@ def test_dockerfile_copies_files_that_exist_and_are_not_docker_ignored() -> None
         for source in sources.split():
             assert (ROOT / source).exists(), source
             assert source not in ignored, f"{source} is copied but listed in .dockerignore"
+
+
+# ------------------------------------------------------------------ cluster mode (--profile cluster)
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    environment = service.get("environment", {})
+    if isinstance(environment, list):
+        environment = dict(entry.split("=", 1) for entry in environment)
+    return {key: _with_defaults(str(value)) for key, value in environment.items()}
+
+
+def test_compose_cluster_profile_is_three_nats_nodes_and_two_monitors_only() -> None:
+    services = _services()
+    profiled = {name for name, service in services.items() if service.get("profiles")}
+    assert profiled == CLUSTER_PROFILE
+    assert all(services[name]["profiles"] == ["cluster"] for name in CLUSTER_PROFILE)
+    # the default stack (one command, no NATS) depends on nothing of the profile
+    for name, service in services.items():
+        if name not in CLUSTER_PROFILE:
+            assert not set(_depends_on(service)) & CLUSTER_PROFILE, name
+
+
+def test_compose_cluster_monitors_join_the_profiles_nats_nodes() -> None:
+    from monitor_service.config import load_config
+
+    services = _services()
+    nodes = {name for name in CLUSTER_PROFILE if name.startswith("nats-")}
+    seeds = set()
+    for name in ("monitor-1", "monitor-2"):
+        service = services[name]
+        command = _command(service)
+        config_path = _repo_path(service, "/app/" + command[command.index("--config") + 1])
+        assert config_path is not None and config_path.is_file(), name
+        environment = _environment(service)
+        config = load_config(config_path, environ=environment)  # check-config, with the compose env
+        assert config.cluster is not None and config.cluster.password is not None, name
+        hosts = {url.split("://", 1)[1].split(":")[0] for url in config.cluster.servers}
+        assert hosts == nodes, name
+        assert set(_depends_on(service)) == nodes
+        assert all(options["condition"] == "service_healthy" for options in _depends_on(service).values())
+        seeds.add(environment["PYTHONHASHSEED"])
+        assert "password" not in yaml.safe_load(config_path.read_text())["cluster"]  # by environment
+    assert len(seeds) == 1  # one hash seed: results equal to the last bit on every member
+
+
+def test_compose_cluster_nats_config_is_valid_for_every_node() -> None:
+    """`nats-server -t` on the mounted config with each node's environment (skipped without the
+    Debian package): a variable the compose file forgets would fail here."""
+    import shutil
+    import subprocess
+
+    binary = shutil.which("nats-server")
+    if binary is None:
+        pytest.skip("nats-server is not installed (apt-get install nats-server)")
+    services = _services()
+    names = set()
+    for name in sorted(n for n in CLUSTER_PROFILE if n.startswith("nats-")):
+        service = services[name]
+        command = _command(service)
+        config = _repo_path(service, command[command.index("-c") + 1])
+        assert config is not None and config.is_file(), name
+        environment = _environment(service)
+        names.add(environment["NATS_SERVER_NAME"])
+        checked = subprocess.run(
+            [binary, "-c", str(config), "-t"], env=environment, capture_output=True, text=True, timeout=30
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        routes = set(re.findall(r"nats-route://([\w-]+):6222", config.read_text()))
+        assert routes == {n for n in CLUSTER_PROFILE if n.startswith("nats-")}
+        assert any(kind == "volume" and target == "/data" for kind, _, target in _mounts(service)), name
+    assert names == {"nats-1", "nats-2", "nats-3"}
+
+
+def test_compose_prometheus_finds_the_cluster_members_with_a_cluster_label() -> None:
+    services = _services()
+    config_file = _repo_path(services["prometheus"], "/etc/prometheus/prometheus.yml")
+    assert config_file is not None
+    [job] = [
+        job
+        for job in yaml.safe_load(config_file.read_text())["scrape_configs"]
+        if job["job_name"] == "drift-monitor"
+    ]
+    [dns] = job["dns_sd_configs"]
+    assert set(dns["names"]) == {"monitor-1", "monitor-2"}
+    assert all(str(dns["port"]) == p.split(":")[-1] for name in dns["names"] for p in services[name]["ports"])
+    [label] = job["relabel_configs"]
+    assert (label["target_label"], label["replacement"]) == ("cluster", "compose")
+    assert all(re.fullmatch(label["regex"], name) for name in dns["names"])
+    assert not re.fullmatch(label["regex"], "monitor")  # the single node gets no cluster label

@@ -1,13 +1,18 @@
 """POST /v1/models/{model}/rows and /labels: bodies in any accepted format, validated, stored
-durably, then appended atomically. HTTP only: decoding and validation belong to the model's state."""
+durably, then appended atomically. HTTP only: decoding and validation belong to the model's state.
+
+An `Idempotency-Key` header names the batch (MonitorClient sends one per batch, the same on every
+retry of it). In cluster mode it becomes the stream's message id, so a retried batch is stored once;
+one node keeps no batch ids (a retry whose first answer was lost is appended again).
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 from pydantic import BaseModel, Field
 
 from monitor_service.api.deps import UNAUTHORIZED, MetricsDep, ServiceDep, read_body, require_ingest_token
@@ -23,7 +28,17 @@ router = APIRouter(prefix="/v1/models", tags=["ingest"])
 class IngestAccepted(BaseModel):
     model: str
     accepted: int
-    window_rows: int
+    window_rows: int | None = Field(
+        description="rows in the window after this batch; null in cluster mode (the window is "
+        "filled from the cluster's stream, not by the request)"
+    )
+
+
+_IDEMPOTENCY_DOC = (
+    "names the batch, the same on every retry of it (1 to 200 printable ASCII characters, no spaces): "
+    "in cluster mode a retried batch is stored once"
+)
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description=_IDEMPOTENCY_DOC)]
 
 
 _BODY_DOC: dict[str, Any] = {
@@ -78,7 +93,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "unknown model"},
     413: {"description": "body or batch too large"},
     415: {"description": "unsupported content type or content encoding"},
-    503: {"description": "the durable log cannot be written; nothing was stored"},
+    503: {"description": "the durable log (in cluster mode: the cluster) cannot take it; nothing was stored"},
 }
 _REFUSED_BODY = (BadRequest, PayloadTooLarge, ValidationFailed)  # charged to the rate limit by size
 
@@ -110,7 +125,13 @@ async def _read(request: Request, server: ServerConfig, received: list[int], *, 
     },
     summary="Send inference rows",
 )
-async def ingest_rows(model: str, request: Request, service: ServiceDep, metrics: MetricsDep) -> Response:
+async def ingest_rows(
+    model: str,
+    request: Request,
+    service: ServiceDep,
+    metrics: MetricsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """Append a batch to the model's window. All rows land or none: any problem rejects the batch."""
     started = time.perf_counter()
     if model not in service.models:
@@ -122,7 +143,9 @@ async def ingest_rows(model: str, request: Request, service: ServiceDep, metrics
     try:
         state.check_rate_debt()
         source = await _read(request, server, received, arrow=True)
-        accepted, window_rows = await state.ingest_body(source, _limits(server, state, "rows"))
+        accepted, window_rows = await state.ingest_body(
+            source, _limits(server, state, "rows"), idempotency_key
+        )
     except MonitorError as exc:
         if isinstance(exc, _REFUSED_BODY):
             state.charge_rejected("rows", sum(received), exc.rows)
@@ -139,8 +162,13 @@ async def ingest_rows(model: str, request: Request, service: ServiceDep, metrics
 class LabelsAccepted(BaseModel):
     model: str
     accepted: int
-    matched: int = Field(description="labels joined to a row now in the window")
-    pending: int = Field(description="labels kept until their row arrives (bounded by labels.pending_ttl)")
+    matched: int | None = Field(
+        description="labels joined to a row now in the window; null in cluster mode (joined later)"
+    )
+    pending: int | None = Field(
+        description="labels kept until their row arrives (bounded by labels.pending_ttl); null in "
+        "cluster mode"
+    )
     duplicates: int = Field(
         default=0, description="labels dropped because their id came again later in the same body"
     )
@@ -193,7 +221,9 @@ _LABELS_DOC: dict[str, Any] = {
     },
     summary="Send ground-truth labels",
 )
-async def ingest_labels(model: str, request: Request, service: ServiceDep) -> LabelsAccepted:
+async def ingest_labels(
+    model: str, request: Request, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> LabelsAccepted:
     """Join labels to rows by id. Labels whose rows are not in the window wait for them a while."""
     state = service.model(model)
     server = service.config.server
@@ -201,7 +231,7 @@ async def ingest_labels(model: str, request: Request, service: ServiceDep) -> La
     try:
         state.check_rate_debt()
         source = await _read(request, server, received, arrow=False)
-        outcome = await state.add_labels_body(source, _limits(server, state, "labels"))
+        outcome = await state.add_labels_body(source, _limits(server, state, "labels"), idempotency_key)
     except _REFUSED_BODY:
         state.charge_rejected("labels", sum(received), 0)
         raise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -53,7 +52,7 @@ async def list_models(service: ServiceDep) -> dict[str, Any]:
 )
 async def get_results(model: str, service: ServiceDep) -> dict[str, Any]:
     """The last successful calculation (null before the first) and the status of the last attempt."""
-    stats = service.model(model).stats(time.time())
+    stats = service.stats_of(model)
     return {**_summary(stats), "result": stats.status.latest.as_dict() if stats.status.latest else None}
 
 

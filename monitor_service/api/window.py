@@ -28,7 +28,9 @@ async def export_window(
 ) -> dict[str, Any]:
     """The rows now in the window, column by column in arrival order (event-time order with
     `window.age_by: event_time`), nulls as null."""
-    rows = service.model(model).window_rows(time.time())
+    state = service.model(model)
+    await state.catch_up()  # cluster mode: the window as the stream holds it now
+    rows = state.window_rows(time.time())
     wanted = columns.split(",") if columns else list(rows.columns)
     problems = [
         FieldError(("query", "columns"), f"Unknown column {preview(c)!r}", "value_error", preview(c))

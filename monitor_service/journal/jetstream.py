@@ -7,7 +7,9 @@ one node would have done; two subjects keep per-subject limits apart, so labels 
 
 A message is one accepted request body exactly as received, with headers: `Nats-Msg-Id` (the
 batch id, so a retried batch is stored once within `duplicate_window`), `Dm-Rows` (its row or label
-count), `Dm-Arrived` (the arrival time the accepting monitor validated it with) and `Dm-Ndjson`.
+count), `Dm-Arrived` (the arrival time the accepting monitor validated it with) and `Dm-Body-Format`
+(bodies.py's format byte: 0 JSON, 1 NDJSON, 2 Arrow, +16 gzip; streams written before it say
+`Dm-Ndjson: 0|1`, still read). Rows are stored validated, as Arrow (`Dm-Format: arrow`).
 
 Windows are windows of ROWS: `read_window` keeps the newest messages holding at least `max_rows`
 rows and none older than `max_age` (by arrival), exactly the rows a local window would hold after
@@ -35,7 +37,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import nats
@@ -63,6 +65,7 @@ __all__ = [
     "Names",
     "PublishAck",
     "RecordKind",
+    "StreamRead",
     "StreamRecord",
 ]
 
@@ -72,7 +75,8 @@ _T = TypeVar("_T")
 MSG_ID = "Nats-Msg-Id"
 H_ROWS = "Dm-Rows"
 H_ARRIVED = "Dm-Arrived"
-H_NDJSON = "Dm-Ndjson"
+H_BODY_FORMAT = "Dm-Body-Format"
+H_NDJSON = "Dm-Ndjson"  # before Dm-Body-Format: "1" for NDJSON, else JSON
 # Headers and the protocol line travel with the body and count against the server's max_payload.
 _HEADER_ALLOWANCE = 1024
 # Batch ids and header names go into the NATS protocol: no spaces, no line breaks.
@@ -104,6 +108,18 @@ class PublishAck:
     stream: str
     seq: int
     duplicate: bool  # the batch id was already stored within duplicate_window: `seq` is the first copy's
+
+
+@dataclass(frozen=True)
+class StreamRead:
+    """What `read_since` found: records to replay in stream order, and whether they start the window
+    from scratch (`reset`: the first read, a recreated stream, or messages after the given sequence
+    that are gone: trimmed or aged out before this reader saw them). `last_seq` is where the next
+    read goes on from."""
+
+    records: list[StreamRecord]
+    reset: bool
+    last_seq: int
 
 
 @dataclass
@@ -189,7 +205,8 @@ class JetStreamCluster:
         # one attempt of a request; retries go on until publish_timeout
         self._attempt_timeout = max(0.5, min(2.0, config.publish_timeout / 2))
         self._js: JetStreamContext = client.jetstream(timeout=self._attempt_timeout)
-        self._caches: dict[str, WindowCache] = {}
+        self._caches: dict[str, WindowCache] = {}  # read_window: the cut window, bodies included
+        self._feeds: dict[str, WindowCache] = {}  # read_since: the cut window without bodies (for trim)
         self._streams: dict[str, str] = {}
         self._closing = False
 
@@ -361,7 +378,7 @@ class JetStreamCluster:
         *,
         msg_id: str,
         rows: int,
-        ndjson: bool = False,
+        body_format: int = 0,
         arrived: float | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> PublishAck:
@@ -393,7 +410,7 @@ class JetStreamCluster:
             MSG_ID: f"{kind}:{msg_id}",
             H_ROWS: str(rows),
             H_ARRIVED: repr(time.time() if arrived is None else arrived),
-            H_NDJSON: "1" if ndjson else "0",
+            H_BODY_FORMAT: str(body_format),
         }
         return await self.publish_message(self.names.subject(model, kind), body, stamped, stream=stream)
 
@@ -473,12 +490,98 @@ class JetStreamCluster:
                 )
             margin = max(LABEL_MARGIN, self.config.publish_timeout)
             cache.cut(max_rows, max_age, time.time() if now is None else now, labels_lookback, margin)
+            cache.complete = True
             self.stats.reads += 1
             return cache.records()
 
-    async def _fetch(self, model: str, stream: str, start: int, last: int, cache: WindowCache) -> None:
-        """Messages `start`.. (at least to `last`) into the cache, through an ordered consumer.
-        What arrived stays in the cache when it fails: a retry goes on from there."""
+    async def read_since(
+        self,
+        model: str,
+        after: int,
+        *,
+        max_rows: int,
+        max_age: float | None = None,
+        now: float | None = None,
+        labels_lookback: float = 0.0,
+    ) -> StreamRead:
+        """Every record after sequence `after`, in stream order, for a reader that keeps its own
+        window (ModelState in cluster mode) and has applied everything up to `after`.
+
+        When that reader cannot go on from `after` (first read with `after` 0, a recreated
+        stream, or records after `after` that are gone), the answer is a `reset`: the window as
+        `read_window` cuts it (the newest row messages holding at least `max_rows` rows, none older
+        than `max_age`, and the labels that can still join them), to be replayed from scratch.
+        Bodies are not kept here once handed out; what the cut kept is remembered for `trim`.
+        Raises ClusterUnavailable when the stream does not answer.
+        """
+        stream = self._stream(model)
+        cache = self._feeds.setdefault(model, WindowCache())
+        async with cache.lock:
+            info = await self.retrying(f"read stream {stream}", lambda: self._js.stream_info(stream))
+            state = info.state
+            recreated = cache.stream_created is not None and info.created != cache.stream_created
+            fresh: list[StreamRecord] = []
+            reset = after <= 0 or recreated or state.last_seq < after
+            if not reset and state.messages and state.last_seq > after:
+
+                async def fetch_fresh() -> None:
+                    start = fresh[-1].seq + 1 if fresh else after + 1
+                    await self._fetch(model, stream, start, state.last_seq, fresh.append)
+
+                await self.retrying(f"read stream {stream}", fetch_fresh)
+            if not reset:
+                # a hole in the sequence: records this reader never saw were removed
+                reset = [record.seq for record in fresh] != list(range(after + 1, state.last_seq + 1))
+            if reset:
+                records = await self._read_all(model, stream, state, cache)
+                cache.stream_created = info.created
+            else:
+                for record in fresh:
+                    cache.add(_without_body(record))
+                cache.last_seq = max(cache.last_seq, state.last_seq)
+                records = fresh
+            margin = max(LABEL_MARGIN, self.config.publish_timeout)
+            cache.cut(max_rows, max_age, time.time() if now is None else now, labels_lookback, margin)
+            if reset:  # hand out only what the cut kept
+                kept = {record.seq for record in cache.records()}
+                records = [record for record in records if record.seq in kept]
+            self.stats.reads += 1
+            return StreamRead(records, reset, max(cache.last_seq, after if not reset else 0))
+
+    async def _read_all(
+        self, model: str, stream: str, state: api.StreamState, cache: WindowCache
+    ) -> list[StreamRecord]:
+        """Every message the stream holds now, in order; once all arrived (never before: a cache
+        missing the front of the window would make `trim` purge rows still needed), the cache
+        restarts with their metadata."""
+        records: list[StreamRecord] = []
+        if state.messages:
+
+            async def fetch_all() -> None:
+                start = records[-1].seq + 1 if records else state.first_seq
+                await self._fetch(model, stream, start, state.last_seq, records.append)
+
+            await self.retrying(f"read stream {stream}", fetch_all)
+        cache.reset()
+        for record in records:
+            cache.add(_without_body(record))
+        cache.last_seq = max(cache.last_seq, state.last_seq)
+        cache.complete = True
+        return records
+
+    async def _fetch(
+        self,
+        model: str,
+        stream: str,
+        start: int,
+        last: int,
+        sink: WindowCache | Callable[[StreamRecord], None],
+    ) -> None:
+        """Messages `start`.. (at least to `last`) into `sink` (a cache, or a callable taking each
+        record), through an ordered consumer. What arrived stays there when it fails: a retry goes
+        on from there."""
+        add = sink.add if isinstance(sink, WindowCache) else sink
+        known = sink.last_seq if isinstance(sink, WindowCache) else start - 1
         subject = f"{self.names.prefix}.w.{self.names.token(model)}.>"
         sub = await self._js.subscribe(
             subject,
@@ -494,11 +597,12 @@ class JetStreamCluster:
                 except nats.errors.TimeoutError:
                     # the messages left may have been removed (age, trim) after stream_info
                     info = await self._js.stream_info(stream)
-                    if info.state.last_seq <= cache.last_seq or not info.state.messages:
+                    if info.state.last_seq <= known or not info.state.messages:
                         return
                     raise
                 record = _record(msg)
-                cache.add(record)
+                add(record)
+                known = max(known, record.seq)
                 self.stats.messages_fetched += 1
                 if record.seq >= last or msg.metadata.num_pending == 0:
                     return
@@ -520,8 +624,8 @@ class JetStreamCluster:
         size whatever its `max_msgs_per_subject`. A no-op before the first read.
         """
         stream = self._stream(model)
-        cache = self._caches.get(model)
-        if cache is None or not cache.last_seq:
+        cache = self._feeds.get(model) or self._caches.get(model)
+        if cache is None or not cache.last_seq or not cache.complete:
             return 0
         purged = 0
         kept_by_kind: tuple[tuple[RecordKind, deque[StreamRecord]], ...] = (
@@ -530,6 +634,8 @@ class JetStreamCluster:
         )
         for kind, kept in kept_by_kind:
             keep_from = kept[0].seq if kept else cache.last_seq + 1
+            if keep_from <= 1:  # nothing before it; and to the server, seq 0 or 1 means purge ALL
+                continue
             request = json.dumps({"filter": self.names.subject(model, kind), "seq": keep_from}).encode()
             # the JetStream API directly: nats-py's purge_stream drops the count purged
             reply = await self.retrying(
@@ -545,6 +651,10 @@ class JetStreamCluster:
         return purged
 
 
+def _without_body(record: StreamRecord) -> StreamRecord:
+    return replace(record, body=b"", headers={})
+
+
 def _record(msg: Msg) -> StreamRecord:
     headers = dict(msg.headers or {})
     kind: RecordKind = "rows" if msg.subject.endswith(".rows") else "labels"
@@ -553,11 +663,19 @@ def _record(msg: Msg) -> StreamRecord:
         kind=kind,
         arrived=float(headers.get(H_ARRIVED, "0")),
         rows=int(headers.get(H_ROWS, "0")),
-        ndjson=headers.get(H_NDJSON) == "1",
+        body_format=_body_format(headers),
         body=msg.data,
         msg_id=(headers.get(MSG_ID) or "").split(":", 1)[-1] or None,
         headers=headers,
     )
+
+
+def _body_format(headers: Mapping[str, str]) -> int:
+    """The body's format byte; a message without one (older streams) says NDJSON or JSON."""
+    value = headers.get(H_BODY_FORMAT)
+    if value is not None and value.isdigit():
+        return int(value)
+    return 1 if headers.get(H_NDJSON) == "1" else 0
 
 
 def _differs(current: api.StreamConfig, wanted: api.StreamConfig) -> bool:

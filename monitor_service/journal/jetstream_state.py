@@ -1,9 +1,10 @@
 """Results and per-model state in a JetStream key-value bucket, with compare-and-set.
 
 The bucket `<prefix>_STATE` (replicated like the streams) holds, per model, `result.<model>` (the
-latest published result, readable by every monitor, so any of them serves /metrics for all), and
-the state a calculation carries to the next: `drift.<model>` (the confirmed drift state) and
-`labels.<model>` (the label-join state). Writers read an entry with its revision and write back
+latest published result, readable by every monitor, so any of them serves /metrics for all, and
+with it everything a calculation carries to the next, the confirmed drift state included:
+cluster/entry.py). `drift.<model>` and `labels.<model>` are reserved names for state kept apart
+from the result (unused by the cluster member). Writers read an entry with its revision and write back
 with `update(key, value, last=revision)`: when another worker wrote in between, the revision moved
 and the write fails with StateConflict instead of overwriting; the loser reads again and retries.
 
@@ -125,39 +126,55 @@ class StateStore:
         except nats.errors.Error as exc:
             raise ClusterUnavailable(f"cannot write {key!r} to {self.bucket}: {exc}") from exc
 
-    async def mirror(self, keys: str = ">", timeout: float = 5.0) -> StateMirror:
-        """A local copy of the entries matching `keys`, loaded before this returns, then kept current."""
-        try:
-            watcher = await self._kv.watch(keys)
-        except nats.errors.Error as exc:
-            raise ClusterUnavailable(f"cannot watch {self.bucket}: {exc}") from exc
-        mirror = StateMirror(watcher)
+    async def mirror(self, timeout: float = 5.0, check_every: float = 5.0) -> StateMirror:
+        """A local copy of every entry, loaded before this returns, then kept current (and the watch
+        behind it re-made whenever it falls behind the bucket, e.g. after a node was lost)."""
+        mirror = StateMirror(self._kv, self.bucket, check_every)
         await mirror.start(timeout)
         return mirror
 
 
 class StateMirror:
-    """Entries of the bucket by key, updated as they change; `get` never touches the network."""
+    """Entries of the bucket by key, updated as they change; `get` never touches the network.
 
-    def __init__(self, watcher: KeyValue.KeyWatcher) -> None:
-        self._watcher = watcher
+    A watch is an ordered consumer on one server: when that server dies the watch may go silent
+    without an error. A guard compares, every `check_every` seconds, the newest revision seen with
+    the bucket's last sequence; a watch behind on two checks in a row is replaced by a new one
+    (which loads every entry again).
+    """
+
+    def __init__(self, kv: KeyValue, bucket: str, check_every: float = 5.0) -> None:
+        self._kv = kv
+        self._stream = f"KV_{bucket}"
+        self._check_every = check_every
         self._entries: dict[str, StateEntry] = {}
-        self._loaded = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._revision = 0  # newest revision seen
+        self._watcher: KeyValue.KeyWatcher | None = None
+        self._follower: asyncio.Task[None] | None = None
+        self._guard: asyncio.Task[None] | None = None
         self.updates = 0
+        self.rewatches = 0
 
     async def start(self, timeout: float) -> None:
-        self._task = asyncio.create_task(self._follow(), name="state-mirror")
         try:
-            await asyncio.wait_for(self._loaded.wait(), timeout)
-        except TimeoutError:
+            await asyncio.wait_for(self._watch(), timeout)
+        except (TimeoutError, nats.errors.Error) as exc:
             await self.close()
-            raise ClusterUnavailable(f"the state bucket did not load within {timeout:g} s") from None
+            raise ClusterUnavailable(f"the state bucket did not load within {timeout:g} s: {exc}") from None
+        self._guard = asyncio.create_task(self._keep_current(), name="state-mirror-guard")
 
-    async def _follow(self) -> None:
-        async for entry in self._watcher:
+    async def _watch(self) -> None:
+        """A new watch; returns once it delivered every current entry."""
+        await self._stop_watch()
+        self._watcher = await self._kv.watch(">")
+        loaded = asyncio.Event()
+        self._follower = asyncio.create_task(self._follow(self._watcher, loaded), name="state-mirror")
+        await loaded.wait()
+
+    async def _follow(self, watcher: KeyValue.KeyWatcher, loaded: asyncio.Event) -> None:
+        async for entry in watcher:
             if entry is None:  # the marker after the initial values
-                self._loaded.set()
+                loaded.set()
                 continue
             if entry.operation in ("DEL", "PURGE"):
                 self._entries.pop(entry.key, None)
@@ -165,9 +182,26 @@ class StateMirror:
                 self._entries[entry.key] = StateEntry(
                     entry.key, bytes(entry.value or b""), int(entry.revision or 0)
                 )
+            self._revision = max(self._revision, int(entry.revision or 0))
             self.updates += 1
-            if not self._loaded.is_set() and entry.delta == 0:
-                self._loaded.set()
+            if not loaded.is_set() and entry.delta == 0:
+                loaded.set()
+
+    async def _keep_current(self) -> None:
+        behind_before = False
+        while True:
+            await asyncio.sleep(self._check_every)
+            try:
+                info = await self._kv._js.stream_info(self._stream)
+                behind = int(info.state.last_seq) > self._revision
+                if behind and behind_before:
+                    log.warning("the state mirror fell behind the bucket; watching it again")
+                    await asyncio.wait_for(self._watch(), timeout=max(5.0, self._check_every))
+                    self.rewatches += 1
+                    behind = False
+                behind_before = behind
+            except (TimeoutError, nats.errors.Error) as exc:  # the cluster is away: try again later
+                log.debug("state mirror check failed: %s", exc)
 
     def get(self, key: str) -> StateEntry | None:
         return self._entries.get(key)
@@ -175,10 +209,20 @@ class StateMirror:
     def items(self) -> list[tuple[str, StateEntry]]:
         return sorted(self._entries.items())
 
-    async def close(self) -> None:
-        with contextlib.suppress(nats.errors.Error):
-            await self._watcher.stop()  # type: ignore[no-untyped-call]
-        if self._task is not None:
-            self._task.cancel()
+    async def _stop_watch(self) -> None:
+        if self._watcher is not None:
+            with contextlib.suppress(nats.errors.Error, TimeoutError):
+                await self._watcher.stop()  # type: ignore[no-untyped-call]
+            self._watcher = None
+        if self._follower is not None:
+            self._follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._follower
+            self._follower = None
+
+    async def close(self) -> None:
+        if self._guard is not None:
+            self._guard.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._guard
+        await self._stop_watch()

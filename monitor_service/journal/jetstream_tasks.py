@@ -187,7 +187,7 @@ class TaskQueue:
             raise RuntimeError("call ensure() before pull()")
         try:
             messages = await self._sub.fetch(batch, timeout=timeout)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises both kinds when nothing came
             return []
         except nats.errors.Error as exc:
             raise ClusterUnavailable(f"cannot pull tasks: {exc}") from exc

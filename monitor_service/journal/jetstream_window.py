@@ -24,21 +24,17 @@ LABEL_MARGIN = 60.0
 
 @dataclass(frozen=True)
 class StreamRecord:
-    """One stored request: shaped like storage.Record (kind, arrived, ndjson, body), plus its place."""
+    """One stored request: shaped like journal.Record (kind, arrived, body_format, body), plus its
+    place. `body_format` is bodies.py's format byte (0 JSON, 1 NDJSON, 2 Arrow, +16 gzip)."""
 
     seq: int
     kind: RecordKind
     arrived: float
     rows: int
-    ndjson: bool
+    body_format: int
     body: bytes
     msg_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def body_format(self) -> int:
-        """The body's format as bodies.py numbers them (0 JSON, 1 NDJSON)."""
-        return int(self.ndjson)
 
 
 @dataclass
@@ -50,6 +46,9 @@ class WindowCache:
     row_count: int = 0
     last_seq: int = 0
     stream_created: Any = None
+    # True once the cache holds everything the stream held from the window's start: only then may
+    # `trim` purge what lies before it
+    complete: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def reset(self) -> None:
@@ -57,6 +56,7 @@ class WindowCache:
         self.labels.clear()
         self.row_count = 0
         self.last_seq = 0
+        self.complete = False
 
     def add(self, record: StreamRecord) -> None:
         if record.kind == "rows":

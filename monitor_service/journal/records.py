@@ -30,14 +30,23 @@ _KIND_OF_BYTE: tuple[RecordKind, RecordKind] = ("rows", "labels")
 
 @dataclass(frozen=True)
 class Record:
-    """One acknowledged request: what it was, when it arrived, and its body as received."""
+    """One acknowledged request: what it was, when it arrived, and its body as received.
+
+    Cluster mode also sets `items` (rows or labels in the body) and may store rows `columnar`: the
+    validated batch as Arrow (journal/columnar.py) instead of the body; the local log stores
+    neither (its framing has no room for them) and never gets a columnar record.
+    """
 
     kind: RecordKind
     arrived: float
     body_format: int
     body: bytes
+    items: int = 0
+    columnar: bool = False
 
     def encode(self) -> bytes:
+        if self.columnar:
+            raise ValueError("a columnar record belongs to a cluster's stream, not to the local log")
         kind = _KINDS.index(self.kind)
         crc = zlib.crc32(self.body, zlib.crc32(_META.pack(self.arrived, kind, self.body_format)))
         return _HEADER.pack(MAGIC, len(self.body), crc, self.arrived, kind, self.body_format) + self.body

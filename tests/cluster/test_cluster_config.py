@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from monitor_service.config import MonitorConfig, parse_config
+from monitor_service.config import MonitorConfig, config_warnings, parse_config
 from monitor_service.errors import ConfigError
 from tests.conftest import diamonds_model
 
@@ -165,3 +165,32 @@ def test_stream_limits_derive_from_the_window(tmp_path: Path) -> None:
     unbounded = model.model_copy(update={"window": model.window.model_copy(update={"max_age": None})})
     assert config.cluster.stream_max_age(unbounded) is None
     assert capped.window_max_age(unbounded) == 7200
+
+
+def test_a_local_data_dir_in_cluster_mode_is_said_to_be_unused(tmp_path: Path) -> None:
+    raw = yaml.safe_load(config_text({"servers": ["nats://n1:4222"]}))
+    raw["storage"] = {"data_dir": "data"}
+    warnings = config_warnings(load(yaml.safe_dump(raw), tmp_path))
+    assert any("storage.data_dir is not used in cluster mode" in warning for warning in warnings)
+    single = yaml.safe_load(config_text({"servers": ["nats://n1:4222"]}))
+    del single["cluster"]
+    single["storage"] = {"data_dir": "data"}
+    assert not any(
+        "cluster" in warning for warning in config_warnings(load(yaml.safe_dump(single), tmp_path))
+    )
+
+
+def test_cluster_mode_refuses_stored_reports_and_exporters_with_the_keys_at_fault(tmp_path: Path) -> None:
+    raw = {
+        "models": [diamonds_model()],
+        "cluster": {"servers": ["nats://n1:4222"]},
+        "reports": {"every": 5},
+        "exporters": {"mlflow": {"tracking_uri": "http://127.0.0.1:5000"}},
+    }
+    found = problems(yaml.safe_dump(raw), tmp_path)
+    assert any(p.startswith("reports (line") and "cluster mode stores no reports" in p for p in found), found
+    assert any(p.startswith("exporters.mlflow (line") and "cluster mode" in p for p in found), found
+    # without them (or with reports turned off) the same config is fine
+    raw = {**raw, "reports": {"enabled": False}}
+    del raw["exporters"]
+    assert load(yaml.safe_dump(raw), tmp_path).reports.enabled is False

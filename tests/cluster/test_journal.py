@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any
 
 import numpy as np
 import pytest
 
+from monitor_service import bodies
 from monitor_service.config import ClusterConfig, ModelConfig
 from monitor_service.errors import BadRequest, PayloadTooLarge
 from monitor_service.journal.jetstream import JetStreamCluster, StreamRecord
@@ -69,9 +71,36 @@ def test_publish_returns_the_sequence_once_replicated(config: ClusterConfig, clu
     assert str(getattr(info.config.storage, "value", info.config.storage)) == "file"
     [record] = records
     assert (record.seq, record.kind, record.arrived, record.rows, record.msg_id) == (1, "rows", T0, 3, "b-1")
-    assert record.body == body and record.ndjson is False
+    assert record.body == body and record.body_format == 0
     replicas = cluster.stream_replicas(journal_stream(config))
     assert len(replicas) == 3
+
+
+def test_labels_keep_their_body_format_and_old_ndjson_messages_still_read(config: ClusterConfig) -> None:
+    """The format byte (bodies.py) travels with a body; a message written before it existed says
+    NDJSON with `Dm-Ndjson: 1`, and reads back as format 1."""
+    ids = ["r-0", "r-1"]
+    ndjson = b"\n".join(json.dumps({"id": i, "target": 1.0}).encode() for i in ids)
+    gzipped = gzip.compress(ndjson)
+
+    async def scenario() -> list[StreamRecord]:
+        journal = await connected(config, 100)
+        try:
+            await journal.publish(MODEL, "rows", rows_body(0, 2), msg_id="rows-1", rows=2, arrived=T0)
+            fmt = bodies.NDJSON | bodies.GZIP
+            await journal.publish(MODEL, "labels", gzipped, msg_id="l-1", rows=2, body_format=fmt, arrived=T0)
+            legacy = {"Nats-Msg-Id": "labels:l-0", "Dm-Rows": "2", "Dm-Arrived": repr(T0), "Dm-Ndjson": "1"}
+            subject = journal.names.subject(MODEL, "labels")
+            await journal.publish_message(subject, ndjson, legacy, stream=journal.names.window_stream(MODEL))
+            return await journal.read_window(MODEL, max_rows=100, now=T0, labels_lookback=60)
+        finally:
+            await journal.close()
+
+    rows, compressed, legacy = run(scenario())
+    assert rows.kind == "rows" and compressed.kind == legacy.kind == "labels"
+    assert (compressed.body_format, legacy.body_format) == (bodies.NDJSON | bodies.GZIP, bodies.NDJSON)
+    for record in (compressed, legacy):
+        assert [item["id"] for item in bodies.labels_of(record.body, record.body_format)] == ids
 
 
 def journal_stream(config: ClusterConfig) -> str:
@@ -267,6 +296,89 @@ def test_trim_shrinks_the_stream_to_the_window(config: ClusterConfig) -> None:
     assert [r.msg_id for r in window if r.kind == "labels"] == ["t6", "t7", "t8", "t9"]
     assert (purged, left) == (13, 7)
     assert [(r.seq, r.body) for r in again] == [(r.seq, r.body) for r in window]
+
+
+def test_trim_keeps_everything_when_the_window_starts_at_the_first_message(config: ClusterConfig) -> None:
+    """The server reads a purge `seq` of 0 or 1 as "no limit": a window from sequence 1 must not
+    become a request to purge the whole subject."""
+
+    async def scenario() -> tuple[int, int, list[int]]:
+        journal = await connected(config, 1000)
+        try:
+            for i in range(4):
+                await journal.publish(
+                    MODEL, "rows", rows_body(i * 5, 5), msg_id=f"k{i}", rows=5, arrived=T0 + i
+                )
+            await journal.publish(MODEL, "labels", labels_body(["r-0"]), msg_id="k", rows=1, arrived=T0 + 5)
+            read = await journal.read_since(MODEL, 0, max_rows=1000, now=T0 + 10, labels_lookback=60)
+            purged = await journal.trim(MODEL)
+            info = await journal.jetstream.stream_info(journal.names.window_stream(MODEL))
+        finally:
+            await journal.close()
+        return purged, info.state.messages, [r.seq for r in read.records]
+
+    purged, left, seqs = run(scenario())
+    assert seqs == [1, 2, 3, 4, 5]
+    assert (purged, left) == (0, 5)
+
+
+def test_read_since_goes_on_from_a_sequence_and_resets_over_a_hole(config: ClusterConfig) -> None:
+    """A reader gets every record after the sequence it gives; when records after it are gone (a
+    trim by a monitor further ahead), it gets a reset: the window the stream still holds."""
+
+    async def scenario() -> list[tuple[bool, list[int], int]]:
+        reader, trimmer = await connected(config, 10), await connected(config, 10)
+        seen = []
+        try:
+            for i in range(3):
+                await reader.publish(
+                    MODEL, "rows", rows_body(i * 5, 5), msg_id=f"h{i}", rows=5, arrived=T0 + i
+                )
+            first = await reader.read_since(MODEL, 0, max_rows=10, now=T0 + 5)
+            seen.append((first.reset, [r.seq for r in first.records], first.last_seq))
+            await reader.publish(MODEL, "rows", rows_body(15, 5), msg_id="h3", rows=5, arrived=T0 + 6)
+            more = await reader.read_since(MODEL, first.last_seq, max_rows=10, now=T0 + 7)
+            seen.append((more.reset, [r.seq for r in more.records], more.last_seq))
+            for i in range(4, 8):  # the trimmer reads these and trims the stream to its window
+                await reader.publish(
+                    MODEL, "rows", rows_body(i * 5, 5), msg_id=f"h{i}", rows=5, arrived=T0 + i + 4
+                )
+            await trimmer.read_since(MODEL, 0, max_rows=10, now=T0 + 12)
+            await trimmer.trim(MODEL)
+            late = await reader.read_since(MODEL, more.last_seq, max_rows=10, now=T0 + 13)
+            seen.append((late.reset, [r.seq for r in late.records], late.last_seq))
+        finally:
+            await reader.close()
+            await trimmer.close()
+        return seen
+
+    first, more, late = run(scenario())
+    assert first == (True, [2, 3], 3)  # the first read rebuilds: the newest messages holding 10 rows
+    assert more == (False, [4], 4)
+    assert late == (True, [7, 8], 8)  # 5 and 6 were trimmed: a reset with the window
+
+
+def test_a_reader_that_saw_only_the_end_of_the_window_never_trims(config: ClusterConfig) -> None:
+    """A reader going on from a sequence (its earlier reads lost, e.g. a full read that failed
+    midway) knows only the end of the window: trimming on that would purge rows still needed."""
+
+    async def scenario() -> tuple[list[int], int, int]:
+        journal = await connected(config, 1000)
+        try:
+            for i in range(5):
+                await journal.publish(
+                    MODEL, "rows", rows_body(i * 5, 5), msg_id=f"e{i}", rows=5, arrived=T0 + i
+                )
+            read = await journal.read_since(MODEL, 3, max_rows=1000, now=T0 + 10)
+            purged = await journal.trim(MODEL)
+            info = await journal.jetstream.stream_info(journal.names.window_stream(MODEL))
+        finally:
+            await journal.close()
+        return [r.seq for r in read.records], purged, info.state.messages
+
+    seqs, purged, left = run(scenario())
+    assert seqs == [4, 5]
+    assert (purged, left) == (0, 5)
 
 
 def test_body_over_the_servers_max_payload_is_refused(config: ClusterConfig) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from monitor_service.config import ClusterConfig
-from monitor_service.journal.jetstream import JetStreamCluster
+from monitor_service.journal.jetstream import ClusterUnavailable, JetStreamCluster
 from monitor_service.journal.jetstream_state import StateConflict, StateStore, drift_key, result_key
 from tests.cluster.conftest import run
 from tests.support.nats import NatsCluster
@@ -61,13 +61,13 @@ def test_every_monitor_sees_the_results(cluster: NatsCluster, config: ClusterCon
         ]
         try:
             await writer.put(result_key("old"), b"1")
-            mirror = await reader.mirror("result.>")
+            mirror = await reader.mirror()
             try:
                 loaded = mirror.get(result_key("old"))
                 await writer.put(result_key("m.1"), b'{"drift_share": 0.25}')
                 await writer.put(drift_key("m.1"), b"not a result")
-                for _ in range(100):  # bounded wait for the watch to deliver
-                    if mirror.get(result_key("m.1")) is not None:
+                for _ in range(100):  # bounded wait for the watch to deliver both writes
+                    if mirror.get(result_key("m.1")) is not None and mirror.get(drift_key("m.1")):
                         break
                     await asyncio.sleep(0.02)
                 latest = mirror.get(result_key("m.1"))
@@ -85,4 +85,46 @@ def test_every_monitor_sees_the_results(cluster: NatsCluster, config: ClusterCon
     loaded, latest, keys = run(scenario())
     assert loaded == b"1"  # present before mirror() returned
     assert latest == b'{"drift_share": 0.25}'
-    assert keys == ["result.m.1", "result.old"]  # only the keys asked for
+    assert keys == ["drift.m.1", "result.m.1", "result.old"]
+
+
+def test_the_mirror_keeps_up_when_the_node_behind_its_watch_dies(
+    cluster: NatsCluster, config: ClusterConfig
+) -> None:
+    """SIGKILL the node the mirror's watch (an ordered consumer) runs on: writes made afterwards
+    still reach the mirror, through a new watch when the old one goes silent."""
+
+    async def scenario() -> tuple[bytes | None, int]:
+        stream = f"KV_{config.stream_prefix}_STATE"
+        (writer_conn, writer), (reader_conn, reader) = [
+            await open_store(config, url) for url in (cluster.urls[0], cluster.urls[1])
+        ]
+        try:
+            await writer.put(result_key("m"), b"before")
+            mirror = await reader.mirror(check_every=0.5)
+            try:
+                [watch_node] = cluster.consumer_leaders(stream).values()
+                await asyncio.to_thread(watch_node.kill)
+                deadline = asyncio.get_running_loop().time() + 40
+                value = None
+                while asyncio.get_running_loop().time() < deadline:
+                    try:
+                        await writer.put(result_key("m"), b"after")
+                    except ClusterUnavailable:  # the election is under way
+                        await asyncio.sleep(0.2)
+                        continue
+                    found = mirror.get(result_key("m"))
+                    value = found.value if found else None
+                    if value == b"after":
+                        break
+                    await asyncio.sleep(0.2)
+                return value, mirror.rewatches
+            finally:
+                await mirror.close()
+        finally:
+            await writer_conn.close()
+            await reader_conn.close()
+
+    value, rewatches = run(scenario())
+    assert value == b"after"
+    assert rewatches >= 1  # the old watch went silent with its node

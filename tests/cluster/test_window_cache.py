@@ -26,7 +26,7 @@ def reads(draw: st.DrawFn) -> tuple[list[StreamRecord], int, float, float]:
     for seq, arrived in enumerate(arrivals, start=1):
         kind = draw(st.sampled_from(["rows", "rows", "labels"]))
         later = shift if seq > split else 0.0  # what the first read did not see arrived just before it
-        records.append(StreamRecord(seq, kind, arrived + later, draw(st.integers(1, 500)), False, b""))  # type: ignore[arg-type]
+        records.append(StreamRecord(seq, kind, arrived + later, draw(st.integers(1, 500)), 0, b""))  # type: ignore[arg-type]
     second_now = max([first_now, *(r.arrived for r in records)]) + draw(st.floats(0, 300))
     return records, split, first_now, second_now
 

@@ -87,7 +87,7 @@ def _render(template: str, data: Path) -> str:
 def test_alertmanager_config_passes_amtool_check() -> None:
     output = run_tool([amtool_binary(), "check-config", str(AM_CONFIG)])
     assert "SUCCESS" in output
-    assert "2 inhibit rules" in output
+    assert "3 inhibit rules" in output
 
 
 def test_alertmanager_routes_inhibit_only_alerts_nowhere() -> None:
@@ -132,9 +132,11 @@ def test_alertmanager_config_groups_by_alertname_and_model_and_inhibits_on_job_i
     assert config["route"]["group_by"] == ["alertname", "model"]
     assert config["route"]["receiver"] == "default-webhook"
     down = next(
-        rule for rule in config["inhibit_rules"] if 'alertname="DriftMonitorDown"' in rule["source_matchers"]
+        rule
+        for rule in config["inhibit_rules"]
+        if 'alertname=~"DriftMonitorDown|DriftMonitorMemberDown"' in rule["source_matchers"]
     )
-    assert down["equal"] == ["job", "instance"]
+    assert down["equal"] == ["job", "cluster", "instance"]
     # Slack and e-mail are written out but not routed by default (docs/alerting.md).
     receivers = {receiver["name"] for receiver in config["receivers"]}
     assert {"default-webhook", "slack-drift", "email-ml-oncall", "inhibit-only"} == receivers
@@ -146,7 +148,7 @@ def test_alertmanager_config_groups_by_alertname_and_model_and_inhibits_on_job_i
         r for r in config["inhibit_rules"] if 'alertname="DriftMonitorFeatureDrift"' in r["target_matchers"]
     ]
     assert [r["source_matchers"] for r in column] == [['alertname="DriftMonitorManyColumnsDrifted"']]
-    assert column[0]["equal"] == ["job", "instance", "model"]
+    assert column[0]["equal"] == ["job", "cluster", "instance", "model"]
 
 
 @pytest.mark.parametrize(
@@ -255,6 +257,80 @@ def test_alertmanager_inhibits_drift_alerts_of_a_monitor_that_is_down(
         if alert["labels"].get("model") == "inhibited"
     ]
     assert "monitor-a:8000" not in delivered
+
+
+def _state(alertmanager: RunningProcess, *matchers: str) -> str:
+    [alert] = _get_alerts(alertmanager, *matchers)
+    return str(alert["status"]["state"])
+
+
+@pytest.mark.integration
+def test_alertmanager_mutes_exactly_what_a_lost_member_or_cluster_takes_with_it(
+    alertmanager: RunningProcess,
+) -> None:
+    """Cluster mode: a member that is down mutes its own alerts, not the cluster's drift alerts
+    (the other members still serve them); the whole cluster down mutes every alert of that cluster
+    and nothing of another cluster or of a single node."""
+
+    def cluster_alert(alertname: str, severity: str, cluster: str, **labels: str) -> dict[str, Any]:
+        alert = _alert(alertname, severity, "", cluster=cluster, **labels)
+        del alert["labels"]["instance"]  # the rules aggregate the members' series over instance
+        return alert
+
+    member_down = _alert("DriftMonitorMemberDown", "warning", "m1:8000", cluster="c9")
+    _post_alerts(alertmanager, [member_down])
+    poll_until(
+        lambda: _get_alerts(alertmanager, 'alertname="DriftMonitorMemberDown"', 'cluster="c9"'),
+        timeout=DEADLINE,
+        message="Alertmanager to list DriftMonitorMemberDown",
+    )
+    _post_alerts(
+        alertmanager,
+        [
+            _alert("DriftMonitorHighMemory", "warning", "m1:8000", cluster="c9"),
+            _alert("DriftMonitorHighMemory", "warning", "m2:8000", cluster="c9"),
+            cluster_alert("DriftMonitorDatasetDrift", "warning", "c9", model="churn9"),
+            cluster_alert("DriftMonitorDatasetDrift", "warning", "c8", model="churn8"),
+            _alert("DriftMonitorDatasetDrift", "warning", "solo:8000", model="solo9"),
+        ],
+    )
+
+    def states() -> dict[str, str]:
+        return {
+            "m1 memory": _state(alertmanager, 'alertname="DriftMonitorHighMemory"', 'instance="m1:8000"'),
+            "m2 memory": _state(alertmanager, 'alertname="DriftMonitorHighMemory"', 'instance="m2:8000"'),
+            "c9 drift": _state(alertmanager, 'alertname="DriftMonitorDatasetDrift"', 'model="churn9"'),
+            "c8 drift": _state(alertmanager, 'alertname="DriftMonitorDatasetDrift"', 'model="churn8"'),
+            "solo drift": _state(alertmanager, 'alertname="DriftMonitorDatasetDrift"', 'model="solo9"'),
+        }
+
+    member_lost = poll_until(
+        lambda: (found := states())["m1 memory"] == "suppressed" and found,
+        timeout=DEADLINE,
+        message="the lost member's own alert to be muted",
+    )
+    assert member_lost == {
+        "m1 memory": "suppressed",
+        "m2 memory": "active",
+        "c9 drift": "active",
+        "c8 drift": "active",
+        "solo drift": "active",
+    }
+
+    _post_alerts(alertmanager, [cluster_alert("DriftMonitorClusterDown", "critical", "c9")])
+    cluster_lost = poll_until(
+        lambda: (found := states())["c9 drift"] == "suppressed" and found,
+        timeout=DEADLINE,
+        message="the lost cluster's alerts to be muted",
+    )
+    assert cluster_lost == {
+        "m1 memory": "suppressed",
+        "m2 memory": "suppressed",
+        "c9 drift": "suppressed",
+        "c8 drift": "active",
+        "solo drift": "active",
+    }
+    assert _state(alertmanager, 'alertname="DriftMonitorMemberDown"', 'cluster="c9"') == "suppressed"
 
 
 @pytest.mark.integration

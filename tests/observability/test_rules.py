@@ -34,6 +34,8 @@ EXPECTED_ALERTS = {
     "DriftMonitorEstimatedQualityDrop",
     "DriftMonitorCriticalTestFailed",
     "DriftMonitorDown",
+    "DriftMonitorMemberDown",
+    "DriftMonitorClusterDown",
     "DriftMonitorNoDataIngested",
     "DriftMonitorCalculationsFailing",
     "DriftMonitorResultsStale",
@@ -41,7 +43,14 @@ EXPECTED_ALERTS = {
     "DriftMonitorHighMemory",
 }
 # Alerts about the monitor process as a whole: they carry no model label.
-PROCESS_ALERTS = {"DriftMonitorDown", "DriftMonitorHighCPU", "DriftMonitorHighMemory"}
+PROCESS_ALERTS = {
+    "DriftMonitorDown",
+    "DriftMonitorMemberDown",
+    "DriftMonitorHighCPU",
+    "DriftMonitorHighMemory",
+}
+# Cluster mode: about all the members of a cluster at once.
+CLUSTER_ALERTS = {"DriftMonitorClusterDown"}
 COLUMN_ALERTS = {
     "DriftMonitorFeatureDrift",
     "DriftMonitorTargetDrift",
@@ -119,6 +128,8 @@ def test_alert_rule_has_severity_annotations_and_for(rule: dict[str, Any]) -> No
     text = annotations["summary"] + annotations["description"]
     if rule["alert"] in PROCESS_ALERTS:
         assert "$labels.instance" in text
+    elif rule["alert"] in CLUSTER_ALERTS:
+        assert "$labels.cluster" in text
     else:
         assert "$labels.model" in text
     if rule["alert"] in COLUMN_ALERTS:
@@ -169,14 +180,27 @@ def test_recording_rules_follow_naming_convention_and_have_unit_tests() -> None:
 
 
 def test_recording_rules_keep_job_and_instance() -> None:
-    # The alerts built on them need job/instance for Alertmanager's inhibition.
+    # The alerts built on them need job/instance for Alertmanager's inhibition; cluster mode's
+    # halves (over the members of a cluster) keep job and cluster instead.
     for path in RULE_FILES:
         for rule in load_rules(path):
             for grouping in re.findall(r"\b(?:sum|max|min|avg) by \(([^)]*)\)", rule["expr"]):
                 labels = {label.strip() for label in grouping.split(",")}
-                assert {"job", "instance"} <= labels, (
+                assert {"job", "instance"} <= labels or {"job", "cluster"} <= labels, (
                     f"{rule.get('record') or rule.get('alert')}: by ({grouping})"
                 )
+
+
+def test_cluster_halves_aggregate_over_members_and_single_node_halves_do_not() -> None:
+    # Every selector of a series the members of a cluster all serve says which half it is in.
+    for path in RULE_FILES:
+        for rule in load_rules(path):
+            expr = rule["expr"]
+            if 'cluster!=""' in expr and "up{" not in expr:
+                assert 'cluster=""' in expr, rule.get("record") or rule.get("alert")
+                assert "without (instance)" in expr or "by (job, cluster," in expr, rule.get(
+                    "record"
+                ) or rule.get("alert")
 
 
 def test_rule_expressions_use_only_documented_metrics() -> None:

@@ -266,6 +266,26 @@ cluster {{
             leader, timeout=timeout, message=f"a leader of stream {stream}", on_timeout=self.logs
         )
 
+    def consumer_leaders(self, stream: str) -> dict[str, NatsNode]:
+        """Per consumer of ``stream`` (durable or ephemeral, e.g. a key-value watch): the node it
+        runs on now."""
+        for node in self.nodes:
+            if not node.is_running():
+                continue
+            jsz = node.jsz(accounts="true", streams="true", consumers="true")
+            for account in jsz.get("account_details") or []:
+                for detail in account.get("stream_detail") or []:
+                    if detail.get("name") != stream:
+                        continue
+                    found = {
+                        consumer["name"]: self.node(consumer["cluster"]["leader"])
+                        for consumer in detail.get("consumer_detail") or []
+                        if (consumer.get("cluster") or {}).get("leader")
+                    }
+                    if found:
+                        return found
+        return {}
+
     def stream_replicas(self, stream: str) -> dict[str, dict[str, Any]]:
         """Per node name: what the leader reports about each replica (current, lag), leader included."""
         leader = self.stream_leader(stream)
