@@ -16,11 +16,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from monitor_service.config import ModelConfig
+from monitor_service.config import REGRESSION_QUALITY, ModelConfig
 
 Kind = Literal["regression", "binary", "multiclass"]
 
-REGRESSION_METRICS = ("mae", "rmse", "mape", "r2")
+REGRESSION_METRICS: tuple[str, ...] = REGRESSION_QUALITY
 BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 MULTICLASS_METRICS = (
     "accuracy",

@@ -7,7 +7,6 @@ node up and healthy: a test that kills nodes leaves them restarted and caught up
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +16,7 @@ import nats.errors
 import pytest
 
 from monitor_service.config import ClusterConfig
+from tests.cluster.monitors import cluster_section
 from tests.support.nats import CLIENT_USER, NatsCluster
 
 _T = TypeVar("_T")
@@ -76,18 +76,8 @@ async def delete_every_stream(cluster: NatsCluster) -> None:
 
 
 def make_config(cluster: NatsCluster, prefix: str | None = None, **overrides: Any) -> ClusterConfig:
-    settings: dict[str, Any] = {
-        "servers": cluster.urls,
-        "user": CLIENT_USER,
-        "password": cluster.password,
-        "stream_prefix": prefix or f"T{uuid.uuid4().hex[:10]}",
-        "replicas": 3,
-        "publish_timeout": 4.0,
-        "duplicate_window": 60.0,
-        "task_ack_wait": 2.0,
-        "connect_timeout": 2.0,
-    }
-    return ClusterConfig.model_validate({**settings, **overrides})
+    settings = cluster_section(cluster, prefix, **{"password": cluster.password, **overrides})
+    return ClusterConfig.model_validate(settings)
 
 
 @pytest.fixture

@@ -102,20 +102,6 @@ def run_tool(args: Sequence[str], *, timeout: float = 60, cwd: Path = REPO_ROOT)
     return done.stdout.strip()
 
 
-def _start_and_wait(
-    name: str,
-    args: Sequence[str],
-    log_path: Path,
-    base_url: str,
-    ready_path: str,
-    timeout: float,
-    *,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-) -> RunningProcess:
-    return start_and_wait(name, args, log_path, base_url, ready_path, timeout, env=env, cwd=cwd)
-
-
 def start_prometheus(
     config_file: Path,
     data_dir: Path,
@@ -134,7 +120,7 @@ def start_prometheus(
         "--web.enable-lifecycle",
         *extra_args,
     ]
-    return _start_and_wait(
+    return start_and_wait(
         "prometheus",
         args,
         log_path or data_dir.with_name(data_dir.name + "-prometheus.log"),
@@ -163,7 +149,7 @@ def start_alertmanager(
         "--cluster.listen-address=",
         *extra_args,
     ]
-    return _start_and_wait(
+    return start_and_wait(
         "alertmanager",
         args,
         log_path or storage_dir.with_name(storage_dir.name + "-alertmanager.log"),
@@ -200,7 +186,7 @@ def start_monitor(
         "--port",
         str(port),
     ]
-    return _start_and_wait(
+    return start_and_wait(
         "drift-monitor",
         args,
         log_path,
