@@ -30,8 +30,8 @@ def run(coroutine: Coroutine[Any, Any, _T]) -> _T:
 @pytest.fixture(scope="session")
 def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
     cluster = NatsCluster.create(tmp_path_factory.mktemp("nats"))
-    cluster.start()
-    try:
+    try:  # a node that fails to start must not leave the others running
+        cluster.start()
         yield cluster
     finally:
         cluster.stop()
