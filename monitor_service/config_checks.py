@@ -27,20 +27,23 @@ def cross_checks(config: MonitorConfig, root: yaml.Node | None) -> list[str]:
 
 
 def _cluster_checks(config: MonitorConfig, root: yaml.Node | None) -> list[str]:
-    """What cluster mode cannot do yet: store reports (a member's disk is no place for them, and
-    the members would each list only their own), and so export them (docs/cluster.md)."""
+    """Cluster mode keeps nothing on one member's disk: reports go to the files bucket, and
+    exporters (which run on whichever member calculates) must push to a server (docs/cluster.md)."""
     problems = []
-    if "reports" in config.model_fields_set and config.reports.enabled:
+    ui = config.exporters.evidently_ui
+    if ui is not None and ui.workspace is not None:
         problems.append(
-            f"{located(root, ('reports',))}: cluster mode stores no reports (they would sit on one "
-            "member's disk); remove the section or set reports.enabled: false (docs/cluster.md)"
+            f"{located(root, ('exporters', 'evidently_ui', 'workspace'))}: in cluster mode every member "
+            "pushes the reports it calculates; a workspace directory would hold one member's share. "
+            "Use url: a remote Evidently UI (docs/cluster.md)"
         )
-    for name in ("evidently_ui", "mlflow"):
-        if getattr(config.exporters, name) is not None:
-            problems.append(
-                f"{located(root, ('exporters', name))}: exporters push stored reports, which cluster "
-                "mode does not keep; remove it (docs/cluster.md)"
-            )
+    mlflow = config.exporters.mlflow
+    if mlflow is not None and not mlflow.tracking_uri.startswith(("http://", "https://")):
+        problems.append(
+            f"{located(root, ('exporters', 'mlflow', 'tracking_uri'))}: in cluster mode every member "
+            "logs the calculations it runs; a local MLflow store would hold one member's share. "
+            "Use an http(s):// MLflow tracking server (docs/cluster.md)"
+        )
     return problems
 
 

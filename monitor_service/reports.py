@@ -7,8 +7,9 @@ O_EXCL|O_NOFOLLOW, fsync, rename, fsync of the directory), files 0600 in a 0700 
 is written last and is what makes a report exist, so a crash leaves no half report behind.
 
 Where the bytes live is a `ReportBackend`: a directory under `storage.data_dir/<model>/reports/`
-on one node, memory when there is no data_dir, or (cluster mode) any shared store with the same
-four operations. No HTTP and no Evidently here; HTML is rendered by the engine on request.
+on one node, memory when there is no data_dir, or (cluster mode) the cluster's files bucket
+(cluster/reports.py), where other members write too: they tell the store through `learn` and
+`forget`. No HTTP and no Evidently here; HTML is rendered by the engine on request.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ log = logging.getLogger(__name__)
 
 REPORT_ID = re.compile(r"^\d{8}T\d{9}Z-[0-9a-f]{8}$")  # 20261129T230504499Z-3fa2c1d0: sorts by time
 MEMORY_MAX_BYTES = 64 * 1024 * 1024  # without a data_dir, reports live in memory: keep that small
-_SNAPSHOT, _ENTRY = ".json", ".meta.json"
+SNAPSHOT_SUFFIX, ENTRY_SUFFIX = ".json", ".meta.json"
+ORPHAN_GRACE = 600.0  # a snapshot without entry older than this is a write a crash interrupted
 
 
 class ReportBackend(Protocol):
-    """Where reports are kept, by file name. Implementations must make `write` atomic."""
+    """Where reports are kept, by file name. Implementations make `write` atomic and raise
+    FileNotFoundError from `read` for a file they do not hold, OSError for any other failure."""
 
     def write(self, name: str, data: bytes) -> None: ...
     def read(self, name: str) -> bytes: ...
@@ -90,7 +93,10 @@ class MemoryBackend:
 
     def read(self, name: str) -> bytes:
         with self._lock:
-            return self._files[name]
+            found = self._files.get(name)
+        if found is None:
+            raise FileNotFoundError(name)
+        return found
 
     def delete(self, name: str) -> None:
         with self._lock:
@@ -201,12 +207,12 @@ class ReportStore:
         at = round(result.finished_at, 3)
         entry = ReportEntry(new_report_id(at), self.model, at, len(data), summary_of(result))
         try:
-            self.backend.write(entry.id + _SNAPSHOT, data)
-            self.backend.write(entry.id + _ENTRY, json.dumps(asdict(entry)).encode())
+            self.backend.write(entry.id + SNAPSHOT_SUFFIX, data)
+            self.backend.write(entry.id + ENTRY_SUFFIX, json.dumps(asdict(entry)).encode())
         except OSError:
             with self._lock:
                 self.write_errors += 1
-            self.backend.delete(entry.id + _SNAPSHOT)
+            self.backend.delete(entry.id + SNAPSHOT_SUFFIX)
             raise
         with self._lock:
             self._entries[entry.id] = entry
@@ -215,9 +221,27 @@ class ReportStore:
         self.prune()
         return entry
 
+    def learn(self, entry: ReportEntry) -> bool:
+        """A report another writer stored (cluster mode); False when it was known already."""
+        if entry.model != self.model or not REPORT_ID.match(entry.id):
+            return False
+        with self._lock:
+            known = entry.id in self._entries
+            self._entries[entry.id] = entry
+        return not known
+
+    def forget(self, report_id: str) -> bool:
+        """A report another writer removed (cluster mode); False when it was not known."""
+        with self._lock:
+            self._pages.pop(report_id, None)
+            return self._entries.pop(report_id, None) is not None
+
     def prune(self, now: float | None = None) -> list[str]:
-        """Delete the oldest reports beyond `keep`, `max_age` and `max_bytes` (never the newest one)."""
+        """Delete the oldest reports beyond `keep`, `max_age` and `max_bytes` (never the newest one),
+        and snapshots left without entry by a crash (older than ORPHAN_GRACE: a snapshot another
+        writer is storing right now has no entry yet either)."""
         now = self._clock() if now is None else now
+        self._drop_orphans(now)
         with self._lock:
             ordered = sorted(self._entries.values(), key=lambda e: (e.time, e.id))
             total = sum(e.size_bytes for e in ordered)
@@ -237,8 +261,8 @@ class ReportStore:
                 self._pages.pop(report_id, None)
             self.removed += len(doomed)
         for report_id in doomed:  # entry first: a crash in between leaves an orphan, cleaned at start
-            self.backend.delete(report_id + _ENTRY)
-            self.backend.delete(report_id + _SNAPSHOT)
+            self.backend.delete(report_id + ENTRY_SUFFIX)
+            self.backend.delete(report_id + SNAPSHOT_SUFFIX)
         return doomed
 
     # ------------------------------------------------------------------ reading
@@ -268,8 +292,13 @@ class ReportStore:
             return min(self._entries.values(), key=lambda e: (e.time, e.id), default=None)
 
     def read(self, entry: ReportEntry) -> str:
-        """The snapshot JSON of a listed report."""
-        return self.backend.read(entry.id + _SNAPSHOT).decode()
+        """The snapshot JSON of a listed report (FileNotFoundError, and forgotten, when another
+        writer removed it meanwhile)."""
+        try:
+            return self.backend.read(entry.id + SNAPSHOT_SUFFIX).decode()
+        except FileNotFoundError:
+            self.forget(entry.id)
+            raise
 
     def page(self, entry: ReportEntry) -> ReportPage:
         """The rendered HTML page (the two last ones are cached: reports never change)."""
@@ -296,6 +325,18 @@ class ReportStore:
 
     # ------------------------------------------------------------------ internals
 
+    def _drop_orphans(self, now: float) -> None:
+        names = self.backend.names()
+        with self._lock:
+            listed = set(self._entries)
+        for name in names:
+            if not name.endswith(SNAPSHOT_SUFFIX) or name.endswith(ENTRY_SUFFIX):
+                continue
+            report_id = name[: -len(SNAPSHOT_SUFFIX)]
+            written = _time_of(report_id)
+            if report_id not in listed and written is not None and written < now - ORPHAN_GRACE:
+                self.backend.delete(name)
+
     def _newest(self) -> ReportEntry | None:
         return max(self._entries.values(), key=lambda e: (e.time, e.id), default=None)
 
@@ -303,10 +344,10 @@ class ReportStore:
         """Read the entries back; drop halves of reports a crash left (snapshot without entry)."""
         names = set(self.backend.names())
         for name in sorted(names):
-            if not name.endswith(_ENTRY):
+            if not name.endswith(ENTRY_SUFFIX):
                 continue
-            report_id = name[: -len(_ENTRY)]
-            if not REPORT_ID.match(report_id) or report_id + _SNAPSHOT not in names:
+            report_id = name[: -len(ENTRY_SUFFIX)]
+            if not REPORT_ID.match(report_id) or report_id + SNAPSHOT_SUFFIX not in names:
                 self.backend.delete(name)
                 continue
             try:
@@ -319,8 +360,8 @@ class ReportStore:
                 continue
             self._entries[entry.id] = entry
         for name in names:
-            if name.endswith(_SNAPSHOT) and not name.endswith(_ENTRY):
-                if name[: -len(_SNAPSHOT)] not in self._entries:
+            if name.endswith(SNAPSHOT_SUFFIX) and not name.endswith(ENTRY_SUFFIX):
+                if name[: -len(SNAPSHOT_SUFFIX)] not in self._entries:
                     self.backend.delete(name)
         if self._entries:
             self.prune()
@@ -330,6 +371,14 @@ def _render_page(snapshot_json: str) -> ReportPage:
     from monitor_service.engine.snapshot import snapshot_json_html
 
     return snapshot_json_html(snapshot_json)
+
+
+def _time_of(report_id: str) -> float | None:
+    """The calculation time a report id starts with (None for names that are no report id)."""
+    if not REPORT_ID.match(report_id):
+        return None
+    stamp = datetime.strptime(report_id[:18], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+    return stamp.timestamp()
 
 
 def _min_of(*values: int | None) -> int | None:

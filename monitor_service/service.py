@@ -105,6 +105,15 @@ def _saved_or_configured(loaded: LoadedModel, journal: Journal) -> pd.DataFrame:
     return saved
 
 
+def _report_store(config: MonitorConfig, name: str, connection: JetStreamConnection | None) -> ReportStore:
+    """On this node's disk (or in memory), or in cluster mode in the cluster's files bucket."""
+    if connection is None:
+        return ReportStore.for_model(name, config.storage.data_dir, config.reports)
+    from monitor_service.cluster.reports import SharedReportBackend
+
+    return ReportStore(name, SharedReportBackend(name, connection), config.reports)
+
+
 def _limiter(config: MonitorConfig) -> RowRateLimiter | None:
     rate = config.server.max_rows_per_second
     if rate is None:
@@ -163,24 +172,16 @@ class MonitorService:
             raise ConfigError("references", problems)
         service = cls(config, models, CalculationWorker(config.server.executor), observe_calculation)
         service.warnings = warnings
-        # Cluster mode stores no reports (a member's disk is no place for them; docs/cluster.md):
-        # config_checks refuses `reports` and `exporters` there, and the stores stay empty.
-        reports = (
-            config.reports if config.cluster is None else config.reports.model_copy(update={"enabled": False})
-        )
-        service.reports = {
-            name: ReportStore.for_model(
-                name, config.storage.data_dir if config.cluster is None else None, reports
-            )
-            for name in models
-        }
+        service.reports = {name: _report_store(config, name, connection) for name in models}
         service.exporters = ExportDispatcher(
             build_exporters(config.exporters, config.models), config.exporters.queue_size
         )
         if connection is not None and config.cluster is not None:
             from monitor_service.cluster.member import ClusterMember
 
-            service.member = ClusterMember(config.cluster, models, connection, service.calculate_here)
+            service.member = ClusterMember(
+                config.cluster, models, connection, service.calculate_here, service.reports
+            )
         return service
 
     def model(self, name: str) -> ModelState:
@@ -218,7 +219,8 @@ class MonitorService:
         """One calculation of a model now (scheduled or asked for); failures are logged, counted
         in the model's status and raised as CalculationFailed. Its Evidently report is stored when
         `reports.every` says it is due (or `keep_report`), then handed to the exporters. In cluster
-        mode on the window as the stream holds it, published to every member (no reports there)."""
+        mode on the window as the stream holds it, published to every member, the report stored in
+        the cluster's files bucket."""
         if self.member is not None:
             return await self.member.calculate_now(name, keep_report)
         return await self.calculate_here(name, keep_report)

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from monitor_service.config import ReportsConfig
-from monitor_service.reports import REPORT_ID, DirectoryBackend, MemoryBackend, ReportStore
+from monitor_service.reports import (
+    ORPHAN_GRACE,
+    REPORT_ID,
+    DirectoryBackend,
+    MemoryBackend,
+    ReportStore,
+    new_report_id,
+)
 from monitor_service.results import CalculationResult, ReportPage, TestOutcome
 
 T0 = 1_764_450_000.0
@@ -207,3 +214,42 @@ def test_report_store_renders_once_and_caches_the_page() -> None:
     later = store.put(replace(_result(T0 + 1)), _snapshot("later"))
     store.page(later)
     assert len(calls) == 2
+
+
+def test_report_store_learns_and_forgets_reports_another_writer_stored() -> None:
+    """Cluster mode: members share a backend; each store hears of the others' writes and removals."""
+    backend = MemoryBackend()
+    config = ReportsConfig(keep=5)
+    writer = ReportStore("diamonds", backend, config, renderer=_pages, clock=lambda: T0 + 10)
+    reader = ReportStore("diamonds", backend, config, renderer=_pages, clock=lambda: T0 + 10)
+    entry = writer.put(_result(T0), _snapshot("shared"))
+    assert reader.latest() is None
+    assert reader.learn(entry) is True and reader.learn(entry) is False
+    assert reader.latest() == entry and reader.page(entry).html == "<html>shared</html>"
+    assert reader.learn(replace(entry, model="other")) is False  # another model's report
+    assert reader.at(entry.time) == entry
+    writer.prune(now=T0)  # nothing due
+    backend.delete(entry.id + ".json")  # removed by another member; the news has not arrived yet
+    with pytest.raises(FileNotFoundError):
+        reader.read(entry)
+    assert reader.latest() is None  # a report that cannot be read is forgotten at once
+    assert reader.forget(entry.id) is False
+
+
+def test_report_store_removes_snapshots_left_without_entry_after_a_grace_period() -> None:
+    """A writer that died between the snapshot and its entry leaves a snapshot nothing lists; the
+    next prune removes it once it is older than ORPHAN_GRACE, not while a writer may be storing it."""
+    backend = MemoryBackend()
+    now = [T0]
+    store = ReportStore("diamonds", backend, ReportsConfig(), renderer=_pages, clock=lambda: now[0])
+    old_orphan = new_report_id(T0 - ORPHAN_GRACE - 1) + ".json"
+    fresh_orphan = new_report_id(T0 - 5) + ".json"
+    for name in (old_orphan, fresh_orphan, "unrelated.json"):
+        backend.write(name, b"{}")
+    kept = store.put(_result(T0), _snapshot("kept"))
+    assert sorted(backend.names()) == sorted(
+        [fresh_orphan, "unrelated.json", kept.id + ".json", kept.id + ".meta.json"]
+    )
+    now[0] = T0 + ORPHAN_GRACE
+    store.prune()
+    assert sorted(backend.names()) == sorted(["unrelated.json", kept.id + ".json", kept.id + ".meta.json"])

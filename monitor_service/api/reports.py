@@ -115,7 +115,7 @@ async def _load(read: Callable[[ReportEntry], Any], entry: ReportEntry) -> Any:
     """Read or render off the event loop; every failure becomes an answer, never a 500."""
     try:
         return await asyncio.to_thread(read, entry)
-    except (FileNotFoundError, KeyError):
+    except FileNotFoundError:
         raise NotFound(f"report {entry.id} was just removed") from None
     except OSError as exc:
         raise StorageUnavailable(f"report {entry.id} cannot be read", detail=str(exc)) from exc

@@ -12,6 +12,8 @@
   the result; the slot handled stays as it was.
 - **Metrics.** `stats()` builds every model's `ModelStats` from a local mirror of the bucket, so any
   member serves `/metrics` and `/v1/models` for every model without touching the network.
+- **Reports.** The member that calculates stores the report in the files bucket; every member
+  follows the bucket (cluster/reports.py), so any of them lists and serves every stored report.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 
 from monitor_service.cluster.entry import ModelEntry, Outcome, next_entry, unchanged
+from monitor_service.cluster.reports import ReportMirror
 from monitor_service.config import ClusterConfig, ModelConfig
 from monitor_service.confirmation import ConfirmationSettings
 from monitor_service.errors import CalculationFailed, StorageUnavailable, UnknownModel, WindowEmpty
 from monitor_service.journal.jetstream import ClusterUnavailable, JetStreamCluster, JournalStats
 from monitor_service.journal.jetstream_journal import ClusterNotConnected, JetStreamConnection
-from monitor_service.journal.jetstream_objects import SharedFiles
+from monitor_service.journal.jetstream_objects import FilesWatch, SharedFiles
 from monitor_service.journal.jetstream_state import (
     StateConflict,
     StateEntry,
@@ -43,6 +46,7 @@ from monitor_service.journal.jetstream_state import (
 from monitor_service.journal.jetstream_tasks import Task, TaskQueue, tick_of
 from monitor_service.log_throttle import ThrottledLog
 from monitor_service.model_state import ModelState, ModelStats
+from monitor_service.reports import ReportStore
 from monitor_service.results import CalculationResult, ModelStatus
 
 log = logging.getLogger(__name__)
@@ -65,12 +69,15 @@ class ClusterMember:
         models: Mapping[str, ModelState],
         connection: JetStreamConnection,
         calculate: Calculate,
+        reports: Mapping[str, ReportStore] | None = None,
     ) -> None:
         self.config = config
         self.models = models
         self.connection = connection
         self.name = member_name(config)
         self._calculate = calculate
+        self.report_mirror = ReportMirror(reports or {})
+        self._files_watch: FilesWatch | None = None
         self._tasks: TaskQueue | None = None
         self._store: StateStore | None = None
         self._mirror: StateMirror | None = None
@@ -111,7 +118,10 @@ class ClusterMember:
                 self._tasks = TaskQueue(cluster)
                 await self._tasks.ensure()
                 self._store = await StateStore.open(cluster)
+                if self._mirror is not None:  # a set-up tried again
+                    await self._mirror.close()
                 self._mirror = await self._store.mirror()
+                self._files_watch = await files.watch(self.report_mirror)
                 return files
             except ClusterUnavailable as exc:
                 if loop.time() + 1.0 >= deadline:
@@ -132,6 +142,8 @@ class ClusterMember:
             log.warning("the NATS connection did not close within %g s", timeout)
 
     async def _close(self) -> None:
+        if self._files_watch is not None:
+            await self._files_watch.stop()
         if self._mirror is not None:
             await self._mirror.close()
         with contextlib.suppress(ClusterUnavailable, ClusterNotConnected):

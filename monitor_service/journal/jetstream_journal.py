@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
 
 import pandas as pd
 
@@ -25,6 +26,7 @@ from monitor_service.journal.jetstream import JetStreamCluster, StreamRecord
 from monitor_service.journal.jetstream_objects import SharedFiles, reference_object
 
 H_FORMAT = "Dm-Format"
+_T = TypeVar("_T")
 
 
 class ClusterNotConnected(MonitorError):
@@ -56,11 +58,15 @@ class JetStreamConnection:
             raise ClusterNotConnected("the cluster connection is not open yet")
         return self._files
 
-    def run_from_thread(self, call: Callable[[], object]) -> object:
+    def run_from_thread(self, call: Callable[[], Awaitable[_T]]) -> _T:
         """Run a coroutine (made by `call`) on the connection's event loop from another thread."""
         if self._loop is None:
             raise ClusterNotConnected("the cluster connection is not open yet")
-        return asyncio.run_coroutine_threadsafe(call(), self._loop).result()  # type: ignore[arg-type]
+        return asyncio.run_coroutine_threadsafe(_awaited(call()), self._loop).result()
+
+
+async def _awaited(awaitable: Awaitable[_T]) -> _T:
+    return await awaitable
 
 
 class JetStreamJournal:

@@ -1,25 +1,33 @@
 """Files every monitor of a cluster shares, in a JetStream object store bucket (`<prefix>_FILES`).
 
 Replicated like the streams, so nothing a monitor writes sits on one node's disk: references replaced
-through the API or moved by `moving_reference` (`reference/<model>`, Parquet), and stored report
-pages once a report store exists (`report/<model>/<id>`). Objects are chunked by nats-py and
-checked against their SHA-256 digest when read; `digest()` tells a reader whether its copy is current
-without fetching the object.
+through the API or moved by `moving_reference` (`reference/<model>`, Parquet), and stored reports
+(`report/<model>/<file>`, cluster/reports.py). Objects are chunked by nats-py and checked against
+their SHA-256 digest when read; `digest()` tells a reader whether its copy is current without
+fetching the object. `FilesWatch` follows what the bucket holds (names and descriptions, never the
+bytes), so a listing is a dict lookup.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import base64
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import nats.errors
 import nats.js.errors
-from nats.js import api
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext, api
 from nats.js.object_store import ObjectStore
 
 from monitor_service.journal.jetstream import ClusterUnavailable, JetStreamCluster
 
+log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 # Reads go through an ordered consumer on one server: if that server dies mid-read, nats-py may
 # wait for ever. Every operation is bounded.
@@ -66,10 +74,12 @@ class SharedFiles:
             raise ClusterUnavailable(f"cannot open the files bucket {bucket}: {exc}") from exc
         return cls(store, bucket)
 
-    async def put(self, name: str, data: bytes) -> str:
-        """Store `data` under `name` (replacing it); return its digest."""
+    async def put(self, name: str, data: bytes, description: str | None = None) -> str:
+        """Store `data` under `name` (replacing it), with an optional description that watchers
+        receive with the name; return its digest."""
+        meta = api.ObjectMeta(name=name, description=description)
         try:
-            info = await _bounded(self._store.put(name, data))
+            info = await _bounded(self._store.put(name, data, meta))
         except (nats.errors.Error, TimeoutError) as exc:
             raise ClusterUnavailable(f"cannot store {name!r} in {self.bucket}: {exc}") from exc
         return str(info.digest)
@@ -93,3 +103,141 @@ class SharedFiles:
         except (nats.errors.Error, TimeoutError) as exc:
             raise ClusterUnavailable(f"cannot read {name!r} from {self.bucket}: {exc}") from exc
         return bytes(result.data or b""), str(result.info.digest)
+
+    async def delete(self, name: str) -> None:
+        """Remove the object (nothing when there is none), its delete marker included: a bucket
+        whose objects come and go (reports) does not keep a marker per object ever removed."""
+        try:
+            await _bounded(self._store.delete(name))
+        except nats.js.errors.ObjectNotFoundError:
+            return
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise ClusterUnavailable(f"cannot delete {name!r} from {self.bucket}: {exc}") from exc
+        try:
+            await _bounded(self._js.purge_stream(self.stream, subject=self.meta_subject(name)))
+        except (nats.errors.Error, TimeoutError) as exc:  # only the marker stays: harmless
+            log.debug("the delete marker of %r stays: %s", name, exc)
+
+    @property
+    def stream(self) -> str:
+        return f"OBJ_{self.bucket}"
+
+    def meta_subject(self, name: str) -> str:
+        encoded = base64.urlsafe_b64encode(name.encode()).decode()
+        return f"$O.{self.bucket}.M.{encoded}"
+
+    @property
+    def _js(self) -> JetStreamContext:
+        return self._store._js
+
+    async def watch(self, listener: Listener, check_every: float = 5.0, timeout: float = 10.0) -> FilesWatch:
+        """Tell `listener` about every object the bucket holds, before this returns, then about every
+        change (an object put: its info; removed: None) until the watch is stopped."""
+        watch = FilesWatch(self, listener, check_every)
+        await watch.start(timeout)
+        return watch
+
+
+Listener = Callable[[str, "api.ObjectInfo | None"], None]  # (object name, info or None when removed)
+
+
+class FilesWatch:
+    """The bucket's objects by name, kept current through an ordered consumer on their meta
+    subjects. Such a consumer lives on one server and may go silent when it dies: a guard compares,
+    every `check_every` seconds, the newest meta message seen with the bucket's, and after two
+    checks behind in a row watches again (objects gone meanwhile are reported removed then)."""
+
+    def __init__(self, files: SharedFiles, listener: Listener, check_every: float) -> None:
+        self._files = files
+        self._listener = listener
+        self._check_every = check_every
+        self._all_meta = f"$O.{files.bucket}.M.>"
+        self._live: dict[str, api.ObjectInfo] = {}
+        self._seen = 0  # stream sequence of the newest meta message seen
+        self._subscription: Subscription | None = None
+        self._guard: asyncio.Task[None] | None = None
+        self.rewatches = 0
+
+    async def start(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._watch(), timeout)
+        except (TimeoutError, nats.errors.Error) as exc:
+            await self.stop()
+            raise ClusterUnavailable(f"the files bucket did not load within {timeout:g} s: {exc}") from None
+        self._guard = asyncio.create_task(self._keep_current(), name="files-watch-guard")
+
+    def names(self) -> list[str]:
+        return list(self._live)
+
+    async def _watch(self) -> None:
+        """A new watch; returns once it delivered every object the bucket holds now."""
+        await self._unsubscribe()
+        before, self._live = self._live, {}
+        loaded = asyncio.Event()
+        last = await self._last_meta_sequence()
+        if last == 0:
+            loaded.set()
+
+        async def on_message(msg: Msg) -> None:
+            info = api.ObjectInfo.from_response(json.loads(msg.data))
+            self._seen = max(self._seen, msg.metadata.sequence.stream)
+            if info.deleted:
+                self._live.pop(info.name, None)
+                self._tell(info.name, None)
+            else:
+                self._live[info.name] = info
+                self._tell(info.name, info)
+            if msg.metadata.num_pending == 0:
+                loaded.set()
+
+        self._subscription = await self._files._js.subscribe(
+            self._all_meta,
+            cb=on_message,
+            ordered_consumer=True,
+            deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT,
+        )
+        await loaded.wait()
+        for name in before.keys() - self._live.keys():  # removed while the old watch was silent
+            self._tell(name, None)
+
+    def _tell(self, name: str, info: api.ObjectInfo | None) -> None:
+        try:
+            self._listener(name, info)
+        except Exception:  # one listener's bug must not end the watch
+            log.exception("the files bucket listener failed on %r", name)
+
+    async def _last_meta_sequence(self) -> int:
+        try:
+            found = await self._files._js.get_last_msg(self._files.stream, self._all_meta)
+        except nats.js.errors.NotFoundError:
+            return 0
+        return int(found.seq or 0)
+
+    async def _keep_current(self) -> None:
+        behind_before = False
+        while True:
+            await asyncio.sleep(self._check_every)
+            try:
+                behind = await self._last_meta_sequence() > self._seen
+                if behind and behind_before:
+                    log.warning("the files bucket watch fell behind; watching it again")
+                    await asyncio.wait_for(self._watch(), timeout=max(5.0, self._check_every))
+                    self.rewatches += 1
+                    behind = False
+                behind_before = behind
+            except (TimeoutError, nats.errors.Error) as exc:  # the cluster is away: try again later
+                log.debug("files bucket watch check failed: %s", exc)
+
+    async def stop(self) -> None:
+        if self._guard is not None:
+            self._guard.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._guard
+            self._guard = None
+        await self._unsubscribe()
+
+    async def _unsubscribe(self) -> None:
+        if self._subscription is not None:
+            with contextlib.suppress(nats.errors.Error, TimeoutError):
+                await self._subscription.unsubscribe()
+            self._subscription = None

@@ -180,17 +180,30 @@ def test_a_local_data_dir_in_cluster_mode_is_said_to_be_unused(tmp_path: Path) -
     )
 
 
-def test_cluster_mode_refuses_stored_reports_and_exporters_with_the_keys_at_fault(tmp_path: Path) -> None:
-    raw = {
+def test_cluster_mode_takes_reports_and_server_exporters_and_refuses_one_members_disk(
+    tmp_path: Path,
+) -> None:
+    raw: dict[str, Any] = {
         "models": [diamonds_model()],
         "cluster": {"servers": ["nats://n1:4222"]},
         "reports": {"every": 5},
-        "exporters": {"mlflow": {"tracking_uri": "http://127.0.0.1:5000"}},
+        "exporters": {
+            "mlflow": {"tracking_uri": "http://127.0.0.1:5000"},
+            "evidently_ui": {"url": "http://127.0.0.1:8001"},
+        },
+    }
+    config = load(yaml.safe_dump(raw), tmp_path)
+    assert config.reports.every == 5 and config.exporters.mlflow is not None
+    raw["exporters"] = {
+        "mlflow": {"tracking_uri": str(tmp_path / "mlruns")},
+        "evidently_ui": {"workspace": str(tmp_path / "workspace")},
     }
     found = problems(yaml.safe_dump(raw), tmp_path)
-    assert any(p.startswith("reports (line") and "cluster mode stores no reports" in p for p in found), found
-    assert any(p.startswith("exporters.mlflow (line") and "cluster mode" in p for p in found), found
-    # without them (or with reports turned off) the same config is fine
-    raw = {**raw, "reports": {"enabled": False}}
-    del raw["exporters"]
-    assert load(yaml.safe_dump(raw), tmp_path).reports.enabled is False
+    assert any(p.startswith("exporters.mlflow.tracking_uri (line") and "http(s)://" in p for p in found), (
+        found
+    )
+    assert any(p.startswith("exporters.evidently_ui.workspace (line") and "Use url" in p for p in found), (
+        found
+    )
+    del raw["cluster"]  # one node: a local store is where its reports are
+    assert load(yaml.safe_dump(raw), tmp_path).exporters.evidently_ui is not None
