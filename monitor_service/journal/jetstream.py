@@ -219,6 +219,7 @@ class JetStreamCluster:
         client = Client()
         cluster: JetStreamCluster | None = None
         last_error: list[str] = []
+        refusals: list[str] = []
         refusal = asyncio.Event()
 
         async def on_error(exc: Exception) -> None:
@@ -227,6 +228,7 @@ class JetStreamCluster:
                 log.warning("NATS connection: %s", message)
             last_error[:] = [message]
             if "authorization violation" in message.lower() or "authentication" in message.lower():
+                refusals.append(message)  # the reason to give, whatever error comes after it
                 refusal.set()
 
         async def on_disconnected() -> None:
@@ -265,7 +267,8 @@ class JetStreamCluster:
             failure = connecting.exception()
         if not client.is_connected:
             await client.close()
-            reason = last_error[-1] if last_error else f"{type(failure).__name__}: {failure}"
+            said = refusals or last_error  # a refusal explains the connection resets that follow it
+            reason = said[-1] if said else f"{type(failure).__name__}: {failure}"
             raise ClusterUnavailable(
                 f"cannot connect to NATS ({', '.join(config.servers)}) within {deadline:g} s: {reason}"
             ) from None

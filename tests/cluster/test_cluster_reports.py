@@ -19,8 +19,10 @@ import yaml
 from fastapi.testclient import TestClient
 
 from monitor_service.app import create_app
-from monitor_service.config import load_config
-from monitor_service.journal.jetstream_objects import report_object
+from monitor_service.config import ClusterConfig, load_config
+from monitor_service.journal.jetstream import ClusterUnavailable, JetStreamCluster
+from monitor_service.journal.jetstream_objects import SharedFiles, report_object
+from tests.cluster.conftest import run
 from tests.cluster.monitors import MODEL, cluster_section, model_section, traffic, write_monitor_config
 from tests.exporters.conftest import start_evidently_ui
 from tests.support.nats import CLIENT_USER, NatsCluster
@@ -216,3 +218,50 @@ def test_each_member_exports_what_it_calculates_into_one_remote_evidently_ui(
             member.get("/metrics").text,
             re.MULTILINE,
         )
+
+
+def test_the_files_watch_hears_puts_and_deletes_and_keeps_up_when_its_node_dies(
+    cluster: NatsCluster, config: ClusterConfig
+) -> None:
+    """What every member's report listing rests on: the watch reports objects present at its start,
+    then each put and delete; SIGKILL the node its ordered consumer runs on and later changes still
+    arrive, through a new watch."""
+
+    async def scenario() -> tuple[dict[str, str], list[str], int]:
+        connections = [
+            await JetStreamCluster.connect(config.model_copy(update={"servers": [url]}))
+            for url in cluster.urls[:2]
+        ]
+        try:
+            writer, reader = [await SharedFiles.open(c) for c in connections]
+            await writer.put("report/m/a.meta.json", b"{}", description="entry a")
+            heard: dict[str, str] = {}
+
+            def listen(name: str, info: Any) -> None:
+                heard[name] = "removed" if info is None else f"put {info.description or ''}".strip()
+
+            watch = await reader.watch(listen, check_every=0.5)
+            try:
+                assert heard == {"report/m/a.meta.json": "put entry a"}  # loaded before watch() returned
+                await writer.put("report/m/b.json", b"x" * 300_000)
+                await writer.delete("report/m/a.meta.json")
+                [watch_node] = cluster.consumer_leaders(writer.stream).values()
+                await asyncio.to_thread(watch_node.kill)
+                deadline = asyncio.get_running_loop().time() + 40
+                while asyncio.get_running_loop().time() < deadline and "report/m/c.json" not in heard:
+                    try:
+                        await writer.put("report/m/c.json", b"after")
+                    except ClusterUnavailable:  # the election is under way
+                        pass
+                    await asyncio.sleep(0.2)
+                return heard, sorted(watch.names()), watch.rewatches
+            finally:
+                await watch.stop()
+        finally:
+            for connection in connections:
+                await connection.close()
+
+    heard, names, rewatches = run(scenario())
+    assert heard == {"report/m/a.meta.json": "removed", "report/m/b.json": "put", "report/m/c.json": "put"}
+    assert names == ["report/m/b.json", "report/m/c.json"]
+    assert rewatches >= 1
