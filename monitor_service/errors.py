@@ -206,15 +206,13 @@ class ReloadNeedsRestart(Conflict):
         super().__init__(msg, "restart_needed")
 
 
-@dataclass
-class RateLimited(MonitorError):
-    """The model's ingest rate limit is exhausted for now."""
+class _RetryLater:
+    """A refusal for now: `row_count` rows refused, retry after `retry_after` seconds (mixed into
+    the dataclasses below, which hold the fields)."""
 
-    status = 429
-    reason = "rate_limited"
     msg: str
     retry_after: float
-    row_count: int = 0
+    row_count: int
 
     def __str__(self) -> str:
         return self.msg
@@ -229,7 +227,18 @@ class RateLimited(MonitorError):
 
 
 @dataclass
-class StorageUnavailable(MonitorError):
+class RateLimited(_RetryLater, MonitorError):
+    """The model's ingest rate limit is exhausted for now."""
+
+    status = 429
+    reason = "rate_limited"
+    msg: str
+    retry_after: float
+    row_count: int = 0
+
+
+@dataclass
+class StorageUnavailable(_RetryLater, MonitorError):
     """The durable log cannot be written (disk full, unwritable): nothing was acknowledged.
 
     `msg` goes to clients and never names a path; `detail` (for the log) may.
@@ -239,19 +248,8 @@ class StorageUnavailable(MonitorError):
     reason = "storage_unavailable"
     msg: str = "the durable log cannot be written; nothing was stored"
     detail: str = field(default="", repr=False)
-    retry_after: int = 5
+    retry_after: float = 5
     row_count: int = 0
-
-    def __str__(self) -> str:
-        return self.msg
-
-    @property
-    def rows(self) -> int:
-        return self.row_count
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
 
 @dataclass
