@@ -928,6 +928,75 @@ def data_quality() -> Json:
         8,
     )
 
+    layout.row("Values that break their contract")
+    layout.add(
+        timeseries(
+            "Contract violations",
+            "Share of the rows accepted whose value of the column broke its contract (models[].contracts: "
+            "outside min/max, not an allowed value, beyond contracts.max_abs), by the action taken: reject "
+            "(the batch got a 422 and is not in the window), nullify (stored as missing), keep. Usually a "
+            "unit, a sentinel or a category renamed upstream. DriftMonitorContractViolations fires above "
+            "0.1 % for 15 minutes.",
+            [
+                target(
+                    f"model_column_action:drift_monitor_contract_violations:rate10m{MC}"
+                    " / on (job, cluster, instance, model) group_left () "
+                    f"model:drift_monitor_rows_ingested:rate5m{M}",
+                    "{{model}} / {{column}} ({{action}})",
+                )
+            ],
+            unit="percentunit",
+            minimum=0,
+            steps=thresholds((None, "green"), (0.001, "orange")),
+            threshold_style="dashed",
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Missing-value codes",
+            "Values per second equal to one of the column's declared missing-value codes (contracts "
+            "`missing: [...]`, e.g. -1 or 999999), stored as missing. A jump means an upstream system "
+            "lost the value more often, which the missing-values panels above show too.",
+            [
+                target(
+                    f"sum without (instance) (rate(drift_monitor_missing_codes_total{MC}[$__rate_interval]))",
+                    "{{model}} / {{column}}",
+                )
+            ],
+            unit="short",
+            minimum=0,
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Event lag p50 / p95",
+            "Arrival time minus event time (columns.timestamp) of the rows accepted: how late the "
+            "service reports its predictions. With window.age_by: event_time, rows later than the "
+            "window's age never enter it. 0 for rows without an event time.",
+            [
+                target(
+                    "histogram_quantile(0.5, sum by (le, model) "
+                    f"(rate(drift_monitor_event_lag_seconds_bucket{M}[$__rate_interval])))",
+                    "{{model}} p50",
+                ),
+                target(
+                    "histogram_quantile(0.95, sum by (le, model) "
+                    f"(rate(drift_monitor_event_lag_seconds_bucket{M}[$__rate_interval])))",
+                    "{{model}} p95",
+                    "B",
+                ),
+            ],
+            unit="s",
+            minimum=0,
+        ),
+        8,
+        8,
+    )
+
     layout.row("Rows")
     layout.add(
         timeseries(

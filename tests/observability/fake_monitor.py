@@ -271,6 +271,17 @@ class ContractCollector(Collector):
         yield _histogram(
             "drift_monitor_ingest_request_duration_seconds", "Ingest request time", count=10 * n, typical=0.01
         )
+        # 2 % of the rows break age's contract (the alert's condition holds); plan's are fine
+        yield _counter(
+            "drift_monitor_contract_violations",
+            "Values that broke their column's contract",
+            ["model", "column", "action"],
+            [([MODEL, "age", "nullify"], 2 * n), ([MODEL, "plan", "reject"], 0)],
+        )
+        yield _counter(
+            "drift_monitor_missing_codes", "Missing-value codes", ["model", "column"], [([MODEL, "age"], n)]
+        )
+        yield _histogram("drift_monitor_event_lag_seconds", "Event lag", count=100 * n, typical=5.0)
         yield _gauge("drift_monitor_window_rows", "Rows in the window", ["model"], [(m, 5000)])
         yield _gauge("drift_monitor_window_max_rows", "Window capacity", ["model"], [(m, 10000)])
         yield _gauge(

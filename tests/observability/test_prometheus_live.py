@@ -45,6 +45,7 @@ EXPECTED_PENDING = {
     ("DriftMonitorModelQualityDrop", ""),
     ("DriftMonitorEstimatedQualityDrop", ""),
     ("DriftMonitorCriticalTestFailed", ""),
+    ("DriftMonitorContractViolations", "age"),
 }
 
 

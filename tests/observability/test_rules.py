@@ -37,6 +37,7 @@ EXPECTED_ALERTS = {
     "DriftMonitorMemberDown",
     "DriftMonitorClusterDown",
     "DriftMonitorNoDataIngested",
+    "DriftMonitorContractViolations",
     "DriftMonitorCalculationsFailing",
     "DriftMonitorResultsStale",
     "DriftMonitorHighCPU",
@@ -56,6 +57,7 @@ COLUMN_ALERTS = {
     "DriftMonitorTargetDrift",
     "DriftMonitorPredictionDrift",
     "DriftMonitorHighMissingValues",
+    "DriftMonitorContractViolations",
 }
 # Alerts on the monitor's confirmed drift state: the confirmation happened in the monitor, so their
 # `for:` is at most one default schedule interval (60 s); every other alert waits at least 5 minutes.
