@@ -39,6 +39,7 @@ Everything starts once per module; the test that stops the monitor runs last.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +191,15 @@ def _models(tmp: Path) -> list[dict[str, Any]]:
             schedule=every_two,
             drift=CONFIRM,
         ),
-        diamonds_model(name=DEGRADED, schedule=every_three, metrics=["model_quality"]),
+        # degraded also carries event times and a contract on carat (its rows break it now and
+        # then, and use a missing-value code): quality-only, so nulls there change no verdict.
+        diamonds_model(
+            name=DEGRADED,
+            schedule=every_three,
+            metrics=["model_quality"],
+            columns={**columns, "timestamp": "event_time"},
+            contracts={"columns": {"carat": {"max": 10, "missing": [-1], "on_violation": "nullify"}}},
+        ),
         diamonds_model(
             name=UNLABELLED,
             task="classification",
@@ -287,7 +296,16 @@ def stack(processes: Stack) -> Stack:
     _post(f"{url}/{EXPENSIVE}/rows", "rows", classified.to_dict(orient="records"))
     unlabelled = classified.drop(columns=["expensive"]).to_dict(orient="records")
     _post(f"{url}/{UNLABELLED}/rows", "rows", unlabelled)
-    concept_drift = [{**r, "price": r["price"] * CONCEPT_DRIFT} for r in rows_of("production", ROWS)]
+    now = time.time()
+    concept_drift = [
+        {
+            **r,
+            "price": r["price"] * CONCEPT_DRIFT,
+            "event_time": now - 30 - i % 60,  # reported 30-90 s after the prediction
+            "carat": 99.0 if i % 40 == 0 else -1 if i % 40 == 1 else r["carat"],  # 2.5 %: code / breach
+        }
+        for i, r in enumerate(rows_of("production", ROWS))
+    ]
     _post(f"{url}/{DEGRADED}/rows", "rows", concept_drift)
     labels = [{"id": r["request_id"], "target": r["price"]} for r in drifted]
     answers = _post(f"{url}/{SHIFTED}/labels", "labels", labels)
