@@ -18,12 +18,16 @@ row). Four parts, each interleaved round by round, each printing its rounds, med
               calculation pays on a warm member)
   calculate   --models models, each with a 20,000-row window and `schedule.every: 1s` (more work than
               one member does), calculations per second with 1 member, then 2 (process executor)
+  reports     the report of a --window-rows calculation (Evidently's snapshot) stored and read back
+              through ReportStore: on this machine's disk (one node) against the cluster's files
+              bucket (R3), and how long until another member's listing shows it (its bucket watch)
 
 The servers, the monitors, the load generator and this script share the machine's cores: the
 numbers are ratios on one machine, not capacities. The load average is printed with each part.
 
     python bench/cluster.py [--rounds 3] [--duration 5] [--connections 8] [--window-rows 100000]
-                            [--models 6] [--calc-seconds 20] [--parts encoding,ingest,window,calculate]
+                            [--models 6] [--calc-seconds 20]
+                            [--parts encoding,ingest,window,calculate,reports]
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,14 +58,20 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import MODEL, frame, model_config, records  # noqa: E402
 from wrkload import WrkResult, finish_wrk, start_wrk  # noqa: E402
 
-from monitor_service.config import ClusterConfig, load_config  # noqa: E402
+from monitor_service import engine  # noqa: E402
+from monitor_service.cluster.reports import ReportMirror, SharedReportBackend  # noqa: E402
+from monitor_service.config import ClusterConfig, ModelConfig, ReportsConfig, load_config  # noqa: E402
+from monitor_service.engine.snapshot import build_snapshot  # noqa: E402
 from monitor_service.journal.columnar import decode_batch, encode_batch  # noqa: E402
 from monitor_service.journal.jetstream import JetStreamCluster  # noqa: E402
-from monitor_service.journal.jetstream_journal import H_FORMAT  # noqa: E402
+from monitor_service.journal.jetstream_journal import H_FORMAT, JetStreamConnection  # noqa: E402
 from monitor_service.journal.jetstream_objects import SharedFiles  # noqa: E402
 from monitor_service.payload import parse_items  # noqa: E402
+from monitor_service.reference import load_reference  # noqa: E402
+from monitor_service.reports import ReportStore  # noqa: E402
 from monitor_service.schema import RowSchema, validate_rows  # noqa: E402
 from monitor_service.service import MonitorService  # noqa: E402
+from monitor_service.window import SlidingWindow  # noqa: E402
 from tests.support.nats import CLIENT_USER, NatsCluster, nats_server_binary  # noqa: E402
 from tests.support.processes import RunningProcess, free_port, start_monitor  # noqa: E402
 
@@ -412,6 +423,80 @@ async def window(nats: NatsCluster, reference: Path, args: argparse.Namespace, w
     )
 
 
+# ----------------------------------------------------------------------------- reports
+
+
+def report_of(reference: Path, rows: int) -> tuple[Any, str]:
+    """A real calculation of a `rows`-row shifted window and its snapshot JSON."""
+    model = ModelConfig.model_validate(model_config(reference, rows))
+    schema = RowSchema.from_model(model)
+    ref = load_reference(model, schema, "reference")
+    window = SlidingWindow({c.name: c.kind for c in schema.columns}, max_rows=rows)
+    window.append(validate_rows(records(frame(rows, seed=9, shifted=True)), schema, 1.0), now=1.0)
+    current = pd.DataFrame(window.copy().columns)
+    result = engine.compute(model, ref, current)
+    return result, build_snapshot(model, ref, current, result)
+
+
+async def member_store(config: ClusterConfig, settings: ReportsConfig) -> tuple[ReportStore, Any, Any]:
+    """A model's report store as a cluster member has it: its backend, and its listing fed by a watch."""
+    cluster = await JetStreamCluster.connect(config)
+    files = await SharedFiles.open(cluster)
+    connection = JetStreamConnection(config)
+    connection.attach(cluster, files)
+    store = ReportStore(MODEL, SharedReportBackend(MODEL, connection), settings)
+    watch = await files.watch(ReportMirror({MODEL: store}))
+    return store, watch, cluster
+
+
+async def reports(config: ClusterConfig, reference: Path, args: argparse.Namespace, work: Path) -> None:
+    print(f"\n== the report of a {args.window_rows:,}-row calculation (load {load_average()}) ==")
+    result, snapshot = await asyncio.to_thread(report_of, reference, args.window_rows)
+    print(f"snapshot: {len(snapshot) / 1e6:.2f} MB of JSON")
+    settings = ReportsConfig(every=1, keep=args.rounds + 1)
+    local = ReportStore.for_model(MODEL, work / "reports-data", settings)
+    writer, writer_watch, writer_cluster = await member_store(config, settings)
+    reader, reader_watch, reader_cluster = await member_store(config, settings)
+    timings: dict[str, list[float]] = {
+        k: [] for k in ("disk put", "bucket put", "disk read", "bucket read", "listed")
+    }
+    try:
+        for number in range(args.rounds):
+            started = time.perf_counter()
+            entry = await asyncio.to_thread(local.put, result, snapshot)
+            timings["disk put"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            await asyncio.to_thread(local.read, entry)
+            timings["disk read"].append(time.perf_counter() - started)
+
+            started = time.perf_counter()
+            entry = await asyncio.to_thread(writer.put, result, snapshot)
+            stored = time.perf_counter()
+            timings["bucket put"].append(stored - started)
+            while reader.get(entry.id) is None and time.perf_counter() - stored < 30:
+                await asyncio.sleep(0.001)
+            timings["listed"].append(time.perf_counter() - stored)
+            started = time.perf_counter()
+            assert await asyncio.to_thread(reader.read, entry) == snapshot
+            timings["bucket read"].append(time.perf_counter() - started)
+            print(
+                f"round {number + 1}: "
+                + ", ".join(f"{name} {values[-1] * 1e3:.0f} ms" for name, values in timings.items())
+            )
+    finally:
+        for watch in (writer_watch, reader_watch):
+            await watch.stop()
+        for cluster in (writer_cluster, reader_cluster):
+            await cluster.close()
+    median = {name: statistics.median(values) for name, values in timings.items()}
+    print(
+        "median: "
+        + ", ".join(f"{name} {value * 1e3:.0f} ms" for name, value in median.items())
+        + f"; bucket/disk: put {median['bucket put'] / median['disk put']:.1f}x, "
+        f"read {median['bucket read'] / median['disk read']:.1f}x"
+    )
+
+
 # ----------------------------------------------------------------------------- calculations
 
 
@@ -511,7 +596,7 @@ def main() -> None:
     parser.add_argument("--window-rows", type=int, default=100_000)
     parser.add_argument("--models", type=int, default=6)
     parser.add_argument("--calc-seconds", type=float, default=20.0)
-    parser.add_argument("--parts", default="encoding,ingest,window,calculate")
+    parser.add_argument("--parts", default="encoding,ingest,window,calculate,reports")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
@@ -534,6 +619,8 @@ def main() -> None:
                 asyncio.run(window(nats, reference, args, work))
             if "calculate" in parts:
                 calculate(nats, reference, args, work)
+            if "reports" in parts:
+                asyncio.run(reports(config, reference, args, work))
         finally:
             nats.stop()
 
