@@ -43,8 +43,10 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy monitor_service
 
+# Two workers, each taking whole test files (module fixtures such as a Prometheus or a NATS cluster
+# stay with their tests; free_port gives each worker its own port range).
 test: install system-deps mlflow-server lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 bench: install
 	$(PY) bench/calculation.py

@@ -42,9 +42,9 @@ def free_port() -> int:
     range: a port the OS picks for `bind(0)` can be taken, before our child binds it, as the local
     end of some outgoing connection (a NATS node dialling its routes did that). Never the same port
     twice in one process."""
-    low = _ephemeral_low()
+    first, end = _port_range(_ephemeral_low())
     for _ in range(200):
-        port = random.randrange(_PORTS_FROM, low) if low > _PORTS_FROM + 1000 else 0
+        port = random.randrange(first, end) if end > first + 500 else 0
         if port in _handed_out:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -61,6 +61,17 @@ def free_port() -> int:
 
 _PORTS_FROM = 20000
 _handed_out: set[int] = set()
+
+
+def _port_range(ephemeral_low: int) -> tuple[int, int]:
+    """[first, end) below the ephemeral range; each of pytest-xdist's parallel workers gets its own
+    slice, so two of them never pick the same port."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    index = int(worker) if worker.isdigit() else 0
+    width = max(0, ephemeral_low - _PORTS_FROM) // max(1, workers)
+    first = _PORTS_FROM + index * width
+    return first, first + width
 
 
 def _ephemeral_low() -> int:
