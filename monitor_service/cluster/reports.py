@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
@@ -41,11 +42,12 @@ class SharedReportBackend:
         self.model = model
         self._connection = connection
         self._names: set[str] = set()  # what the bucket holds, kept by `ReportMirror`
+        self._lock = threading.Lock()  # the mirror (event loop) and the store (threads) both change it
 
     def write(self, name: str, data: bytes) -> None:
         description = data.decode() if name.endswith(ENTRY_SUFFIX) else None
         self._call("store", name, lambda: self._connection.files.put(self._object(name), data, description))
-        self._names.add(name)
+        self.seen(name, True)
 
     def read(self, name: str) -> bytes:
         found = self._call("read", name, lambda: self._connection.files.get(self._object(name)))
@@ -55,17 +57,19 @@ class SharedReportBackend:
 
     def delete(self, name: str) -> None:
         self._call("delete", name, lambda: self._connection.files.delete(self._object(name)))
-        self._names.discard(name)
+        self.seen(name, False)
 
     def names(self) -> list[str]:
-        return sorted(self._names)
+        with self._lock:
+            return sorted(self._names)
 
     def seen(self, name: str, present: bool) -> None:
         """The bucket holds the file now (`present`) or no longer."""
-        if present:
-            self._names.add(name)
-        else:
-            self._names.discard(name)
+        with self._lock:
+            if present:
+                self._names.add(name)
+            else:
+                self._names.discard(name)
 
     def _object(self, name: str) -> str:
         return report_object(self.model, name)

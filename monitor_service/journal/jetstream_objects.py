@@ -152,7 +152,7 @@ class FilesWatch:
         self._listener = listener
         self._check_every = check_every
         self._all_meta = f"$O.{files.bucket}.M.>"
-        self._live: dict[str, api.ObjectInfo] = {}
+        self._live: set[str] = set()  # names only: descriptions go to the listener
         self._seen = 0  # stream sequence of the newest meta message seen
         self._subscription: Subscription | None = None
         self._guard: asyncio.Task[None] | None = None
@@ -167,12 +167,12 @@ class FilesWatch:
         self._guard = asyncio.create_task(self._keep_current(), name="files-watch-guard")
 
     def names(self) -> list[str]:
-        return list(self._live)
+        return sorted(self._live)
 
     async def _watch(self) -> None:
         """A new watch; returns once it delivered every object the bucket holds now."""
         await self._unsubscribe()
-        before, self._live = self._live, {}
+        before, self._live = self._live, set()
         loaded = asyncio.Event()
         last = await self._last_meta_sequence()
         if last == 0:
@@ -182,10 +182,10 @@ class FilesWatch:
             info = api.ObjectInfo.from_response(json.loads(msg.data))
             self._seen = max(self._seen, msg.metadata.sequence.stream)
             if info.deleted:
-                self._live.pop(info.name, None)
+                self._live.discard(info.name)
                 self._tell(info.name, None)
             else:
-                self._live[info.name] = info
+                self._live.add(info.name)
                 self._tell(info.name, info)
             if msg.metadata.num_pending == 0:
                 loaded.set()
@@ -197,7 +197,7 @@ class FilesWatch:
             deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT,
         )
         await loaded.wait()
-        for name in before.keys() - self._live.keys():  # removed while the old watch was silent
+        for name in before - self._live:  # removed while the old watch was silent
             self._tell(name, None)
 
     def _tell(self, name: str, info: api.ObjectInfo | None) -> None:
