@@ -152,6 +152,7 @@ class Proof:
     restarted_result: dict[str, Any]
     served_results: dict[str, dict[str, Any]]
     prometheus: dict[str, Any]
+    member_urls: list[str]  # every member running now (the restarted one included)
 
 
 # The drift alerts read the confirmed state. One calculation confirms and one clears it here, so the
@@ -378,6 +379,9 @@ def prometheus_view(directory: Path, members: list[RunningProcess], single: Runn
             "flags": query('drift_monitor_column_drift_detected{model="diamonds"}'),
             "confirmed": query('drift_monitor_column_drift_confirmed{model="diamonds"}'),
             "alerts": query(firing),
+            # with their annotations, as Alertmanager would get them
+            "annotated": requests.get(f"{api}/alerts", timeout=10).json()["data"]["alerts"],
+            "last_report": query('drift_monitor_last_report_timestamp_seconds{model="diamonds"}'),
         }
     finally:
         prometheus.stop()
@@ -479,6 +483,7 @@ def proof(nats_cluster: NatsCluster, tmp_path_factory: pytest.TempPathFactory) -
             restarted_result=restarted_result,
             served_results=served,
             prometheus=view,
+            member_urls=[p.base_url for p in members.values()],
         )
     finally:
         for process in processes:
@@ -558,3 +563,28 @@ def test_the_rules_fire_each_alert_once_per_cluster(proof: Proof) -> None:
 
     assert len({identity(a) for a in cluster}) == len(cluster)  # no duplicates
     assert sorted(map(identity, cluster)) == sorted(map(identity, single))  # the same alerts
+
+
+def test_the_alerts_link_to_the_report_every_member_serves(proof: Proof) -> None:
+    """A cluster's drift alert links to the stored report in force (`?at=` from the members' newest
+    report time); every member, the restarted one included, serves that same report from the
+    cluster's files bucket."""
+    members = [s for s in proof.prometheus["last_report"] if s["metric"].get("cluster") == CLUSTER_LABEL]
+    assert len(members) == len(proof.member_urls)
+    times = {float(s["value"][1]) for s in members}
+    assert len(times) == 1, members  # the same listing on every member
+    [newest] = times
+    links = {
+        alert["annotations"]["report"]
+        for alert in proof.prometheus["annotated"]
+        if alert["labels"].get("cluster") == CLUSTER_LABEL and alert["labels"]["alertname"] in DRIFT_ALERTS
+    }
+    assert links == {f"/v1/models/{MODEL}/report?at={newest:.3f}"}, links
+    [link] = links
+    served = set()
+    for url in proof.member_urls:
+        page = requests.get(url + link, timeout=60)
+        assert page.status_code == 200, (url, page.text[:500])
+        assert float(page.headers["X-Report-Time"]) == pytest.approx(newest, abs=1e-3)
+        served.add(page.headers["X-Report-Id"])
+    assert len(served) == 1, served
