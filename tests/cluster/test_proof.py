@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -372,7 +373,14 @@ def prometheus_view(directory: Path, members: list[RunningProcess], single: Runn
             timeout=60,
             message="alerts of the cluster and of the single node",
         )
-        time.sleep(3)  # three more evaluations: duplicates, if any, would show by now
+        # Three more evaluations of every rule group: duplicates, if any, would show by now.
+        after = time.time() + 3
+
+        def evaluated_since() -> bool:
+            groups = requests.get(f"{api}/rules", timeout=10).json()["data"]["groups"]
+            return all(datetime.fromisoformat(g["lastEvaluation"]).timestamp() >= after for g in groups)
+
+        poll_until(evaluated_since, timeout=30, message="three more rule evaluations")
         return {
             "scores": query(scores),
             "quality": query('drift_monitor_column_missing_values_ratio{model="diamonds"}'),
