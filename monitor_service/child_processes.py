@@ -68,8 +68,9 @@ def _port_range(ephemeral_low: int) -> tuple[int, int]:
     slice, so two of them never pick the same port."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
-    index = int(worker) if worker.isdigit() else 0
-    width = max(0, ephemeral_low - _PORTS_FROM) // max(1, workers)
+    workers = max(1, workers)
+    index = (int(worker) if worker.isdigit() else 0) % workers  # a replaced worker gets a new number
+    width = max(0, min(ephemeral_low, 65536) - _PORTS_FROM) // workers
     first = _PORTS_FROM + index * width
     return first, first + width
 

@@ -1071,6 +1071,16 @@ def config_warnings(config: MonitorConfig) -> list[str]:
             "storage.data_dir is not used in cluster mode: the cluster's streams are the durable log "
             "(docs/cluster.md)"
         )
+    if config.cluster is not None and config.reports.enabled and "reports" not in config.model_fields_set:
+        cap = config.reports.max_bytes
+        if cap is not None:
+            total = len(config.models) * cap * config.cluster.replicas
+            warnings.append(
+                f"reports: stored in the cluster's files bucket with the defaults, up to "
+                f"{total / 1024**3:.0f} GiB across the NATS nodes ({len(config.models)} models x "
+                f"{cap / 1024**3:.0f} GiB x {config.cluster.replicas} replicas); size them with "
+                "reports.keep / reports.max_bytes (docs/cluster.md, Sizing)"
+            )
     if server.ingest_token is not None and not server.read_tokens:
         warnings.append(
             "server: an ingest token is set but neither read_token nor admin_token: model list, results "

@@ -231,7 +231,8 @@ class ReportStore:
         return not known
 
     def forget(self, report_id: str) -> bool:
-        """A report another writer removed (cluster mode); False when it was not known."""
+        """Drop a report from the listing (removed here, or by another writer in cluster mode);
+        False when it was not listed."""
         with self._lock:
             self._pages.pop(report_id, None)
             return self._entries.pop(report_id, None) is not None
@@ -256,14 +257,19 @@ class ReportStore:
                 ordered.pop(0)
                 total -= oldest.size_bytes
                 doomed.append(oldest.id)
-            for report_id in doomed:
-                del self._entries[report_id]
-                self._pages.pop(report_id, None)
-            self.removed += len(doomed)
-        for report_id in doomed:  # entry first: a crash in between leaves an orphan, cleaned at start
-            self.backend.delete(report_id + ENTRY_SUFFIX)
-            self.backend.delete(report_id + SNAPSHOT_SUFFIX)
-        return doomed
+        removed = []
+        for report_id in doomed:  # entry first: a crash in between leaves an orphan (see above)
+            try:
+                self.backend.delete(report_id + ENTRY_SUFFIX)
+                self.backend.delete(report_id + SNAPSHOT_SUFFIX)
+            except OSError as exc:  # kept listed until a later prune manages it; the report stands
+                log.warning("model %s: report %s not removed yet: %s", self.model, report_id, exc)
+                break
+            self.forget(report_id)
+            removed.append(report_id)
+        with self._lock:
+            self.removed += len(removed)
+        return removed
 
     # ------------------------------------------------------------------ reading
 
@@ -335,7 +341,11 @@ class ReportStore:
             report_id = name[: -len(SNAPSHOT_SUFFIX)]
             written = _time_of(report_id)
             if report_id not in listed and written is not None and written < now - ORPHAN_GRACE:
-                self.backend.delete(name)
+                try:
+                    self.backend.delete(name)
+                except OSError as exc:  # tried again at the next prune
+                    log.warning("model %s: leftover %s not removed yet: %s", self.model, name, exc)
+                    return
 
     def _newest(self) -> ReportEntry | None:
         return max(self._entries.values(), key=lambda e: (e.time, e.id), default=None)

@@ -253,3 +253,27 @@ def test_report_store_removes_snapshots_left_without_entry_after_a_grace_period(
     now[0] = T0 + ORPHAN_GRACE
     store.prune()
     assert sorted(backend.names()) == sorted(["unrelated.json", kept.id + ".json", kept.id + ".meta.json"])
+
+
+class _DeletesFail(MemoryBackend):
+    """A shared store that can be written but, for now, not deleted from (a cluster losing quorum)."""
+
+    failing = True
+
+    def delete(self, name: str) -> None:
+        if self.failing:
+            raise OSError("no quorum")
+        super().delete(name)
+
+
+def test_a_prune_that_cannot_delete_keeps_the_report_listed_and_the_new_one_stored() -> None:
+    backend = _DeletesFail()
+    store = ReportStore("diamonds", backend, ReportsConfig(keep=1), renderer=_pages, clock=lambda: T0)
+    first = store.put(_result(T0), _snapshot("first"))
+    second = store.put(_result(T0 + 60), _snapshot("second"))  # its prune fails: no exception
+    assert [e.id for e in store.entries()] == [second.id, first.id]  # still listed: still there
+    assert store.read(first) == _snapshot("first") and store.removed == 0
+    backend.failing = False
+    assert store.prune() == [first.id]
+    assert [e.id for e in store.entries()] == [second.id] and store.removed == 1
+    assert sorted(backend.names()) == sorted([second.id + ".json", second.id + ".meta.json"])

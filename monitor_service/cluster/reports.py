@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import CancelledError
 from typing import TypeVar
 
 from nats.js import api
@@ -77,7 +78,8 @@ class SharedReportBackend:
     def _call(self, what: str, name: str, call: Callable[[], Awaitable[_T]]) -> _T:
         try:
             return self._connection.run_from_thread(call)
-        except (ClusterUnavailable, ClusterNotConnected) as exc:
+        # RuntimeError, CancelledError: the event loop is stopping (the monitor shuts down)
+        except (ClusterUnavailable, ClusterNotConnected, RuntimeError, CancelledError) as exc:
             raise OSError(f"cannot {what} report file {name} of {self.model} in the cluster: {exc}") from exc
 
 

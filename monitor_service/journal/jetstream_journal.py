@@ -62,6 +62,8 @@ class JetStreamConnection:
         """Run a coroutine (made by `call`) on the connection's event loop from another thread."""
         if self._loop is None:
             raise ClusterNotConnected("the cluster connection is not open yet")
+        if self._loop.is_closed():
+            raise ClusterNotConnected("the cluster connection is closed")
         return asyncio.run_coroutine_threadsafe(_awaited(call()), self._loop).result()
 
 

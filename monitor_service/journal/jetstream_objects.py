@@ -95,12 +95,17 @@ class SharedFiles:
         return str(info.digest)
 
     async def get(self, name: str) -> tuple[bytes, str] | None:
-        """The object's bytes and digest, or None when there is none."""
+        """The object's bytes and digest, or None when there is none (also when it was deleted
+        while being read: the read then waits for chunks that are gone, until the timeout)."""
         try:
             result = await _bounded(self._store.get(name))
         except nats.js.errors.ObjectNotFoundError:
             return None
-        except (nats.errors.Error, TimeoutError) as exc:
+        except TimeoutError as exc:
+            if await self.digest(name) is None:
+                return None
+            raise ClusterUnavailable(f"cannot read {name!r} from {self.bucket}: {exc}") from exc
+        except nats.errors.Error as exc:
             raise ClusterUnavailable(f"cannot read {name!r} from {self.bucket}: {exc}") from exc
         return bytes(result.data or b""), str(result.info.digest)
 
@@ -130,10 +135,12 @@ class SharedFiles:
     def _js(self) -> JetStreamContext:
         return self._store._js
 
-    async def watch(self, listener: Listener, check_every: float = 5.0, timeout: float = 10.0) -> FilesWatch:
+    async def watch(
+        self, listener: Listener, check_every: float = 5.0, timeout: float = 10.0, resync_every: float = 600.0
+    ) -> FilesWatch:
         """Tell `listener` about every object the bucket holds, before this returns, then about every
         change (an object put: its info; removed: None) until the watch is stopped."""
-        watch = FilesWatch(self, listener, check_every)
+        watch = FilesWatch(self, listener, check_every, resync_every)
         await watch.start(timeout)
         return watch
 
@@ -145,12 +152,18 @@ class FilesWatch:
     """The bucket's objects by name, kept current through an ordered consumer on their meta
     subjects. Such a consumer lives on one server and may go silent when it dies: a guard compares,
     every `check_every` seconds, the newest meta message seen with the bucket's, and after two
-    checks behind in a row watches again (objects gone meanwhile are reported removed then)."""
+    checks behind in a row watches again (objects gone meanwhile are reported removed then). It
+    also watches again every `resync_every` seconds: a delete whose marker was purged before this
+    watch was sent it (SharedFiles.delete purges markers) is reported then, at the latest."""
 
-    def __init__(self, files: SharedFiles, listener: Listener, check_every: float) -> None:
+    def __init__(
+        self, files: SharedFiles, listener: Listener, check_every: float, resync_every: float = 600.0
+    ) -> None:
         self._files = files
         self._listener = listener
         self._check_every = check_every
+        self._resync_every = resync_every
+        self._watched_at = 0.0
         self._all_meta = f"$O.{files.bucket}.M.>"
         self._live: set[str] = set()  # names only: descriptions go to the listener
         self._seen = 0  # stream sequence of the newest meta message seen
@@ -170,22 +183,23 @@ class FilesWatch:
         return sorted(self._live)
 
     async def _watch(self) -> None:
-        """A new watch; returns once it delivered every object the bucket holds now."""
+        """A new watch; returns once it delivered every object the bucket holds now. The names
+        known before are replaced only then: a watch that fails midway leaves them as they were,
+        so the next one still reports what went in between."""
         await self._unsubscribe()
-        before, self._live = self._live, set()
+        current: set[str] = set()
         loaded = asyncio.Event()
-        last = await self._last_meta_sequence()
-        if last == 0:
+        if await self._last_meta_sequence() == 0:
             loaded.set()
 
         async def on_message(msg: Msg) -> None:
             info = api.ObjectInfo.from_response(json.loads(msg.data))
             self._seen = max(self._seen, msg.metadata.sequence.stream)
             if info.deleted:
-                self._live.discard(info.name)
+                current.discard(info.name)
                 self._tell(info.name, None)
             else:
-                self._live.add(info.name)
+                current.add(info.name)
                 self._tell(info.name, info)
             if msg.metadata.num_pending == 0:
                 loaded.set()
@@ -197,7 +211,9 @@ class FilesWatch:
             deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT,
         )
         await loaded.wait()
-        for name in before - self._live:  # removed while the old watch was silent
+        before, self._live = self._live, current
+        self._watched_at = asyncio.get_running_loop().time()
+        for name in before - current:  # removed while no watch told us
             self._tell(name, None)
 
     def _tell(self, name: str, info: api.ObjectInfo | None) -> None:
@@ -219,9 +235,11 @@ class FilesWatch:
             await asyncio.sleep(self._check_every)
             try:
                 behind = await self._last_meta_sequence() > self._seen
-                if behind and behind_before:
-                    log.warning("the files bucket watch fell behind; watching it again")
-                    await asyncio.wait_for(self._watch(), timeout=max(5.0, self._check_every))
+                due = asyncio.get_running_loop().time() - self._watched_at >= self._resync_every
+                if (behind and behind_before) or due:
+                    if not due:
+                        log.warning("the files bucket watch fell behind; watching it again")
+                    await asyncio.wait_for(self._watch(), timeout=max(30.0, self._check_every))
                     self.rewatches += 1
                     behind = False
                 behind_before = behind

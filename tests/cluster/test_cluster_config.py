@@ -207,3 +207,13 @@ def test_cluster_mode_takes_reports_and_server_exporters_and_refuses_one_members
     )
     del raw["cluster"]  # one node: a local store is where its reports are
     assert load(yaml.safe_dump(raw), tmp_path).exporters.evidently_ui is not None
+
+
+def test_default_reports_in_cluster_mode_say_what_they_may_take_from_the_nats_nodes(tmp_path: Path) -> None:
+    raw = yaml.safe_load(config_text({"servers": ["nats://n1:4222"], "replicas": 3}))
+    warnings = config_warnings(load(yaml.safe_dump(raw), tmp_path))
+    assert any(
+        w.startswith("reports: stored in the cluster's files bucket") and "3 GiB" in w for w in warnings
+    )
+    raw["reports"] = {"keep": 288}  # sized: no warning
+    assert not any(w.startswith("reports:") for w in config_warnings(load(yaml.safe_dump(raw), tmp_path)))
