@@ -185,9 +185,12 @@ class ReportStore:
 
     # ------------------------------------------------------------------ writing
 
-    def due(self, at: float) -> bool:
+    def due(self, at: float, number: int | None = None) -> bool:
         """Count one calculation finished at `at`; True when its report should be stored
-        (`reports.every`: every N-th calculation, or at most one per period)."""
+        (`reports.every`: every N-th calculation, or at most one per period). `number` is the
+        calculation's number among the model's (in cluster mode the cluster's count, whichever
+        member calculates): every N-th then counts from the newest stored report's number, which
+        every member lists, instead of this store's own calls."""
         with self._lock:
             if not self.settings.enabled:
                 return False
@@ -197,15 +200,19 @@ class ReportStore:
             if newest is None:
                 return True
             if isinstance(every, int):
+                last = newest.summary.get("calculation")
+                if number is not None and isinstance(last, int):
+                    return number - last >= every or number < last  # < : the count restarted
                 return self._since_last >= every
             return at - newest.time >= every - min(1.0, 0.05 * every)
 
-    def put(self, result: CalculationResult, snapshot_json: str) -> ReportEntry:
+    def put(self, result: CalculationResult, snapshot_json: str, number: int | None = None) -> ReportEntry:
         """Store the snapshot of `result`, then apply the retention. Raises OSError (counted) when
         the backend cannot write; the reports already kept stay."""
         data = snapshot_json.encode()
         at = round(result.finished_at, 3)
-        entry = ReportEntry(new_report_id(at), self.model, at, len(data), summary_of(result))
+        summary = summary_of(result) if number is None else {**summary_of(result), "calculation": number}
+        entry = ReportEntry(new_report_id(at), self.model, at, len(data), summary)
         try:
             self.backend.write(entry.id + SNAPSHOT_SUFFIX, data)
             self.backend.write(entry.id + ENTRY_SUFFIX, json.dumps(asdict(entry)).encode())

@@ -229,7 +229,8 @@ class MonitorService:
         """One calculation on this monitor's window of the model, timed; its report kept when due."""
         state = self.model(name)
         store = self.reports[name]
-        wanted = store.due(time.time()) or (keep_report and store.settings.enabled)
+        number = state.status.calculations + 1  # in cluster mode the cluster's count (adopted)
+        wanted = store.due(time.time(), number) or (keep_report and store.settings.enabled)
         started = time.perf_counter()
         try:
             calculated = await state.calculate(self.worker, snapshot=wanted)
@@ -237,12 +238,12 @@ class MonitorService:
             if self._observe is not None:
                 self._observe(name, time.perf_counter() - started)
         if calculated.snapshot is not None:
-            await self._keep(store, calculated.result, calculated.snapshot)
+            await self._keep(store, calculated.result, calculated.snapshot, number)
         return calculated.result
 
-    async def _keep(self, store: ReportStore, result: CalculationResult, snapshot: str) -> None:
+    async def _keep(self, store: ReportStore, result: CalculationResult, snapshot: str, number: int) -> None:
         try:
-            await asyncio.to_thread(store.put, result, snapshot)
+            await asyncio.to_thread(store.put, result, snapshot, number)
         except OSError as exc:  # counted by the store; the result stands
             self._problems.log(logging.ERROR, "reports", "model %s: report not stored: %s", store.model, exc)
             return

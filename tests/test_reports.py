@@ -277,3 +277,23 @@ def test_a_prune_that_cannot_delete_keeps_the_report_listed_and_the_new_one_stor
     assert store.prune() == [first.id]
     assert [e.id for e in store.entries()] == [second.id] and store.removed == 1
     assert sorted(backend.names()) == sorted([second.id + ".json", second.id + ".meta.json"])
+
+
+def test_every_nth_counts_the_models_calculations_whoever_ran_them() -> None:
+    """Cluster mode: members take turns calculating; `every: 3` stores calculations 1, 4, 7 of the
+    model, not every third call on each member (which would be every sixth with two members)."""
+    backend = MemoryBackend()
+    config = ReportsConfig(every=3)
+    members = [ReportStore("diamonds", backend, config, renderer=_pages, clock=lambda: T0) for _ in range(2)]
+    stored = []
+    for number in range(1, 9):
+        member, other = members[number % 2], members[(number + 1) % 2]
+        if member.due(T0 + number, number):
+            entry = member.put(_result(T0 + number), _snapshot(str(number)), number)
+            other.learn(entry)  # what the bucket's watch does
+            stored.append(number)
+    assert stored == [1, 4, 7]
+    assert members[0].latest() == members[1].latest()
+    assert members[0].latest().summary["calculation"] == 7  # type: ignore[union-attr]
+    # a count that restarted (one node restarted: its status starts over) stores at once
+    assert members[0].due(T0 + 20, 1)
