@@ -81,6 +81,18 @@ def target(
     }
 
 
+def quantile_targets(histogram: str, high: float) -> list[Json]:
+    """Per model, the median and the `high` quantile of a histogram (its name without `_bucket`)."""
+    return [
+        target(
+            f"histogram_quantile({q}, sum by (le, model) (rate({histogram}_bucket{M}[$__rate_interval])))",
+            f"{{{{model}}}} p{round(q * 100)}",
+            ref,
+        )
+        for q, ref in ((0.5, "A"), (high, "B"))
+    ]
+
+
 def thresholds(*steps: tuple[float | None, str]) -> Json:
     """Absolute thresholds: ``(None, "green"), (0.5, "red")`` = green below 0.5, red from 0.5."""
     return {"mode": "absolute", "steps": [{"color": color, "value": value} for value, color in steps]}
@@ -977,19 +989,7 @@ def data_quality() -> Json:
             "Arrival time minus event time (columns.timestamp) of the rows accepted: how late the "
             "service reports its predictions. With window.age_by: event_time, rows later than the "
             "window's age never enter it. 0 for rows without an event time.",
-            [
-                target(
-                    "histogram_quantile(0.5, sum by (le, model) "
-                    f"(rate(drift_monitor_event_lag_seconds_bucket{M}[$__rate_interval])))",
-                    "{{model}} p50",
-                ),
-                target(
-                    "histogram_quantile(0.95, sum by (le, model) "
-                    f"(rate(drift_monitor_event_lag_seconds_bucket{M}[$__rate_interval])))",
-                    "{{model}} p95",
-                    "B",
-                ),
-            ],
+            quantile_targets("drift_monitor_event_lag_seconds", 0.95),
             unit="s",
             minimum=0,
         ),
@@ -1642,19 +1642,7 @@ def monitor_health() -> Json:
             "Ingest latency p50 / p99",
             "Time to parse, validate and append one ingest request, median and 99th percentile. The model "
             "service waits for this if it posts synchronously.",
-            [
-                target(
-                    "histogram_quantile(0.5, sum by (le, model) "
-                    f"(rate(drift_monitor_ingest_request_duration_seconds_bucket{M}[$__rate_interval])))",
-                    "{{model}} p50",
-                ),
-                target(
-                    "histogram_quantile(0.99, sum by (le, model) "
-                    f"(rate(drift_monitor_ingest_request_duration_seconds_bucket{M}[$__rate_interval])))",
-                    "{{model}} p99",
-                    "B",
-                ),
-            ],
+            quantile_targets("drift_monitor_ingest_request_duration_seconds", 0.99),
             unit="s",
             minimum=0,
             steps=thresholds((None, "green"), (0.1, "orange"), (0.5, "red")),
@@ -1669,19 +1657,7 @@ def monitor_health() -> Json:
             "Calculation duration p50 / p99",
             "Wall time of one drift calculation (window snapshot included), median and 99th percentile, "
             "per model. It must stay well below the model's schedule interval.",
-            [
-                target(
-                    "histogram_quantile(0.5, sum by (le, model) "
-                    f"(rate(drift_monitor_calculation_duration_seconds_bucket{M}[$__rate_interval])))",
-                    "{{model}} p50",
-                ),
-                target(
-                    "histogram_quantile(0.99, sum by (le, model) "
-                    f"(rate(drift_monitor_calculation_duration_seconds_bucket{M}[$__rate_interval])))",
-                    "{{model}} p99",
-                    "B",
-                ),
-            ],
+            quantile_targets("drift_monitor_calculation_duration_seconds", 0.99),
             unit="s",
             minimum=0,
             steps=thresholds((None, "green"), (30, "orange"), (60, "red")),

@@ -158,16 +158,9 @@ def test_collector_omits_dataset_drift_when_no_feature_was_tested() -> None:
 
 def _tested_result(**overrides: object) -> CalculationResult:
     missing = MissingDrift("fisher_homogeneity", 1e-6, 2e-5, 0.0, 0.3, 0.05, True)
-    values: dict[str, object] = {
-        "model": "diamonds",
-        "finished_at": 1_700_000_000.0,
-        "duration_seconds": 0.5,
-        "current_rows": 400,
-        "reference_rows": 10_000,
+    values: dict[str, object] = {  # the run of _result, in tested mode, without quality values
         "drift_share": None,
-        "dataset_drift": True,
-        "drifted_columns": 2,
-        "tested_columns": 3,
+        "quality": (),
         "mode": "tested",
         "alpha": 0.025,
         "correction": "holm",
@@ -191,7 +184,7 @@ def _tested_result(**overrides: object) -> CalculationResult:
             top_columns=("carat",),
         ),
     }  # fmt: skip
-    return CalculationResult(**{**values, **overrides})  # type: ignore[arg-type]
+    return _result(**{**values, **overrides})
 
 
 def test_collector_exports_tested_mode_results() -> None:
